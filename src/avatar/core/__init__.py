@@ -1,0 +1,1 @@
+"""Code shared by every server: bootstrap, configuration, metrics and media helpers."""

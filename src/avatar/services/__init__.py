@@ -1,0 +1,1 @@
+"""The four backend services: llm, tts, animator and enhancer."""
