@@ -1,0 +1,1 @@
+"""Generated stubs and code of the avatar.animator.v1 package."""

@@ -1,0 +1,59 @@
+from avatar.common.v1 import media_pb2 as _media_pb2
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class EnhanceConfig(_message.Message):
+    __slots__ = ("backend", "upscale", "fidelity", "encoding", "jpeg_quality")
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    UPSCALE_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
+    ENCODING_FIELD_NUMBER: _ClassVar[int]
+    JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    upscale: int
+    fidelity: float
+    encoding: _media_pb2.FrameEncoding
+    jpeg_quality: int
+    def __init__(self, backend: _Optional[str] = ..., upscale: _Optional[int] = ..., fidelity: _Optional[float] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ...) -> None: ...
+
+class EnhanceInputEnd(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class EnhanceRequest(_message.Message):
+    __slots__ = ("config", "frames", "end")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    config: EnhanceConfig
+    frames: _media_pb2.FrameBatch
+    end: EnhanceInputEnd
+    def __init__(self, config: _Optional[_Union[EnhanceConfig, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., end: _Optional[_Union[EnhanceInputEnd, _Mapping]] = ...) -> None: ...
+
+class EnhanceStarted(_message.Message):
+    __slots__ = ("backend",)
+    BACKEND_FIELD_NUMBER: _ClassVar[int]
+    backend: str
+    def __init__(self, backend: _Optional[str] = ...) -> None: ...
+
+class EnhanceEnd(_message.Message):
+    __slots__ = ("frames",)
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    frames: int
+    def __init__(self, frames: _Optional[int] = ...) -> None: ...
+
+class EnhanceResponse(_message.Message):
+    __slots__ = ("sequence", "started", "frames", "end")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    started: EnhanceStarted
+    frames: _media_pb2.FrameBatch
+    end: EnhanceEnd
+    def __init__(self, sequence: _Optional[int] = ..., started: _Optional[_Union[EnhanceStarted, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., end: _Optional[_Union[EnhanceEnd, _Mapping]] = ...) -> None: ...

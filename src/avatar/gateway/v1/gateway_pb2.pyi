@@ -1,0 +1,197 @@
+from avatar.common.v1 import media_pb2 as _media_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class SpeakMode(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    SPEAK_MODE_UNSPECIFIED: _ClassVar[SpeakMode]
+    SPEAK_MODE_SPEAK: _ClassVar[SpeakMode]
+    SPEAK_MODE_CHAT: _ClassVar[SpeakMode]
+    SPEAK_MODE_AUTO: _ClassVar[SpeakMode]
+
+class Quality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    QUALITY_UNSPECIFIED: _ClassVar[Quality]
+    QUALITY_LOW: _ClassVar[Quality]
+    QUALITY_HIGH: _ClassVar[Quality]
+SPEAK_MODE_UNSPECIFIED: SpeakMode
+SPEAK_MODE_SPEAK: SpeakMode
+SPEAK_MODE_CHAT: SpeakMode
+SPEAK_MODE_AUTO: SpeakMode
+QUALITY_UNSPECIFIED: Quality
+QUALITY_LOW: Quality
+QUALITY_HIGH: Quality
+
+class CreateAvatarRequest(_message.Message):
+    __slots__ = ("image", "display_name")
+    IMAGE_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    image: bytes
+    display_name: str
+    def __init__(self, image: _Optional[bytes] = ..., display_name: _Optional[str] = ...) -> None: ...
+
+class Avatar(_message.Message):
+    __slots__ = ("avatar_id", "display_name", "created_unix_seconds", "frame_width", "frame_height", "idle_clip_mp4", "poster_gif", "warnings")
+    AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    DISPLAY_NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_UNIX_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    FRAME_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    IDLE_CLIP_MP4_FIELD_NUMBER: _ClassVar[int]
+    POSTER_GIF_FIELD_NUMBER: _ClassVar[int]
+    WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    avatar_id: str
+    display_name: str
+    created_unix_seconds: float
+    frame_width: int
+    frame_height: int
+    idle_clip_mp4: bytes
+    poster_gif: bytes
+    warnings: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, avatar_id: _Optional[str] = ..., display_name: _Optional[str] = ..., created_unix_seconds: _Optional[float] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., idle_clip_mp4: _Optional[bytes] = ..., poster_gif: _Optional[bytes] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class GetAvatarRequest(_message.Message):
+    __slots__ = ("avatar_id", "include_media")
+    AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_MEDIA_FIELD_NUMBER: _ClassVar[int]
+    avatar_id: str
+    include_media: bool
+    def __init__(self, avatar_id: _Optional[str] = ..., include_media: _Optional[bool] = ...) -> None: ...
+
+class ListAvatarsRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ListAvatarsResponse(_message.Message):
+    __slots__ = ("avatars",)
+    AVATARS_FIELD_NUMBER: _ClassVar[int]
+    avatars: _containers.RepeatedCompositeFieldContainer[Avatar]
+    def __init__(self, avatars: _Optional[_Iterable[_Union[Avatar, _Mapping]]] = ...) -> None: ...
+
+class DeleteAvatarRequest(_message.Message):
+    __slots__ = ("avatar_id",)
+    AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    avatar_id: str
+    def __init__(self, avatar_id: _Optional[str] = ...) -> None: ...
+
+class DeleteAvatarResponse(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class SpeakRequest(_message.Message):
+    __slots__ = ("avatar_id", "text", "mode", "quality", "voice", "conversation_id", "frame_encoding", "include_mp4", "motion", "fps")
+    AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    INCLUDE_MP4_FIELD_NUMBER: _ClassVar[int]
+    MOTION_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    avatar_id: str
+    text: str
+    mode: SpeakMode
+    quality: Quality
+    voice: str
+    conversation_id: str
+    frame_encoding: _media_pb2.FrameEncoding
+    include_mp4: bool
+    motion: _media_pb2.MotionSettings
+    fps: float
+    def __init__(self, avatar_id: _Optional[str] = ..., text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., quality: _Optional[_Union[Quality, str]] = ..., voice: _Optional[str] = ..., conversation_id: _Optional[str] = ..., frame_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., include_mp4: _Optional[bool] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., fps: _Optional[float] = ...) -> None: ...
+
+class SpeakStarted(_message.Message):
+    __slots__ = ("request_id", "sample_rate", "fps", "frame_width", "frame_height", "mode")
+    REQUEST_ID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    FRAME_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    request_id: str
+    sample_rate: int
+    fps: float
+    frame_width: int
+    frame_height: int
+    mode: SpeakMode
+    def __init__(self, request_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., fps: _Optional[float] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., mode: _Optional[_Union[SpeakMode, str]] = ...) -> None: ...
+
+class Sentence(_message.Message):
+    __slots__ = ("index", "text", "start_seconds", "duration_seconds", "from_llm", "timings")
+    INDEX_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    DURATION_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    FROM_LLM_FIELD_NUMBER: _ClassVar[int]
+    TIMINGS_FIELD_NUMBER: _ClassVar[int]
+    index: int
+    text: str
+    start_seconds: float
+    duration_seconds: float
+    from_llm: bool
+    timings: _media_pb2.TimingTrack
+    def __init__(self, index: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., duration_seconds: _Optional[float] = ..., from_llm: _Optional[bool] = ..., timings: _Optional[_Union[_media_pb2.TimingTrack, _Mapping]] = ...) -> None: ...
+
+class VideoChunk(_message.Message):
+    __slots__ = ("data", "last")
+    DATA_FIELD_NUMBER: _ClassVar[int]
+    LAST_FIELD_NUMBER: _ClassVar[int]
+    data: bytes
+    last: bool
+    def __init__(self, data: _Optional[bytes] = ..., last: _Optional[bool] = ...) -> None: ...
+
+class StageTiming(_message.Message):
+    __slots__ = ("stage", "seconds")
+    STAGE_FIELD_NUMBER: _ClassVar[int]
+    SECONDS_FIELD_NUMBER: _ClassVar[int]
+    stage: str
+    seconds: float
+    def __init__(self, stage: _Optional[str] = ..., seconds: _Optional[float] = ...) -> None: ...
+
+class SpeakSummary(_message.Message):
+    __slots__ = ("time_to_first_audio_seconds", "time_to_first_frame_seconds", "total_seconds", "audio_seconds", "real_time_factor", "frames", "sentences", "stages", "spoken_text")
+    TIME_TO_FIRST_AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TIME_TO_FIRST_FRAME_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    REAL_TIME_FACTOR_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    SENTENCES_FIELD_NUMBER: _ClassVar[int]
+    STAGES_FIELD_NUMBER: _ClassVar[int]
+    SPOKEN_TEXT_FIELD_NUMBER: _ClassVar[int]
+    time_to_first_audio_seconds: float
+    time_to_first_frame_seconds: float
+    total_seconds: float
+    audio_seconds: float
+    real_time_factor: float
+    frames: int
+    sentences: int
+    stages: _containers.RepeatedCompositeFieldContainer[StageTiming]
+    spoken_text: str
+    def __init__(self, time_to_first_audio_seconds: _Optional[float] = ..., time_to_first_frame_seconds: _Optional[float] = ..., total_seconds: _Optional[float] = ..., audio_seconds: _Optional[float] = ..., real_time_factor: _Optional[float] = ..., frames: _Optional[int] = ..., sentences: _Optional[int] = ..., stages: _Optional[_Iterable[_Union[StageTiming, _Mapping]]] = ..., spoken_text: _Optional[str] = ...) -> None: ...
+
+class SpeakResponse(_message.Message):
+    __slots__ = ("sequence", "started", "sentence", "audio", "frames", "video", "summary")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    VIDEO_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    started: SpeakStarted
+    sentence: Sentence
+    audio: _media_pb2.AudioChunk
+    frames: _media_pb2.FrameBatch
+    video: VideoChunk
+    summary: SpeakSummary
+    def __init__(self, sequence: _Optional[int] = ..., started: _Optional[_Union[SpeakStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., video: _Optional[_Union[VideoChunk, _Mapping]] = ..., summary: _Optional[_Union[SpeakSummary, _Mapping]] = ...) -> None: ...

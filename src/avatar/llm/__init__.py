@@ -1,0 +1,1 @@
+"""Generated stubs and code of the avatar.llm.v1 package."""

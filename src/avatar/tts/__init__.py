@@ -1,0 +1,1 @@
+"""Generated stubs and code of the avatar.tts.v1 package."""
