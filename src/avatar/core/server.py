@@ -1,0 +1,179 @@
+"""One bootstrap for every avatar server.
+
+A server is described by a :class:`Service` (its servicers, warm-up and clean-up)
+and a :class:`~avatar.core.config.ServerConfig`. :class:`AvatarServer` builds a
+``grpc.aio`` server with explicit options, registers health checking and
+reflection, serves Prometheus metrics, reports NOT_SERVING until the warm-up has
+finished, and on SIGTERM drains: health flips to NOT_SERVING at once, new calls are
+refused, in-flight calls get the grace period to finish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from avatar.core.config import ServerConfig
+from avatar.core.metrics import MetricsInterceptor, RpcMetrics, start_metrics_endpoint
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Service:
+    """What a server serves.
+
+    Attributes:
+        registrations: ``(full service name, register function)`` pairs, e.g.
+            ``("avatar.tts.v1.TtsService", lambda server: add_..._to_server(servicer, server))``.
+        warm_up: Loads models etc.; health says SERVING only after it returns.
+        close: Releases resources after the server has stopped.
+    """
+
+    registrations: list[tuple[str, Callable[[grpc.aio.Server], None]]]
+    warm_up: Callable[[], Awaitable[None]] | None = None
+    close: Callable[[], Awaitable[None]] | None = None
+
+
+ServiceFactory = Callable[[CollectorRegistry], Service]
+
+
+def server_options(config: ServerConfig) -> list[tuple[str, int]]:
+    """The channel options every server uses, each with its reason."""
+    return [
+        # Frame batches and photos are large: state the limit instead of gRPC's 4 MiB default.
+        ("grpc.max_receive_message_length", config.max_message_bytes),
+        ("grpc.max_send_message_length", config.max_message_bytes),
+        # Detect dead peers on long streams without waiting for TCP timeouts.
+        ("grpc.keepalive_time_ms", 30_000),
+        ("grpc.keepalive_timeout_ms", 10_000),
+        # Let clients ping on idle connections so the keepalive above is accepted.
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.keepalive_permit_without_calls", 1),
+    ]
+
+
+class AvatarServer:
+    """A running gRPC server with health, reflection, metrics and graceful drain.
+
+    Args:
+        config: Shared server settings.
+        factory: Builds the :class:`Service`, given the server's metrics registry.
+    """
+
+    def __init__(self, config: ServerConfig, factory: ServiceFactory) -> None:
+        self.config = config
+        self.registry = CollectorRegistry()
+        self.service = factory(self.registry)
+        self.health = health.aio.HealthServicer()
+        self.port = 0
+        self.metrics_port = -1
+        self._server: grpc.aio.Server | None = None
+
+    @property
+    def service_names(self) -> list[str]:
+        """Full names of the served gRPC services."""
+        return [name for name, _ in self.service.registrations]
+
+    async def start(self) -> None:
+        """Binds, starts, warms up, then reports SERVING."""
+        interceptor = MetricsInterceptor(RpcMetrics(self.registry))
+        server = grpc.aio.server(
+            interceptors=[interceptor],
+            options=server_options(self.config),
+            maximum_concurrent_rpcs=self.config.max_concurrent_rpcs,
+        )
+        for _, register in self.service.registrations:
+            register(server)
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, server)
+        if self.config.reflection:
+            names = [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
+            reflection.enable_server_reflection(names, server)
+        await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
+        self.port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        if self.port == 0:
+            raise OSError(
+                f"{self.config.service}: cannot bind {self.config.host}:{self.config.port}"
+            )
+        await server.start()
+        self._server = server
+        if self.config.metrics_port >= 0:
+            self.metrics_port = start_metrics_endpoint(
+                self.registry, self.config.host, self.config.metrics_port
+            )
+        log.info(
+            "%s listening on %s:%d (metrics port %d), warming up",
+            self.config.service,
+            self.config.host,
+            self.port,
+            self.metrics_port,
+        )
+        if self.service.warm_up is not None:
+            await self.service.warm_up()
+        await self._set_all(health_pb2.HealthCheckResponse.SERVING)
+        log.info("%s is SERVING", self.config.service)
+
+    async def _set_all(self, status: int) -> None:
+        await self.health.set("", status)
+        for name in self.service_names:
+            await self.health.set(name, status)
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Drains: NOT_SERVING at once, refuse new calls, let in-flight ones finish."""
+        if self._server is None:
+            return
+        grace = self.config.grace_seconds if grace is None else grace
+        await self.health.enter_graceful_shutdown()
+        log.info("%s draining (grace %.1f s)", self.config.service, grace)
+        await self._server.stop(grace)
+        self._server = None
+        if self.service.close is not None:
+            await self.service.close()
+        log.info("%s stopped", self.config.service)
+
+    async def wait_for_termination(self) -> None:
+        """Returns when the server has stopped."""
+        if self._server is not None:
+            await self._server.wait_for_termination()
+
+
+@contextlib.asynccontextmanager
+async def running_server(
+    config: ServerConfig, factory: ServiceFactory
+) -> AsyncIterator[AvatarServer]:
+    """Starts a server for the duration of a ``with`` block (tests, embedding)."""
+    server = AvatarServer(config, factory)
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop(grace=1.0)
+
+
+async def serve(config: ServerConfig, factory: ServiceFactory) -> None:
+    """Runs a server until SIGTERM or SIGINT, then drains it."""
+    server = AvatarServer(config, factory)
+    stopping = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stopping.set)
+    await server.start()
+    await stopping.wait()
+    await server.stop()
+
+
+def run(config: ServerConfig, factory: ServiceFactory) -> None:
+    """Entry point of a server process: logging, then :func:`serve` until a signal."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    asyncio.run(serve(config, factory))

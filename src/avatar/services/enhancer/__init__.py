@@ -1,0 +1,1 @@
+"""The enhancer service: restores and sharpens frames for "high" quality."""

@@ -1,0 +1,105 @@
+"""gRPC servicer of ``avatar.enhancer.v1.EnhancerService``."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+
+import grpc
+from prometheus_client import CollectorRegistry, Counter
+
+from avatar.common.v1 import media_pb2
+from avatar.core.frames import FrameFormatError, decode_frame, encode_frame
+from avatar.core.server import Service
+from avatar.core.streams import payload, read_config
+from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
+from avatar.services.enhancer.config import EnhancerConfig
+from avatar.services.enhancer.engine import EnhancerError, EnhanceSettings, create_enhancer
+
+
+class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
+    """Enhances frame batches in a thread pool, in order.
+
+    Args:
+        config: Service settings.
+        registry: Metrics registry of the server.
+    """
+
+    def __init__(self, config: EnhancerConfig, registry: CollectorRegistry) -> None:
+        self._config = config
+        self._executor = ThreadPoolExecutor(config.workers, thread_name_prefix="enhance")
+        self._frames = Counter(
+            "avatar_enhancer_frames", "Frames enhanced.", ["backend"], registry=registry
+        )
+
+    async def Enhance(
+        self,
+        request_iterator: AsyncIterator[enhancer_pb2.EnhanceRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> AsyncIterator[enhancer_pb2.EnhanceResponse]:
+        """Streams each batch back enhanced: started, batches, end."""
+        requests = aiter(request_iterator)
+        config = await read_config(requests, context)
+        try:
+            backend = create_enhancer(config.backend or self._config.default_backend)
+            settings = EnhanceSettings(
+                upscale=config.upscale or 1,
+                fidelity=config.fidelity if config.fidelity > 0 else 0.7,
+            )
+        except EnhancerError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        sequence = 0
+        yield enhancer_pb2.EnhanceResponse(
+            sequence=sequence, started=enhancer_pb2.EnhanceStarted(backend=backend.name)
+        )
+        total = 0
+        async for request in payload(requests, context):
+            try:
+                batch = await self._enhance_batch(backend, settings, config, request.frames)
+            except (FrameFormatError, EnhancerError) as error:
+                await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+            total += len(batch.frames)
+            self._frames.labels(backend.name).inc(len(batch.frames))
+            sequence += 1
+            yield enhancer_pb2.EnhanceResponse(sequence=sequence, frames=batch)
+        yield enhancer_pb2.EnhanceResponse(
+            sequence=sequence + 1, end=enhancer_pb2.EnhanceEnd(frames=total)
+        )
+
+    async def _enhance_batch(self, backend, settings, config, batch) -> media_pb2.FrameBatch:
+        loop = asyncio.get_running_loop()
+        quality = config.jpeg_quality or 90
+
+        def work(frame: media_pb2.Frame) -> media_pb2.Frame:
+            enhanced = backend.enhance(decode_frame(frame), settings)
+            return encode_frame(enhanced, frame.index, config.encoding, quality)
+
+        frames = await asyncio.gather(
+            *(loop.run_in_executor(self._executor, work, frame) for frame in batch.frames)
+        )
+        return media_pb2.FrameBatch(frames=frames, fps=batch.fps)
+
+    def close(self) -> None:
+        """Stops the worker threads."""
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Service:
+    """Builds the enhancer's :class:`Service` for the shared bootstrap."""
+    servicer = EnhancerServicer(config, registry)
+
+    async def close() -> None:
+        servicer.close()
+
+    return Service(
+        registrations=[
+            (
+                enhancer_pb2.DESCRIPTOR.services_by_name["EnhancerService"].full_name,
+                lambda server: enhancer_pb2_grpc.add_EnhancerServiceServicer_to_server(
+                    servicer, server
+                ),
+            )
+        ],
+        close=close,
+    )
