@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Installs the Debian packages avatar needs, when missing: espeak-ng, the phonemizer
+# that coqui models trained on phonemes call.
+# Python dependencies, including the espeak-ng library the default voice uses, come
+# from PyPI into .venv.
+set -euo pipefail
+packages=(espeak-ng)
+missing=()
+for package in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+if ! command -v apt-get >/dev/null; then
+  echo "warning: cannot install ${missing[*]} (no apt-get); install them with your package manager" >&2
+  exit 0
+fi
+sudo=""
+[ "$(id -u)" -ne 0 ] && sudo="sudo"
+echo "installing Debian packages: ${missing[*]}"
+$sudo apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
