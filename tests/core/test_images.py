@@ -101,7 +101,7 @@ def test_pixel_bomb_is_rejected_without_allocating(side: int) -> None:
     assert len(bomb) < 200
     tracemalloc.start()
     try:
-        with pytest.raises(InvalidImageError, match=r"megapixels\); the limit is 40.0|megapixels; the limit is 40.0"):
+        with pytest.raises(InvalidImageError, match=r"megapixels\)?; the limit is 40.0"):
             decode_image(bomb)
         _, peak = tracemalloc.get_traced_memory()
     finally:
