@@ -1,0 +1,1 @@
+"""The tts service: text in, speech audio and a phoneme/word timing track out."""
