@@ -1,0 +1,15 @@
+"""``python -m avatar.gateway``: runs the gateway server."""
+
+from avatar.core.server import run
+from avatar.gateway.config import GatewayConfig
+from avatar.gateway.service import create_service
+
+
+def main() -> None:
+    """Reads the configuration from the environment and serves until SIGTERM."""
+    config = GatewayConfig.from_env()
+    run(config.server, lambda registry: create_service(config, registry))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+"""Builds the gateway's :class:`~avatar.core.server.Service` from its configuration."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry
+
+from avatar.core.server import Service
+from avatar.gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
+from avatar.gateway.config import GatewayConfig
+from avatar.gateway.metrics import GatewayMetrics
+from avatar.gateway.pipeline import Clients
+from avatar.gateway.servicer import GatewayServicer
+from avatar.gateway.store import AvatarStore
+from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+
+
+def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Service:
+    """Connects the downstream clients and the avatar store to a gateway servicer."""
+    clients = Clients(
+        llm=LlmClient(config.llm_address),
+        tts=TtsClient(config.tts_address),
+        animator=AnimatorClient(config.animator_address),
+        enhancer=EnhancerClient(config.enhancer_address),
+    )
+    servicer = GatewayServicer(
+        config, clients, AvatarStore(config.avatar_dir), GatewayMetrics(registry)
+    )
+
+    async def close() -> None:
+        for client in (clients.llm, clients.tts, clients.animator, clients.enhancer):
+            await client.close()
+
+    name = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
+    return Service(
+        registrations=[
+            (name, lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server))
+        ],
+        close=close,
+    )
