@@ -1,0 +1,290 @@
+"""The coqui engine: neural voices from coqui-tts (GlowTTS, VITS, YourTTS, XTTS...).
+
+Duration models give phoneme timings from their own alignment of input tokens with output
+frames. Most models synthesise a whole sentence at once, so the finished audio is cut into a
+short first chunk and larger ones; XTTS streams audio as it generates (without timings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from avatar.core.timing import Phoneme, Word
+from avatar.services.tts.engines.base import (
+    CloningNotSupportedError,
+    InvalidTextError,
+    SynthesisChunk,
+    SynthesisError,
+    TtsEngine,
+    UnknownVoiceError,
+    VoiceInfo,
+    VoiceUnavailableError,
+    split_samples,
+)
+from avatar.services.tts.engines.coqui_models import (
+    CoquiModelError,
+    CoquiVoiceSpec,
+    LoadedCoquiModel,
+    load_coqui_model,
+)
+from avatar.services.tts.engines.coqui_timing import (
+    TokenDuration,
+    fit_to_duration,
+    tokens_to_timings,
+)
+
+ENGINE_NAME = "coqui"
+_LOGGER = logging.getLogger(__name__)
+_WARM_UP_TEXT = "Hello."
+
+
+class CoquiEngine(TtsEngine):
+    """Voices from coqui-tts models, each loaded once and shared by voices that name it.
+
+    Args:
+        voices: The voices to offer.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (CUDA when available).
+        models_dir: Where coqui keeps downloaded models; empty means coqui's default.
+        first_chunk_seconds: Most audio in the first chunk, so playback starts early.
+        chunk_seconds: Most audio in every later chunk.
+    """
+
+    def __init__(
+        self,
+        voices: Sequence[CoquiVoiceSpec],
+        *,
+        device: str = "auto",
+        models_dir: str = "",
+        first_chunk_seconds: float = 0.1,
+        chunk_seconds: float = 1.0,
+    ) -> None:
+        self._specs = {spec.name: spec for spec in voices}
+        self._device = device
+        self._models_dir = models_dir
+        self._first_chunk_seconds = first_chunk_seconds
+        self._chunk_seconds = chunk_seconds
+        self._models: dict[tuple[str, ...], LoadedCoquiModel] = {}
+        self._voice_models: dict[str, LoadedCoquiModel] = {}
+        self._has_timings: dict[str, bool] = {}
+        self._errors: dict[str, str] = dict.fromkeys(self._specs, "not loaded yet")
+        self._load_lock = threading.Lock()
+
+    def voices(self) -> list[VoiceInfo]:
+        """Returns the configured voices; what they can do is known once loaded."""
+        infos = []
+        for spec in self._specs.values():
+            model = self._voice_models.get(spec.name)
+            infos.append(
+                VoiceInfo(
+                    name=spec.name,
+                    engine=ENGINE_NAME,
+                    language=model.language if model else spec.bcp47_language,
+                    sample_rate=model.sample_rate if model else 0,
+                    supports_cloning=bool(model and model.supports_cloning),
+                    supports_streaming=bool(model and model.supports_streaming),
+                    has_timings=self._has_timings.get(spec.name, False),
+                    description=spec.description or spec.model,
+                    available=not self._errors[spec.name],
+                    error=self._errors[spec.name],
+                )
+            )
+        return infos
+
+    def load(self) -> None:
+        """Loads every voice's model once and warms it up; a failure disables only that voice."""
+        with self._load_lock:
+            for spec in self._specs.values():
+                if spec.name in self._voice_models:
+                    continue
+                try:
+                    model = self._model_for(spec)
+                    self._voice_models[spec.name] = model
+                    self._errors[spec.name] = ""
+                    self._has_timings[spec.name] = self._warm_up(spec, model)
+                except (CoquiModelError, SynthesisError) as error:
+                    self._voice_models.pop(spec.name, None)
+                    self._errors[spec.name] = str(error)
+                    _LOGGER.error("coqui voice %s is unavailable: %s", spec.name, error)
+
+    def synthesize(
+        self, text: str, voice: str, speaker_sample: bytes | None = None
+    ) -> Iterator[SynthesisChunk]:
+        """Speaks ``text``; see :meth:`TtsEngine.synthesize`. Arguments are checked at once."""
+        spec = self._specs.get(voice)
+        if spec is None:
+            raise UnknownVoiceError(voice, sorted(self._specs))
+        if voice not in self._voice_models and self._errors[voice] == "not loaded yet":
+            self.load()
+        model = self._voice_models.get(voice)
+        if model is None:
+            raise VoiceUnavailableError(f"voice {voice!r} is unavailable: {self._errors[voice]}")
+        if speaker_sample and not model.supports_cloning:
+            raise CloningNotSupportedError(f"voice {voice!r} cannot clone a speaker sample")
+        if not text.strip():
+            raise InvalidTextError("the text is empty")
+        if model.supports_streaming:
+            return self._stream_generated(spec, model, text, speaker_sample)
+        return self._stream_finished(spec, model, text, speaker_sample)
+
+    def _model_for(self, spec: CoquiVoiceSpec) -> LoadedCoquiModel:
+        key = (spec.model, spec.config_path, spec.vocoder, spec.vocoder_checkpoint)
+        if key not in self._models:
+            self._models[key] = load_coqui_model(spec, self._device, self._models_dir)
+        return self._models[key]
+
+    def _warm_up(self, spec: CoquiVoiceSpec, model: LoadedCoquiModel) -> bool:
+        """Runs one short synthesis; returns whether the model gives timings."""
+        if model.supports_streaming:
+            for _ in self._stream_generated(spec, model, _WARM_UP_TEXT, None):
+                pass
+            return False
+        with model.lock:
+            _, phonemes, _ = self._synthesize_sentence(spec, model, _WARM_UP_TEXT, None)
+        return bool(phonemes)
+
+    def _stream_finished(
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: bytes | None
+    ) -> Iterator[SynthesisChunk]:
+        with model.lock, _speaker_file(sample) as speaker_wav:
+            samples, phonemes, words = self._synthesize_sentence(spec, model, text, speaker_wav)
+        pieces = split_samples(
+            samples,
+            max(1, int(self._first_chunk_seconds * model.sample_rate)),
+            max(1, int(self._chunk_seconds * model.sample_rate)),
+        )
+        for index, piece in enumerate(pieces):
+            # Every timing is known before any audio leaves: all go with the first chunk.
+            yield SynthesisChunk(
+                samples=piece,
+                phonemes=tuple(phonemes) if index == 0 else (),
+                words=tuple(words) if index == 0 else (),
+            )
+
+    def _synthesize_sentence(
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, speaker_wav: str | None
+    ) -> tuple[np.ndarray, list[Phoneme], list[Word]]:
+        synthesizer = model.synthesizer
+        use_griffin_lim = synthesizer.vocoder_model is None
+        try:
+            outputs = synthesizer.tts_model.synthesize(
+                text=text,
+                speaker=None if speaker_wav else model.speaker,
+                speaker_wav=speaker_wav,
+                language=model.model_language,
+                use_griffin_lim=use_griffin_lim,
+            )
+            wave = outputs["wav"]
+            if wave is None:
+                # The synthesizer's own bridge between the two models' spectrogram scales.
+                device = next(synthesizer.vocoder_model.parameters()).device
+                wave = synthesizer._run_vocoder(outputs["outputs"]["model_outputs"][0], device)
+        except Exception as error:  # noqa: BLE001 - torch and coqui raise anything
+            raise SynthesisError(f"coqui model {spec.model} failed: {error!r}") from error
+        wave = _to_numpy(wave)
+        if synthesizer.tts_config.audio.get("do_trim_silence"):
+            wave = wave[: synthesizer.tts_model.ap.find_endpoint(wave)]
+        samples = _to_int16(wave)
+        phonemes, words = self._timings(spec, model, outputs, text)
+        phonemes, words = fit_to_duration(phonemes, words, len(samples) / model.sample_rate)
+        return samples, phonemes, words
+
+    def _timings(
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, outputs: dict[str, Any], text: str
+    ) -> tuple[list[Phoneme], list[Word]]:
+        """Reads the phonemes off the model's token alignment; none when it has none."""
+        alignment, token_ids = outputs.get("alignments"), outputs.get("text_inputs")
+        if alignment is None or token_ids is None:
+            return [], []
+        ids = [int(i) for i in _to_numpy(token_ids).reshape(-1)]
+        matrix = _to_numpy(alignment).squeeze()
+        if matrix.ndim != 2 or len(ids) not in matrix.shape:
+            return [], []
+        # Alignments are [frames, tokens]; sum over frames to get each token's duration.
+        frames = matrix.sum(axis=0) if matrix.shape[1] == len(ids) else matrix.sum(axis=1)
+        tts_model = model.synthesizer.tts_model
+        characters = tts_model.tokenizer.characters
+        special = frozenset(
+            s for s in (characters.pad, characters.blank, characters.bos, characters.eos) if s
+        )
+        tokens = [
+            TokenDuration(characters.id_to_char(i), float(f))
+            for i, f in zip(ids, frames, strict=True)
+        ]
+        return tokens_to_timings(
+            tokens,
+            seconds_per_frame=model.seconds_per_frame,
+            special_tokens=special,
+            tokens_are_phonemes=bool(tts_model.config.get("use_phonemes", False)),
+            language=model.language,
+            text=text,
+        )
+
+    def _stream_generated(
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: bytes | None
+    ) -> Iterator[SynthesisChunk]:
+        """Streams a model that generates audio piece by piece (XTTS), without timings."""
+        tts_model = model.synthesizer.tts_model
+        with model.lock, _speaker_file(sample) as speaker_wav:
+            try:
+                if speaker_wav:
+                    latent, embedding = tts_model.get_conditioning_latents(audio_path=speaker_wav)
+                else:
+                    latent, embedding = tts_model.speaker_manager.speakers[model.speaker].values()
+                pieces = tts_model.inference_stream(
+                    text, model.model_language or "en", latent, embedding
+                )
+                for piece in pieces:
+                    yield SynthesisChunk(samples=_to_int16(_to_numpy(piece)))
+            except Exception as error:  # noqa: BLE001 - torch and coqui raise anything
+                raise SynthesisError(f"coqui model {spec.model} failed: {error!r}") from error
+
+
+@contextlib.contextmanager
+def _speaker_file(sample: bytes | None) -> Iterator[str | None]:
+    """Writes a speaker sample to a temporary file, since coqui reads samples from paths."""
+    if not sample:
+        yield None
+        return
+    handle, path = tempfile.mkstemp(prefix="avatar-speaker-", suffix=_audio_suffix(sample))
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(sample)
+        yield path
+    finally:
+        os.unlink(path)
+
+
+def _audio_suffix(sample: bytes) -> str:
+    """Guesses a file extension from the first bytes, for loaders that go by the name."""
+    if sample.startswith(b"RIFF"):
+        return ".wav"
+    if sample.startswith(b"OggS"):
+        return ".ogg"
+    if sample.startswith(b"fLaC"):
+        return ".flac"
+    if sample.startswith(b"ID3") or sample[:1] == b"\xff":
+        return ".mp3"
+    return ".audio"
+
+
+def _to_numpy(value: Any) -> np.ndarray:
+    if hasattr(value, "detach"):
+        value = value.detach().cpu().numpy()
+    return np.asarray(value)
+
+
+def _to_int16(wave: np.ndarray) -> np.ndarray:
+    """Converts float audio in [-1, 1] to int16, scaling down only what would clip."""
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak > 1.0:
+        wave = wave / peak
+    return np.round(wave * 32767.0).astype(np.int16)
