@@ -30,10 +30,10 @@ from avatar.services.tts.engines.base import (
     split_samples,
 )
 from avatar.services.tts.engines.coqui_models import (
+    CoquiModelCache,
     CoquiModelError,
     CoquiVoiceSpec,
     LoadedCoquiModel,
-    load_coqui_model,
 )
 from avatar.services.tts.engines.coqui_timing import (
     TokenDuration,
@@ -67,11 +67,9 @@ class CoquiEngine(TtsEngine):
         chunk_seconds: float = 1.0,
     ) -> None:
         self._specs = {spec.name: spec for spec in voices}
-        self._device = device
-        self._models_dir = models_dir
+        self._cache = CoquiModelCache(device, models_dir)
         self._first_chunk_seconds = first_chunk_seconds
         self._chunk_seconds = chunk_seconds
-        self._models: dict[tuple[str, ...], LoadedCoquiModel] = {}
         self._voice_models: dict[str, LoadedCoquiModel] = {}
         self._has_timings: dict[str, bool] = {}
         self._errors: dict[str, str] = dict.fromkeys(self._specs, "not loaded yet")
@@ -105,7 +103,7 @@ class CoquiEngine(TtsEngine):
                 if spec.name in self._voice_models:
                     continue
                 try:
-                    model = self._model_for(spec)
+                    model = self._cache.load(spec)
                     self._voice_models[spec.name] = model
                     self._errors[spec.name] = ""
                     self._has_timings[spec.name] = self._warm_up(spec, model)
@@ -133,12 +131,6 @@ class CoquiEngine(TtsEngine):
         if model.supports_streaming:
             return self._stream_generated(spec, model, text, speaker_sample)
         return self._stream_finished(spec, model, text, speaker_sample)
-
-    def _model_for(self, spec: CoquiVoiceSpec) -> LoadedCoquiModel:
-        key = (spec.model, spec.config_path, spec.vocoder, spec.vocoder_checkpoint)
-        if key not in self._models:
-            self._models[key] = load_coqui_model(spec, self._device, self._models_dir)
-        return self._models[key]
 
     def _warm_up(self, spec: CoquiVoiceSpec, model: LoadedCoquiModel) -> bool:
         """Runs one short synthesis; returns whether the model gives timings."""

@@ -76,7 +76,8 @@ class LoadedCoquiModel:
 
     Attributes:
         synthesizer: The ``TTS.utils.synthesizer.Synthesizer`` holding model and vocoder.
-        lock: Serialises inference on this model (torch modules are not re-entrant).
+        lock: Serialises inference on the synthesizer (torch modules are not re-entrant);
+            shared by every voice of the synthesizer.
         sample_rate: Sample rate of the audio it produces.
         seconds_per_frame: Duration of one output frame of the acoustic model.
         supports_cloning: Whether it takes a speaker sample.
@@ -107,18 +108,57 @@ def resolve_device(device: str) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_coqui_model(spec: CoquiVoiceSpec, device: str, models_dir: str = "") -> LoadedCoquiModel:
-    """Loads the model of ``spec`` (downloading it first when named and not yet present).
+class CoquiModelCache:
+    """Loads each coqui model once; voices naming the same files share it and its lock.
+
+    Args:
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
+        models_dir: Directory under which coqui keeps downloaded models (``<dir>/tts/...``);
+            empty means coqui's default (``$TTS_HOME`` or the user data directory).
+    """
+
+    def __init__(self, device: str, models_dir: str = "") -> None:
+        self._device = device
+        self._models_dir = models_dir
+        self._loaded: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
+
+    def load(self, spec: CoquiVoiceSpec) -> LoadedCoquiModel:
+        """Returns the voice's model, loading (and, when named, downloading) it first if needed.
+
+        Raises:
+            CoquiModelError: coqui-tts is not installed, or the model cannot be found or loaded.
+        """
+        key = _cache_key(spec)
+        if key not in self._loaded:
+            self._loaded[key] = (
+                load_synthesizer(spec, self._device, self._models_dir),
+                threading.Lock(),
+            )
+        synthesizer, lock = self._loaded[key]
+        return _describe(spec, synthesizer, lock)
+
+
+def _cache_key(spec: CoquiVoiceSpec) -> tuple[str, ...]:
+    if spec.is_model_name:
+        files = (spec.model,)
+    else:
+        files = (os.path.abspath(spec.model), os.path.abspath(_local_config(spec)))
+    return (*files, spec.vocoder, spec.vocoder_checkpoint, spec.vocoder_config)
+
+
+def load_synthesizer(spec: CoquiVoiceSpec, device: str, models_dir: str = "") -> Any:
+    """Loads the coqui ``Synthesizer`` (model and vocoder) of ``spec``.
 
     Args:
         spec: The voice's model description.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"``.
-        models_dir: Directory under which coqui keeps downloaded models (``<dir>/tts/...``);
-            empty means coqui's default (``$TTS_HOME`` or the user data directory).
+        models_dir: Directory of downloaded models, as for :class:`CoquiModelCache`.
 
     Raises:
         CoquiModelError: coqui-tts is not installed, or the model cannot be found or loaded.
     """
+    if not spec.is_model_name:
+        _check_local_files(spec)
     try:
         from TTS.utils.synthesizer import Synthesizer
     except ImportError as error:
@@ -128,7 +168,7 @@ def load_coqui_model(spec: CoquiVoiceSpec, device: str, models_dir: str = "") ->
     device = resolve_device(device)
     checkpoint, config, vocoder_checkpoint, vocoder_config = _model_files(spec, models_dir)
     try:
-        synthesizer = Synthesizer(
+        return Synthesizer(
             tts_checkpoint=checkpoint,
             tts_config_path=config,
             vocoder_checkpoint=vocoder_checkpoint,
@@ -137,7 +177,6 @@ def load_coqui_model(spec: CoquiVoiceSpec, device: str, models_dir: str = "") ->
         )
     except Exception as error:  # noqa: BLE001 - coqui raises anything from a bad checkpoint
         raise CoquiModelError(f"cannot load {checkpoint}: {error!r}") from error
-    return _describe(spec, synthesizer)
 
 
 def _model_files(
@@ -149,11 +188,7 @@ def _model_files(
         checkpoint, config, item = _download(manager, spec.model)
         vocoder_name = spec.vocoder or (item.get("default_vocoder") or "")
     else:
-        checkpoint = spec.model
-        config = spec.config_path or str(Path(spec.model).parent / "config.json")
-        for path in (checkpoint, config):
-            if not Path(path).exists():
-                raise CoquiModelError(f"model file not found: {path}")
+        checkpoint, config = spec.model, _local_config(spec)
         vocoder_name = spec.vocoder
     if spec.vocoder_checkpoint:
         return checkpoint, config, spec.vocoder_checkpoint, spec.vocoder_config or None
@@ -161,6 +196,16 @@ def _model_files(
         vocoder_checkpoint, vocoder_config, _ = _download(_model_manager(models_dir), vocoder_name)
         return checkpoint, config, vocoder_checkpoint, vocoder_config
     return checkpoint, config, None, None
+
+
+def _local_config(spec: CoquiVoiceSpec) -> str:
+    return spec.config_path or str(Path(spec.model).parent / "config.json")
+
+
+def _check_local_files(spec: CoquiVoiceSpec) -> None:
+    for path in (spec.model, _local_config(spec), spec.vocoder_checkpoint, spec.vocoder_config):
+        if path and not Path(path).exists():
+            raise CoquiModelError(f"model file not found: {path}")
 
 
 def _model_manager(models_dir: str) -> Any:
@@ -190,7 +235,7 @@ def _download(manager: Any, name: str) -> tuple[str, str, dict[str, Any]]:
     return str(checkpoint), str(config) if config else "", item
 
 
-def _describe(spec: CoquiVoiceSpec, synthesizer: Any) -> LoadedCoquiModel:
+def _describe(spec: CoquiVoiceSpec, synthesizer: Any, lock: threading.Lock) -> LoadedCoquiModel:
     """Reads sample rate, frame length, speakers and languages off a loaded synthesizer."""
     model = synthesizer.tts_model
     audio = synthesizer.tts_config.audio
@@ -206,7 +251,7 @@ def _describe(spec: CoquiVoiceSpec, synthesizer: Any) -> LoadedCoquiModel:
         language = str(synthesizer.tts_config.get("phoneme_language") or model_language or "und")
     return LoadedCoquiModel(
         synthesizer=synthesizer,
-        lock=threading.Lock(),
+        lock=lock,
         sample_rate=int(synthesizer.output_sample_rate),
         seconds_per_frame=float(audio["hop_length"]) / float(audio["sample_rate"]),
         supports_cloning=bool(synthesizer.tts_config.supports_cloning),

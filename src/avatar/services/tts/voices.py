@@ -1,0 +1,154 @@
+"""The voice registry: every engine's voices under one set of names, with request checks.
+
+The servicer talks only to :class:`VoiceRegistry`. It resolves the default voice, rejects
+empty or over-long text, unknown voices (naming the available ones), voices whose model failed
+to load (with the load error) and speaker samples sent to voices that cannot clone.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Sequence
+
+from avatar.services.tts.config import TtsConfig
+from avatar.services.tts.engines.base import (
+    CloningNotSupportedError,
+    InvalidTextError,
+    SynthesisChunk,
+    TtsEngine,
+    UnknownVoiceError,
+    VoiceInfo,
+    VoiceUnavailableError,
+)
+from avatar.services.tts.engines.coqui import CoquiEngine
+from avatar.services.tts.engines.espeak import EspeakEngine
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class VoiceRegistry(TtsEngine):
+    """Several engines behind one voice list.
+
+    Args:
+        engines: The engines; their voice names must not clash.
+        default_voice: Voice used when a request names none.
+        max_text_chars: Longest text accepted, in characters.
+
+    Raises:
+        ValueError: Two engines offer the same voice name, or the default voice is unknown.
+    """
+
+    def __init__(
+        self, engines: Sequence[TtsEngine], default_voice: str, max_text_chars: int
+    ) -> None:
+        self._engines = list(engines)
+        self._engine_of: dict[str, TtsEngine] = {}
+        for engine in self._engines:
+            for voice in engine.voices():
+                if voice.name in self._engine_of:
+                    raise ValueError(f"voice name {voice.name!r} is offered twice")
+                self._engine_of[voice.name] = engine
+        if default_voice not in self._engine_of:
+            raise ValueError(
+                f"default voice {default_voice!r} is not configured; "
+                f"voices: {', '.join(self._engine_of)}"
+            )
+        self.default_voice = default_voice
+        self.max_text_chars = max_text_chars
+
+    def voices(self) -> list[VoiceInfo]:
+        """Returns every engine's voices, loaded or not."""
+        return [voice for engine in self._engines for voice in engine.voices()]
+
+    def load(self) -> None:
+        """Loads every engine; failed voices are marked unavailable, never fatal."""
+        for engine in self._engines:
+            engine.load()
+        for voice in self.voices():
+            if voice.available:
+                _LOGGER.info(
+                    "voice %s (%s) is ready: %s", voice.name, voice.engine, voice.description
+                )
+            else:
+                _LOGGER.error(
+                    "voice %s (%s) is UNAVAILABLE: %s", voice.name, voice.engine, voice.error
+                )
+
+    def resolve(self, voice: str) -> VoiceInfo:
+        """Returns the voice named ``voice`` (the default one when empty).
+
+        Raises:
+            UnknownVoiceError: No engine offers it.
+        """
+        name = voice or self.default_voice
+        engine = self._engine_of.get(name)
+        if engine is None:
+            raise UnknownVoiceError(name, list(self._engine_of))
+        return next(info for info in engine.voices() if info.name == name)
+
+    def check_text(self, text: str) -> None:
+        """Rejects text that is empty, only white space, or longer than the limit.
+
+        Raises:
+            InvalidTextError: The text cannot be spoken.
+        """
+        if not text.strip():
+            raise InvalidTextError("the text is empty: give something to say")
+        if len(text) > self.max_text_chars:
+            raise InvalidTextError(
+                f"the text has {len(text)} characters; the limit is {self.max_text_chars}"
+            )
+
+    def synthesize(
+        self, text: str, voice: str, speaker_sample: bytes | None = None
+    ) -> Iterator[SynthesisChunk]:
+        """Checks the request and hands it to the voice's engine; errors raise at once.
+
+        Args:
+            text: What to say.
+            voice: Voice name; empty means the default voice.
+            speaker_sample: Encoded speaker sample for cloning voices.
+
+        Raises:
+            InvalidTextError: Empty or over-long text.
+            UnknownVoiceError: No such voice.
+            VoiceUnavailableError: The voice's model failed to load.
+            CloningNotSupportedError: A sample was given to a voice that cannot clone.
+        """
+        self.check_text(text)
+        info = self.resolve(voice)
+        if not info.available:
+            raise VoiceUnavailableError(f"voice {info.name!r} is unavailable: {info.error}")
+        if speaker_sample and not info.supports_cloning:
+            raise CloningNotSupportedError(
+                f"voice {info.name!r} cannot clone a speaker sample; "
+                f"cloning voices: {', '.join(self.cloning_voices()) or 'none configured'}"
+            )
+        return self._engine_of[info.name].synthesize(text, info.name, speaker_sample)
+
+    def cloning_voices(self) -> list[str]:
+        """Names of the available voices that take a speaker sample."""
+        return [v.name for v in self.voices() if v.available and v.supports_cloning]
+
+
+def build_registry(config: TtsConfig) -> VoiceRegistry:
+    """Builds the espeak engine (always) and the coqui engine (when voices are configured)."""
+    engines: list[TtsEngine] = [
+        EspeakEngine(
+            config.espeak_voices,
+            rate_words_per_minute=config.espeak_rate_words_per_minute,
+            first_chunk_seconds=config.first_chunk_seconds,
+            chunk_seconds=config.chunk_seconds,
+        )
+    ]
+    if config.coqui_voices:
+        engines.append(
+            CoquiEngine(
+                config.coqui_voices,
+                device=config.coqui_device,
+                models_dir=config.coqui_models_dir,
+                first_chunk_seconds=config.first_chunk_seconds,
+                chunk_seconds=config.chunk_seconds,
+            )
+        )
+    return VoiceRegistry(engines, config.default_voice, config.max_text_chars)
