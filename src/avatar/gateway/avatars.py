@@ -10,7 +10,7 @@ import numpy as np
 
 from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
-from avatar.core.images import decode_image, decode_jpeg
+from avatar.core.images import decode_image
 from avatar.gateway.clients import AnimatorClient
 from avatar.gateway.mux import make_gif, write_mp4
 from avatar.gateway.store import AvatarMedia, AvatarRecord, AvatarStore
@@ -105,5 +105,4 @@ class AvatarFactory:
 
     def _poster(self, frames: list[bytes]) -> bytes:
         step = max(1, round(self._fps / POSTER_FPS))
-        images = [decode_jpeg(data) for data in frames[::step]]
-        return make_gif(images, self._fps / step)
+        return make_gif(frames[::step], self._fps / step)
