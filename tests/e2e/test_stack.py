@@ -16,7 +16,7 @@ from PIL import Image
 from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
 from avatar.stack import LocalStack, StackPorts
-from tests.support.fake_openai import FakeOpenAIServer
+from tests.support.fake_openai import FakeOpenAI
 from tests.support.network import free_ports, metric_value, scrape
 
 pytestmark = pytest.mark.slow
@@ -30,7 +30,8 @@ FOUR_SENTENCES = (
 
 @pytest.fixture(scope="module")
 def fake_llm():
-    with FakeOpenAIServer() as server:
+    server = FakeOpenAI()
+    with server:
         yield server
 
 
@@ -108,14 +109,17 @@ async def test_speak_streams_audio_and_frames_in_order_and_mp4_is_valid(stack, s
     request = gateway_pb2.SpeakRequest(
         avatar_id=sample_avatar.avatar_id, text=FOUR_SENTENCES, include_mp4=True
     )
-    handled_before = metric_value(scrape(tts_metrics_port), "grpc_server_handled_total",
-                                  grpc_method="Synthesize")
+    handled_before = metric_value(
+        scrape(tts_metrics_port), "grpc_server_handled_total", grpc_method="Synthesize"
+    )
     async with GatewayClient(stack.gateway_address) as client:
         result = await client.speak(request, timeout=120, on_event=watch)
 
     assert [s.text for s in result.sentences] == [
-        "Hello there.", "The weather is lovely today.",
-        "Bob made a bumpy map of the pebbles.", "We should meet again soon.",
+        "Hello there.",
+        "The weather is lovely today.",
+        "Bob made a bumpy map of the pebbles.",
+        "We should meet again soon.",
     ]
     # Streaming, not batch: the first frame arrived before the last sentence was synthesised.
     assert handled_at_first_frame[0] - handled_before < len(result.sentences)
@@ -150,7 +154,8 @@ async def test_high_quality_passes_every_frame_through_the_enhancer(stack, sampl
     enhancer_port = stack.ports.metrics["enhancer"]
     before = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
     request = gateway_pb2.SpeakRequest(
-        avatar_id=sample_avatar.avatar_id, text="Hi, how are you today?",
+        avatar_id=sample_avatar.avatar_id,
+        text="Hi, how are you today?",
         quality=gateway_pb2.QUALITY_HIGH,
     )
     async with GatewayClient(stack.gateway_address) as client:
@@ -163,8 +168,10 @@ async def test_high_quality_passes_every_frame_through_the_enhancer(stack, sampl
 
 async def test_chat_mode_speaks_the_llm_answer(stack, sample_avatar, fake_llm):
     request = gateway_pb2.SpeakRequest(
-        avatar_id=sample_avatar.avatar_id, text="Tell me about lakes.",
-        mode=gateway_pb2.SPEAK_MODE_CHAT, conversation_id="e2e-chat",
+        avatar_id=sample_avatar.avatar_id,
+        text="Tell me about lakes.",
+        mode=gateway_pb2.SPEAK_MODE_CHAT,
+        conversation_id="e2e-chat",
     )
     async with GatewayClient(stack.gateway_address) as client:
         result = await client.speak(request, timeout=120)
@@ -175,15 +182,27 @@ async def test_chat_mode_speaks_the_llm_answer(stack, sample_avatar, fake_llm):
     assert "llm" in {stage.stage for stage in result.summary.stages}
 
 
-async def test_auto_mode_sends_questions_to_the_llm_and_statements_to_tts(stack, sample_avatar, fake_llm):
+async def test_auto_mode_sends_questions_to_the_llm_and_statements_to_tts(
+    stack, sample_avatar, fake_llm
+):
     async with GatewayClient(stack.gateway_address) as client:
         asked = len(fake_llm.requests)
-        question = await client.speak(gateway_pb2.SpeakRequest(
-            avatar_id=sample_avatar.avatar_id, text="What is the capital of Croatia?",
-            mode=gateway_pb2.SPEAK_MODE_AUTO), timeout=120)
-        statement = await client.speak(gateway_pb2.SpeakRequest(
-            avatar_id=sample_avatar.avatar_id, text="The lake is calm tonight.",
-            mode=gateway_pb2.SPEAK_MODE_AUTO), timeout=120)
+        question = await client.speak(
+            gateway_pb2.SpeakRequest(
+                avatar_id=sample_avatar.avatar_id,
+                text="What is the capital of Croatia?",
+                mode=gateway_pb2.SPEAK_MODE_AUTO,
+            ),
+            timeout=120,
+        )
+        statement = await client.speak(
+            gateway_pb2.SpeakRequest(
+                avatar_id=sample_avatar.avatar_id,
+                text="The lake is calm tonight.",
+                mode=gateway_pb2.SPEAK_MODE_AUTO,
+            ),
+            timeout=120,
+        )
     assert question.started.mode == gateway_pb2.SPEAK_MODE_CHAT
     assert all(s.from_llm for s in question.sentences)
     assert statement.started.mode == gateway_pb2.SPEAK_MODE_SPEAK
@@ -201,7 +220,9 @@ async def test_auto_mode_sends_questions_to_the_llm_and_statements_to_tts(stack,
         ({"avatar_id": "../../etc/passwd"}, grpc.StatusCode.NOT_FOUND, "unknown avatar"),
     ],
 )
-async def test_bad_speak_requests_get_clear_statuses(stack, sample_avatar, request_fields, code, message):
+async def test_bad_speak_requests_get_clear_statuses(
+    stack, sample_avatar, request_fields, code, message
+):
     fields = {"avatar_id": sample_avatar.avatar_id, "text": "Hello.", **request_fields}
     async with GatewayClient(stack.gateway_address) as client:
         with pytest.raises(grpc.aio.AioRpcError) as error:
