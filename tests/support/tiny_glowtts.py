@@ -10,6 +10,7 @@ Text goes in as characters, so no phonemizer executable is needed.
 
 from __future__ import annotations
 
+import string
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,6 +39,7 @@ def build_tiny_glowtts(
     seed: int = 0,
     sample_rate: int = 22050,
     frames_per_token: float = 6.0,
+    extra_letters: str = "",
     checkpoint_name: str = "model.pth",
 ) -> TinyCheckpoint:
     """Builds a tiny random GlowTTS and saves its checkpoint and config into ``directory``.
@@ -47,6 +49,8 @@ def build_tiny_glowtts(
         seed: Seed of the random weights, so the same seed gives the same model.
         sample_rate: Sample rate written into the audio config.
         frames_per_token: Typical output frames per input character (about 70 ms at 6).
+        extra_letters: Letters beyond A-Z the model reads (e.g. ``"ČčĆćĐđŠšŽž"`` for a
+            Croatian voice); characters outside the vocabulary are dropped by the tokenizer.
         checkpoint_name: File name of the checkpoint.
 
     Returns:
@@ -55,9 +59,8 @@ def build_tiny_glowtts(
     import torch
     from TTS.config.shared_configs import BaseAudioConfig
     from TTS.tts.configs.glow_tts_config import GlowTTSConfig
+    from TTS.tts.configs.shared_configs import CharactersConfig
     from TTS.tts.models.glow_tts import GlowTTS
-    from TTS.tts.utils.text.tokenizer import TTSTokenizer
-    from TTS.utils.audio import AudioProcessor
 
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
@@ -65,6 +68,15 @@ def build_tiny_glowtts(
         audio=BaseAudioConfig(sample_rate=sample_rate, num_mels=80, griffin_lim_iters=10),
         use_phonemes=False,
         text_cleaner="basic_cleaners",
+        characters=CharactersConfig(
+            characters_class="TTS.tts.utils.text.characters.Graphemes",
+            pad="<PAD>",
+            eos="<EOS>",
+            bos="<BOS>",
+            blank="<BLNK>",
+            characters=string.ascii_letters + extra_letters,
+            punctuations="!'(),-.:;? ",
+        ),
         hidden_channels_enc=16,
         hidden_channels_dec=16,
         hidden_channels_dp=16,
@@ -79,9 +91,8 @@ def build_tiny_glowtts(
             "input_length": None,
         },
     )
-    audio_processor = AudioProcessor(config.audio)
-    tokenizer, config = TTSTokenizer.init_from_config(config)
-    model = GlowTTS(config, audio_processor, tokenizer)
+    model = GlowTTS(config)  # builds its tokenizer and audio processor from the config
+    config = model.config
     _give_speech_like_durations(model, frames_per_token=frames_per_token)
     checkpoint_path = directory / checkpoint_name
     config_path = directory / "config.json"

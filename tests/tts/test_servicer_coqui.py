@@ -1,0 +1,68 @@
+"""Coqui voices configured from the environment, served by a real in-process server."""
+
+from __future__ import annotations
+
+import grpc
+import numpy as np
+import pytest
+
+pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
+
+from avatar.core.server import running_server  # noqa: E402
+from avatar.services.tts.config import TtsConfig  # noqa: E402
+from avatar.services.tts.servicer import create_service  # noqa: E402
+from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
+from tests.support.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
+
+pytestmark = pytest.mark.coqui
+
+
+@pytest.fixture
+async def stub(tmp_path):
+    local = build_tiny_glowtts(tmp_path / "mine", extra_letters="ČčĆćĐđŠšŽž")
+    install_as_downloaded(tmp_path / "models")
+    config = TtsConfig.from_env(
+        {
+            "AVATAR_TTS_HOST": "127.0.0.1",
+            "AVATAR_TTS_PORT": "0",
+            "AVATAR_TTS_METRICS_PORT": "-1",
+            "AVATAR_TTS_COQUI_DEVICE": "cpu",
+            "AVATAR_TTS_COQUI_MODELS_DIR": str(tmp_path / "models"),
+            "AVATAR_TTS_COQUI_VOICES": (
+                f"glow-tts; mine={local.checkpoint_path}|{local.config_path}|language=hr"
+            ),
+            "AVATAR_TTS_DEFAULT_VOICE": "glow-tts",
+        }
+    )
+    async with (
+        running_server(config.server, lambda registry: create_service(config, registry)) as server,
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        yield tts_pb2_grpc.TtsServiceStub(channel)
+
+
+async def test_configured_coqui_voices_are_listed_and_speak_with_timings(stub):
+    listed = await stub.ListVoices(tts_pb2.ListVoicesRequest())
+    voices = {voice.name: voice for voice in listed.voices}
+    assert listed.default_voice == "glow-tts"
+    for name in ("glow-tts", "mine"):
+        assert voices[name].available and voices[name].engine == "coqui"
+        assert voices[name].has_timings and voices[name].sample_rate == 22050
+    assert voices["mine"].language == "hr" and voices["glow-tts"].language == "en-US"
+
+    responses = [r async for r in stub.Synthesize(tts_pb2.SynthesizeRequest(text="Dobar dan."))]
+    assert responses[0].started.voice == "glow-tts" and responses[0].started.has_timings
+    pcm = b"".join(r.audio.pcm for r in responses if r.HasField("audio"))
+    duration = len(pcm) / 2 / 22050
+    phonemes = [p for r in responses if r.HasField("timings") for p in r.timings.phonemes]
+    assert abs(phonemes[-1].end_seconds - duration) < 0.05
+    assert responses[-1].end.total_samples == len(pcm) // 2
+
+
+async def test_character_voice_reads_croatian_letters_as_croatian_sounds(stub):
+    request = tts_pb2.SynthesizeRequest(text="Čaša šećera.", voice="mine", sample_rate=16000)
+    responses = [r async for r in stub.Synthesize(request)]
+    symbols = [p.symbol for r in responses if r.HasField("timings") for p in r.timings.phonemes]
+    assert {"tʃ", "ʃ", "tɕ", "ts"} & set(symbols) == {"tʃ", "ʃ", "tɕ"}
+    pcm = np.frombuffer(b"".join(r.audio.pcm for r in responses if r.HasField("audio")), "<i2")
+    assert responses[0].started.sample_rate == 16000 and pcm.size > 0
