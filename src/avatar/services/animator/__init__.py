@@ -1,0 +1,1 @@
+"""The animator service: a face photo plus speech in, lip-synced video frames out."""
