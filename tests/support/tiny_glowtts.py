@@ -40,6 +40,7 @@ def build_tiny_glowtts(
     sample_rate: int = 22050,
     frames_per_token: float = 6.0,
     extra_letters: str = "",
+    phoneme_language: str = "",
     checkpoint_name: str = "model.pth",
 ) -> TinyCheckpoint:
     """Builds a tiny random GlowTTS and saves its checkpoint and config into ``directory``.
@@ -51,6 +52,9 @@ def build_tiny_glowtts(
         frames_per_token: Typical output frames per input character (about 70 ms at 6).
         extra_letters: Letters beyond A-Z the model reads (e.g. ``"ČčĆćĐđŠšŽž"`` for a
             Croatian voice); characters outside the vocabulary are dropped by the tokenizer.
+        phoneme_language: When set (e.g. ``"en-us"``), the model reads IPA phonemes made by
+            coqui's espeak phonemizer, like the thesis's LJSpeech GlowTTS; that phonemizer runs
+            the ``espeak-ng`` program, so it must be installed.
         checkpoint_name: File name of the checkpoint.
 
     Returns:
@@ -59,24 +63,18 @@ def build_tiny_glowtts(
     import torch
     from TTS.config.shared_configs import BaseAudioConfig
     from TTS.tts.configs.glow_tts_config import GlowTTSConfig
-    from TTS.tts.configs.shared_configs import CharactersConfig
     from TTS.tts.models.glow_tts import GlowTTS
 
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
     config = GlowTTSConfig(
         audio=BaseAudioConfig(sample_rate=sample_rate, num_mels=80, griffin_lim_iters=10),
-        use_phonemes=False,
-        text_cleaner="basic_cleaners",
-        characters=CharactersConfig(
-            characters_class="TTS.tts.utils.text.characters.Graphemes",
-            pad="<PAD>",
-            eos="<EOS>",
-            bos="<BOS>",
-            blank="<BLNK>",
-            characters=string.ascii_letters + extra_letters,
-            punctuations="!'(),-.:;? ",
-        ),
+        use_phonemes=bool(phoneme_language),
+        phonemizer="espeak" if phoneme_language else None,
+        phoneme_language=phoneme_language or None,
+        text_cleaner="phoneme_cleaners" if phoneme_language else "basic_cleaners",
+        # Phoneme models take coqui's default IPA set; character models these letters.
+        characters=None if phoneme_language else _letters(extra_letters),
         hidden_channels_enc=16,
         hidden_channels_dec=16,
         hidden_channels_dp=16,
@@ -99,6 +97,20 @@ def build_tiny_glowtts(
     torch.save({"model": model.state_dict(), "config": config.to_dict()}, checkpoint_path)
     config.save_json(str(config_path))
     return TinyCheckpoint(checkpoint_path, config_path)
+
+
+def _letters(extra_letters: str) -> object:
+    from TTS.tts.configs.shared_configs import CharactersConfig
+
+    return CharactersConfig(
+        characters_class="TTS.tts.utils.text.characters.Graphemes",
+        pad="<PAD>",
+        eos="<EOS>",
+        bos="<BOS>",
+        blank="<BLNK>",
+        characters=string.ascii_letters + extra_letters,
+        punctuations="!'(),-.:;? ",
+    )
 
 
 def _give_speech_like_durations(model: object, *, frames_per_token: float) -> None:

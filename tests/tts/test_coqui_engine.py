@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+
 import numpy as np
 import pytest
 
@@ -108,3 +110,28 @@ def test_speaker_sample_needs_a_cloning_model(engine):
     assert not _voices(engine)["local"].supports_cloning
     with pytest.raises(CloningNotSupportedError):
         engine.synthesize(TEXT, "local", speaker_sample=b"RIFF0000WAVEfmt ")
+
+
+@pytest.mark.skipif(
+    shutil.which("espeak-ng") is None, reason="coqui's phonemizer runs the espeak-ng program"
+)
+def test_phoneme_model_gives_ipa_timings_with_stress(tmp_path):
+    checkpoint = build_tiny_glowtts(tmp_path, phoneme_language="en-us")
+    engine = CoquiEngine([CoquiVoiceSpec("ipa", str(checkpoint.checkpoint_path))], device="cpu")
+    engine.load()
+    assert engine.voices()[0].available, engine.voices()[0].error
+    chunks = list(engine.synthesize(TEXT, "ipa"))
+    phonemes = [p for chunk in chunks for p in chunk.phonemes]
+    symbols = [p.symbol for p in phonemes]
+    assert {"oʊ", "aʊ", "eɪ", "ɹ", "ə"} <= set(symbols)  # IPA, diphthongs joined
+    assert {"oʊ", "eɪ"} <= {p.symbol for p in phonemes if p.stressed}
+    duration = sum(len(chunk.samples) for chunk in chunks) / 22050
+    assert abs(phonemes[-1].end_seconds - duration) < 0.05
+    assert [w.text for chunk in chunks for w in chunk.words] == [
+        "Hello",
+        "world",
+        "how",
+        "are",
+        "you",
+        "today",
+    ]

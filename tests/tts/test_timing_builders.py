@@ -99,6 +99,24 @@ def test_coqui_tokens_group_into_phonemes_with_stress_length_and_blanks():
     assert words[0].end_seconds == pytest.approx(0.13)
 
 
+def test_two_token_diphthongs_and_affricates_become_one_phoneme():
+    tokens = [TokenDuration(c, 2) for c in "tʃˈaɪ aɪ"]
+    phonemes, _ = tokens_to_timings(
+        tokens,
+        seconds_per_frame=0.01,
+        special_tokens=frozenset(),
+        tokens_are_phonemes=True,
+        language="en",
+        text="chai I",
+    )
+    assert [(p.symbol, p.stressed) for p in phonemes] == [
+        ("tʃ", False),
+        ("aɪ", True),
+        ("aɪ", False),
+    ]
+    assert phonemes[0].end_seconds == pytest.approx(0.06)  # t, ʃ and the stress mark
+
+
 def test_letters_of_character_models_are_read_as_sounds():
     assert letter_to_sound("č", "hr") == "tʃ"
     assert letter_to_sound("C", "hr-HR") == "ts"

@@ -4,7 +4,8 @@ Duration-based coqui models (GlowTTS, VITS, YourTTS, FastPitch...) align every i
 with a number of output frames. A token is an IPA character for phoneme models and a letter
 for character models; this module groups tokens into phonemes (stress and length marks join
 their neighbours, padding and blank tokens lend their time to the phoneme before them,
-punctuation becomes a pause), maps letters to IPA, and cuts words at spaces.
+punctuation becomes a pause, diphthongs and affricates spelled with two tokens become one),
+maps letters to IPA, and cuts words at spaces.
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from avatar.core.timing import Phoneme, Word
 PAUSE_SYMBOL = "_"
 _PRIMARY_STRESS = "ˈ"
 _SECONDARY_STRESS = "ˌ"
+# Sounds that phoneme models spell with two tokens; joined so they read like espeak-ng's.
+_JOINED_SOUNDS = frozenset(
+    {"aɪ", "aʊ", "eɪ", "oʊ", "ɔɪ", "əʊ", "eə", "ɪə", "ʊə", "tʃ", "dʒ", "ts", "tɕ", "dʑ"}
+)
 _WRITTEN_WORD = re.compile(r"\w+(?:['’-]\w+)*")
 
 # Letters whose sound differs from the IPA letter of the same shape, for models fed with
@@ -102,36 +107,61 @@ def tokens_to_timings(
     Returns:
         Phonemes, contiguous from 0 in time order, and the words they form.
     """
-    drafts: list[_Draft] = []
-    word_count = 0
-    in_word = False
-    stress_pending = False
+    builder = _TrackBuilder(tokens_are_phonemes, language)
     position = 0.0
     for token in tokens:
         start, position = position, position + max(token.frames, 0.0) * seconds_per_frame
-        symbol = token.symbol
-        kind = _token_kind(symbol, special_tokens)
-        if kind in ("special", "space", "stress") or (kind == "modifier" and drafts):
-            if kind == "stress":
-                stress_pending = stress_pending or symbol == _PRIMARY_STRESS
-            if kind == "space":
-                in_word = False
-            if kind == "modifier" and drafts[-1].symbol != PAUSE_SYMBOL:
-                drafts[-1].symbol += symbol
-            _extend_or_open_pause(drafts, start, position)
-            continue
-        if kind == "pause":
-            in_word = False
-            _append(drafts, _Draft(PAUSE_SYMBOL, start, position, False, None))
-            continue
-        if not in_word:
-            word_count += 1
-            in_word = True
-        sound = symbol if tokens_are_phonemes else letter_to_sound(symbol, language)
-        _append(drafts, _Draft(sound, start, position, stress_pending, word_count - 1))
-        stress_pending = False
+        builder.add(token.symbol, _token_kind(token.symbol, special_tokens), start, position)
+    drafts = builder.drafts
     phonemes = [Phoneme(d.symbol, d.start, d.end, d.stressed) for d in drafts if d.end > d.start]
-    return phonemes, _words(drafts, word_count, text)
+    return phonemes, _words(drafts, builder.word_count, text)
+
+
+class _TrackBuilder:
+    """Accumulates phoneme drafts token by token, tracking words and pending stress."""
+
+    def __init__(self, tokens_are_phonemes: bool, language: str) -> None:
+        self._tokens_are_phonemes = tokens_are_phonemes
+        self._language = language
+        self._in_word = False
+        self._stress_pending = False
+        self.drafts: list[_Draft] = []
+        self.word_count = 0
+
+    def add(self, symbol: str, kind: str, start: float, end: float) -> None:
+        if kind == "sound" or (kind == "modifier" and not self.drafts):
+            self._add_sound(symbol, start, end)
+            return
+        if kind == "pause":
+            self._in_word = False
+            _append(self.drafts, _Draft(PAUSE_SYMBOL, start, end, False, None))
+            return
+        if kind == "stress":
+            self._stress_pending = self._stress_pending or symbol == _PRIMARY_STRESS
+        elif kind == "space":
+            self._in_word = False
+        elif kind == "modifier" and self.drafts[-1].symbol != PAUSE_SYMBOL:
+            self.drafts[-1].symbol += symbol
+        _extend_or_open_pause(self.drafts, start, end)
+
+    def _add_sound(self, symbol: str, start: float, end: float) -> None:
+        if not self._in_word:
+            self.word_count += 1
+            self._in_word = True
+        word_index = self.word_count - 1
+        sound = symbol if self._tokens_are_phonemes else letter_to_sound(symbol, self._language)
+        previous = self.drafts[-1] if self.drafts else None
+        if (
+            previous is not None
+            and previous.word_index == word_index
+            and previous.symbol + sound in _JOINED_SOUNDS
+        ):
+            previous.symbol += sound
+            previous.end = end
+            previous.stressed = previous.stressed or self._stress_pending
+        else:
+            _append(self.drafts, _Draft(sound, start, end, self._stress_pending, word_index))
+        self._stress_pending = False
 
 
 def _token_kind(symbol: str, special_tokens: frozenset[str]) -> str:
