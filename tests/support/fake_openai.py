@@ -103,6 +103,15 @@ class FakeOpenAI:
         with self._lock:
             return self._hung_up
 
+    def wait_for_hang_ups(self, count: int, timeout: float = 5.0) -> bool:
+        """Waits until ``count`` streams were abandoned by their clients; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while self.hung_up_streams < count:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
+
     def fail_next(self, status: int, message: str = "injected failure", count: int = 1) -> None:
         """Makes the next ``count`` chat requests fail with HTTP ``status``."""
         with self._lock:
@@ -111,8 +120,9 @@ class FakeOpenAI:
     def start(self) -> str:
         """Starts serving; returns the base URL."""
         self._server = _Server((self._host, self._port), _Handler, owner=self)
+        # A short poll interval makes stop() quick.
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="fake-openai", daemon=True
+            target=self._server.serve_forever, args=(0.02,), name="fake-openai", daemon=True
         )
         self._thread.start()
         return self.base_url

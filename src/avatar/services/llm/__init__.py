@@ -1,0 +1,1 @@
+"""The llm service: answers through any OpenAI-compatible model, streaming the answer."""
