@@ -76,7 +76,9 @@ def test_short_video_is_padded_with_the_last_frame_to_the_audio():
     frames = [_frame(i) for i in range(5)]
     info = _probe(write_mp4(_tone(1.0, 22050), 22050, frames, 25.0))
     assert len(info["frames"]) == 25
-    assert np.array_equal(info["frames"][-1], info["frames"][4])
+    last = info["frames"][-1].astype(int)
+    # Lossy coding may refine a repeated frame, so compare contents, not bytes.
+    assert np.abs(last - frames[4]).mean() < 8 < np.abs(last - frames[3]).mean()
     assert abs(info["video_seconds"] - info["audio_seconds"]) < 0.040
 
 
