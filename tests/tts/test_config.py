@@ -5,7 +5,12 @@ from __future__ import annotations
 import pytest
 
 from avatar.core.config import ConfigError
-from avatar.services.tts.config import COQUI_PRESETS, TtsConfig, parse_coqui_voices
+from avatar.services.tts.config import (
+    COQUI_PRESETS,
+    TtsConfig,
+    parse_coqui_voices,
+    parse_espeak_voices,
+)
 
 
 def test_defaults_need_no_variables():
@@ -85,3 +90,20 @@ def test_default_voice_must_be_configured():
 def test_out_of_range_settings_fail_fast(variable, value):
     with pytest.raises(ConfigError, match=variable):
         TtsConfig.from_env({variable: value})
+
+
+def test_espeak_voices_can_be_chosen():
+    specs = parse_espeak_voices("en-gb, sr, polish=pl")
+    assert [(s.name, s.espeak_voice, s.language) for s in specs] == [
+        ("en-gb", "en", "en-GB"),
+        ("sr", "sr", "sr"),
+        ("polish", "pl", "pl"),
+    ]
+    config = TtsConfig.from_env(
+        {"AVATAR_TTS_ESPEAK_VOICES": "hr,de", "AVATAR_TTS_DEFAULT_VOICE": "hr"}
+    )
+    assert [spec.name for spec in config.espeak_voices] == ["hr", "de"]
+    with pytest.raises(ConfigError, match="AVATAR_TTS_DEFAULT_VOICE"):
+        TtsConfig.from_env({"AVATAR_TTS_ESPEAK_VOICES": "hr"})
+    with pytest.raises(ConfigError, match="listed twice"):
+        parse_espeak_voices("hr,hr")

@@ -61,7 +61,7 @@ class TtsConfig:
         server: Shared server settings (``AVATAR_TTS_PORT`` etc.; port 50053, metrics 9053).
         default_voice: Voice of requests that name none (``AVATAR_TTS_DEFAULT_VOICE``).
         max_text_chars: Longest text accepted (``AVATAR_TTS_MAX_TEXT_CHARS``).
-        espeak_voices: The espeak-ng voices offered.
+        espeak_voices: The espeak-ng voices offered (``AVATAR_TTS_ESPEAK_VOICES``).
         espeak_rate_words_per_minute: espeak-ng speaking rate (``AVATAR_TTS_ESPEAK_RATE``).
         coqui_voices: Coqui voices (``AVATAR_TTS_COQUI_VOICES``); none by default.
         coqui_device: ``auto``, ``cpu`` or ``cuda`` (``AVATAR_TTS_COQUI_DEVICE``).
@@ -94,6 +94,7 @@ class TtsConfig:
         """
         env = EnvReader("AVATAR_TTS_", environ)
         coqui_voices = parse_coqui_voices(env.string("COQUI_VOICES"), env.name("COQUI_VOICES"))
+        espeak_voices = parse_espeak_voices(env.string("ESPEAK_VOICES"), env.name("ESPEAK_VOICES"))
         device = env.string("COQUI_DEVICE", "auto").lower()
         if device not in _DEVICES:
             raise ConfigError(f"{env.name('COQUI_DEVICE')}={device!r}: use one of {_DEVICES}")
@@ -102,6 +103,7 @@ class TtsConfig:
             server=ServerConfig.from_env("tts", environ),
             default_voice=env.string("DEFAULT_VOICE", "en-us"),
             max_text_chars=env.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
+            espeak_voices=espeak_voices,
             espeak_rate_words_per_minute=env.integer("ESPEAK_RATE", 175, minimum=80, maximum=450),
             coqui_voices=coqui_voices,
             coqui_device=device,
@@ -127,6 +129,38 @@ class TtsConfig:
                 f"{env.name('DEFAULT_VOICE')}={self.default_voice!r} is not a configured voice; "
                 f"voices: {', '.join(sorted(names))}"
             )
+
+
+def parse_espeak_voices(
+    text: str, variable: str = "AVATAR_TTS_ESPEAK_VOICES"
+) -> tuple[EspeakVoiceSpec, ...]:
+    """Parses the espeak voice list: comma-separated ``name`` or ``name=espeak-voice``.
+
+    A bare name is espeak-ng's voice of that name (``de``, ``sr``, ``pl``...), or one of the
+    defaults (``en-gb`` is espeak-ng's ``en``); empty text means the defaults.
+
+    Raises:
+        ConfigError: A name is malformed or repeated.
+    """
+    if not text.strip():
+        return DEFAULT_ESPEAK_VOICES
+    defaults = {spec.name: spec for spec in DEFAULT_ESPEAK_VOICES}
+    specs: list[EspeakVoiceSpec] = []
+    for entry in (part.strip() for part in text.split(",")):
+        if not entry:
+            continue
+        name, _, espeak_voice = (piece.strip() for piece in entry.partition("="))
+        if not _VOICE_NAME.match(name):
+            raise ConfigError(f"{variable}: {name!r} is not a valid voice name")
+        if any(spec.name == name for spec in specs):
+            raise ConfigError(f"{variable}: voice {name!r} is listed twice")
+        if espeak_voice:
+            specs.append(
+                EspeakVoiceSpec(name, espeak_voice, espeak_voice, f"espeak-ng {espeak_voice}")
+            )
+        else:
+            specs.append(defaults.get(name, EspeakVoiceSpec(name, name, name, f"espeak-ng {name}")))
+    return tuple(specs)
 
 
 def parse_coqui_voices(
