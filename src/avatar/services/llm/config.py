@@ -11,7 +11,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from avatar.core.config import ConfigError, EnvReader, ServerConfig
-from avatar.services.llm.engine import DEFAULT_SYSTEM_PROMPT, TOKEN_LIMIT_PARAMETERS, ChatSettings
+from avatar.services.llm.engine import (
+    DEFAULT_SYSTEM_PROMPT,
+    MAX_ANSWER_TOKENS,
+    TOKEN_LIMIT_PARAMETERS,
+    ChatSettings,
+)
 
 PREFIX = "AVATAR_LLM_"
 BASE_URL_VARIABLE = f"{PREFIX}BASE_URL"
@@ -60,7 +65,7 @@ class LlmConfig:
             or EnvReader("", environ).string(FALLBACK_API_KEY_VARIABLE),
             model=model,
             system_prompt=env.string("SYSTEM_PROMPT") or DEFAULT_SYSTEM_PROMPT,
-            max_tokens=env.integer("MAX_TOKENS", 200, minimum=1, maximum=32_768),
+            max_tokens=env.integer("MAX_TOKENS", 200, minimum=1, maximum=MAX_ANSWER_TOKENS),
             token_limit_parameter=parameter,
             temperature=temperature,
             timeout_seconds=env.number("TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=600.0),

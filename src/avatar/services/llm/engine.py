@@ -25,6 +25,7 @@ DEFAULT_SYSTEM_PROMPT = (
     "links; write what a person would say."
 )
 MAX_SYSTEM_PROMPT_CHARS = 16_000
+MAX_ANSWER_TOKENS = 32_768
 TOKEN_LIMIT_PARAMETERS = ("max_tokens", "max_completion_tokens")
 
 # BCP 47 primary language subtags the prompt names in words; others are named by tag.
@@ -192,9 +193,14 @@ class ChatEngine:
                 lets the model answer in the user's language.
 
         Raises:
-            InvalidChatRequestError: Empty or over-long message or prompt, bad tag.
+            InvalidChatRequestError: Empty or over-long message or prompt, bad tag,
+                token limit above :data:`MAX_ANSWER_TOKENS`.
             NotConfiguredError: No endpoint or model is configured.
         """
+        if max_tokens is not None and not 0 < max_tokens <= MAX_ANSWER_TOKENS:
+            raise InvalidChatRequestError(
+                f"max_tokens must be 1-{MAX_ANSWER_TOKENS}, got {max_tokens}"
+            )
         messages = self._build_messages(conversation_id, message, system_prompt, language)
         request: dict[str, Any] = {
             "model": self.settings.model,
