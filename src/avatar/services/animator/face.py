@@ -244,6 +244,12 @@ class FacePreparer:
         """Loads the detection models now."""
         self._detector.load()
 
+    @property
+    def cache_length(self) -> int:
+        """Prepared faces in the cache now."""
+        with self._lock:
+            return len(self._cache)
+
     def cached(self, content_hash: str) -> PreparedFace | None:
         """Returns the prepared face with this hash when cached, else None."""
         with self._lock:
