@@ -13,6 +13,8 @@ from avatar.services.tts.config import TtsConfig  # noqa: E402
 from avatar.services.tts.servicer import create_service  # noqa: E402
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
 from tests.support.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
+from tests.support.tiny_yourtts import build_tiny_yourtts  # noqa: E402
+from tests.tts.test_cloning import encoded_voice  # noqa: E402
 
 pytestmark = pytest.mark.coqui
 
@@ -21,6 +23,7 @@ pytestmark = pytest.mark.coqui
 async def stub(tmp_path):
     local = build_tiny_glowtts(tmp_path / "mine", extra_letters="ČčĆćĐđŠšŽž")
     install_as_downloaded(tmp_path / "models")
+    cloning = build_tiny_yourtts(tmp_path / "clone")
     config = TtsConfig.from_env(
         {
             "AVATAR_TTS_HOST": "127.0.0.1",
@@ -29,7 +32,8 @@ async def stub(tmp_path):
             "AVATAR_TTS_COQUI_DEVICE": "cpu",
             "AVATAR_TTS_COQUI_MODELS_DIR": str(tmp_path / "models"),
             "AVATAR_TTS_COQUI_VOICES": (
-                f"glow-tts; mine={local.checkpoint_path}|{local.config_path}|language=hr"
+                f"glow-tts; mine={local.checkpoint_path}|{local.config_path}|language=hr;"
+                f"clone={cloning.checkpoint_path}|{cloning.config_path}"
             ),
             "AVATAR_TTS_DEFAULT_VOICE": "glow-tts",
         }
@@ -66,3 +70,24 @@ async def test_character_voice_reads_croatian_letters_as_croatian_sounds(stub):
     assert {"tʃ", "ʃ", "tɕ", "ts"} & set(symbols) == {"tʃ", "ʃ", "tɕ"}
     pcm = np.frombuffer(b"".join(r.audio.pcm for r in responses if r.HasField("audio")), "<i2")
     assert responses[0].started.sample_rate == 16000 and pcm.size > 0
+
+
+async def test_cloning_voice_speaks_with_the_sample_and_rejects_requests_without_one(stub):
+    voices = {v.name: v for v in (await stub.ListVoices(tts_pb2.ListVoicesRequest())).voices}
+    assert voices["clone"].supports_cloning and not voices["glow-tts"].supports_cloning
+    request = tts_pb2.SynthesizeRequest(
+        text="Hello there.", voice="clone", speaker_sample=encoded_voice(140, kind="OGG")
+    )
+    responses = [r async for r in stub.Synthesize(request)]
+    assert responses[0].started.sample_rate == 16000 and responses[-1].end.total_samples > 0
+    for sample, message in [(b"", "send a speaker_sample"), (b"garbage", "not WAV")]:
+        request = tts_pb2.SynthesizeRequest(text="Hi.", voice="clone", speaker_sample=sample)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            [r async for r in stub.Synthesize(request)]
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert message in caught.value.details()
+    request = tts_pb2.SynthesizeRequest(text="Hi.", speaker_sample=encoded_voice(140))
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        [r async for r in stub.Synthesize(request)]
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+    assert "cloning voices: clone" in caught.value.details()

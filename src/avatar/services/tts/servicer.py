@@ -20,7 +20,9 @@ from avatar.services.tts.audio import Resampler
 from avatar.services.tts.config import TtsConfig
 from avatar.services.tts.engines.base import (
     CloningNotSupportedError,
+    InvalidSpeakerSampleError,
     InvalidTextError,
+    SpeakerSampleRequiredError,
     SynthesisChunk,
     TtsError,
     UnknownVoiceError,
@@ -38,6 +40,8 @@ _DONE = object()
 
 _STATUS_OF_ERROR: list[tuple[type[TtsError], grpc.StatusCode]] = [
     (InvalidTextError, grpc.StatusCode.INVALID_ARGUMENT),
+    (SpeakerSampleRequiredError, grpc.StatusCode.INVALID_ARGUMENT),
+    (InvalidSpeakerSampleError, grpc.StatusCode.INVALID_ARGUMENT),
     (UnknownVoiceError, grpc.StatusCode.NOT_FOUND),
     (VoiceUnavailableError, grpc.StatusCode.FAILED_PRECONDITION),
     (CloningNotSupportedError, grpc.StatusCode.FAILED_PRECONDITION),
@@ -105,8 +109,13 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
             )
         try:
             info = self._voices.resolve(request.voice)
-            chunks = self._voices.synthesize(
-                request.text, info.name, request.speaker_sample or None
+            # Checking the request may decode a speaker sample: keep it off the event loop.
+            chunks = await asyncio.get_running_loop().run_in_executor(
+                self._executor,
+                self._voices.synthesize,
+                request.text,
+                info.name,
+                request.speaker_sample or None,
             )
         except TtsError as error:
             await context.abort(status_of(error), str(error))

@@ -2,7 +2,9 @@
 
 from avatar.services.tts.engines.base import (
     CloningNotSupportedError,
+    InvalidSpeakerSampleError,
     InvalidTextError,
+    SpeakerSampleRequiredError,
     SynthesisChunk,
     SynthesisError,
     TtsEngine,
@@ -14,7 +16,9 @@ from avatar.services.tts.engines.base import (
 
 __all__ = [
     "CloningNotSupportedError",
+    "InvalidSpeakerSampleError",
     "InvalidTextError",
+    "SpeakerSampleRequiredError",
     "SynthesisChunk",
     "SynthesisError",
     "TtsEngine",

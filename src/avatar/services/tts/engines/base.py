@@ -47,6 +47,14 @@ class CloningNotSupportedError(TtsError):
     """A speaker sample was given to a voice that cannot clone voices."""
 
 
+class InvalidSpeakerSampleError(TtsError):
+    """The speaker sample is not audio that can be decoded, or is empty or too long."""
+
+
+class SpeakerSampleRequiredError(TtsError):
+    """The voice has no built-in speaker, so a request must bring a speaker sample."""
+
+
 class SynthesisError(TtsError):
     """The engine failed while synthesising (a library or model error)."""
 

@@ -7,10 +7,7 @@ short first chunk and larger ones; XTTS streams audio as it generates (without t
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
-import tempfile
 import threading
 from collections.abc import Iterator, Sequence
 from typing import Any
@@ -21,6 +18,7 @@ from avatar.core.timing import Phoneme, Word
 from avatar.services.tts.engines.base import (
     CloningNotSupportedError,
     InvalidTextError,
+    SpeakerSampleRequiredError,
     SynthesisChunk,
     SynthesisError,
     TtsEngine,
@@ -39,6 +37,11 @@ from avatar.services.tts.engines.coqui_timing import (
     TokenDuration,
     fit_to_duration,
     tokens_to_timings,
+)
+from avatar.services.tts.engines.speaker_sample import (
+    SpeakerSample,
+    decode_speaker_sample,
+    speaker_wav_file,
 )
 
 ENGINE_NAME = "coqui"
@@ -126,14 +129,21 @@ class CoquiEngine(TtsEngine):
             raise VoiceUnavailableError(f"voice {voice!r} is unavailable: {self._errors[voice]}")
         if speaker_sample and not model.supports_cloning:
             raise CloningNotSupportedError(f"voice {voice!r} cannot clone a speaker sample")
+        if model.needs_speaker_sample and not speaker_sample:
+            raise SpeakerSampleRequiredError(
+                f"voice {voice!r} has no built-in speaker: send a speaker_sample to clone"
+            )
         if not text.strip():
             raise InvalidTextError("the text is empty")
+        sample = decode_speaker_sample(speaker_sample) if speaker_sample else None
         if model.supports_streaming:
-            return self._stream_generated(spec, model, text, speaker_sample)
-        return self._stream_finished(spec, model, text, speaker_sample)
+            return self._stream_generated(spec, model, text, sample)
+        return self._stream_finished(spec, model, text, sample)
 
     def _warm_up(self, spec: CoquiVoiceSpec, model: LoadedCoquiModel) -> bool:
         """Runs one short synthesis; returns whether the model gives timings."""
+        if model.needs_speaker_sample:
+            return model.aligned  # nothing to speak with until a request brings a voice
         if model.supports_streaming:
             for _ in self._stream_generated(spec, model, _WARM_UP_TEXT, None):
                 pass
@@ -143,9 +153,9 @@ class CoquiEngine(TtsEngine):
         return bool(phonemes)
 
     def _stream_finished(
-        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: bytes | None
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: SpeakerSample | None
     ) -> Iterator[SynthesisChunk]:
-        with model.lock, _speaker_file(sample) as speaker_wav:
+        with model.lock, speaker_wav_file(sample) as speaker_wav:
             samples, phonemes, words = self._synthesize_sentence(spec, model, text, speaker_wav)
         pieces = split_samples(
             samples,
@@ -220,11 +230,11 @@ class CoquiEngine(TtsEngine):
         )
 
     def _stream_generated(
-        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: bytes | None
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: SpeakerSample | None
     ) -> Iterator[SynthesisChunk]:
         """Streams a model that generates audio piece by piece (XTTS), without timings."""
         tts_model = model.synthesizer.tts_model
-        with model.lock, _speaker_file(sample) as speaker_wav:
+        with model.lock, speaker_wav_file(sample) as speaker_wav:
             try:
                 if speaker_wav:
                     latent, embedding = tts_model.get_conditioning_latents(audio_path=speaker_wav)
@@ -237,34 +247,6 @@ class CoquiEngine(TtsEngine):
                     yield SynthesisChunk(samples=_to_int16(_to_numpy(piece)))
             except Exception as error:  # noqa: BLE001 - torch and coqui raise anything
                 raise SynthesisError(f"coqui model {spec.model} failed: {error!r}") from error
-
-
-@contextlib.contextmanager
-def _speaker_file(sample: bytes | None) -> Iterator[str | None]:
-    """Writes a speaker sample to a temporary file, since coqui reads samples from paths."""
-    if not sample:
-        yield None
-        return
-    handle, path = tempfile.mkstemp(prefix="avatar-speaker-", suffix=_audio_suffix(sample))
-    try:
-        with os.fdopen(handle, "wb") as file:
-            file.write(sample)
-        yield path
-    finally:
-        os.unlink(path)
-
-
-def _audio_suffix(sample: bytes) -> str:
-    """Guesses a file extension from the first bytes, for loaders that go by the name."""
-    if sample.startswith(b"RIFF"):
-        return ".wav"
-    if sample.startswith(b"OggS"):
-        return ".ogg"
-    if sample.startswith(b"fLaC"):
-        return ".flac"
-    if sample.startswith(b"ID3") or sample[:1] == b"\xff":
-        return ".mp3"
-    return ".audio"
 
 
 def _to_numpy(value: Any) -> np.ndarray:

@@ -16,6 +16,10 @@ from typing import Any
 
 _LOGGER = logging.getLogger(__name__)
 _NO_VOCODER = "none"
+# coqui model types whose inference aligns input tokens with output frames.
+_ALIGNED_MODELS = frozenset(
+    {"glow_tts", "vits", "fast_pitch", "fast_speech", "fastspeech2", "speedy_speech", "align_tts"}
+)
 
 
 class CoquiModelError(RuntimeError):
@@ -84,6 +88,9 @@ class LoadedCoquiModel:
         supports_streaming: Whether it streams audio while generating (XTTS).
         speaker: Built-in speaker used when no sample is given, if the model has several.
         model_language: Language argument for multilingual models, if it is one.
+        needs_speaker_sample: Whether every request must bring a speaker sample (a cloning
+            model without built-in speakers).
+        aligned: Whether the model aligns tokens with frames, so it can give timings.
         language: BCP 47 tag of the voice: the spec's, else the model name's, else the one in
             the model's config.
     """
@@ -96,6 +103,8 @@ class LoadedCoquiModel:
     supports_streaming: bool
     speaker: str | None
     model_language: str | None
+    needs_speaker_sample: bool
+    aligned: bool
     language: str
 
 
@@ -258,6 +267,8 @@ def _describe(spec: CoquiVoiceSpec, synthesizer: Any, lock: threading.Lock) -> L
         supports_streaming=hasattr(model, "inference_stream"),
         speaker=speaker,
         model_language=model_language,
+        needs_speaker_sample=bool(synthesizer.tts_config.supports_cloning) and not speakers,
+        aligned=str(synthesizer.tts_config.get("model", "")) in _ALIGNED_MODELS,
         language=language,
     )
 
