@@ -61,20 +61,34 @@ def build_tiny_glowtts(
         The paths of the checkpoint and the config.
     """
     import torch
-    from TTS.config.shared_configs import BaseAudioConfig
-    from TTS.tts.configs.glow_tts_config import GlowTTSConfig
     from TTS.tts.models.glow_tts import GlowTTS
 
     directory.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)
-    config = GlowTTSConfig(
+    config = _tiny_config(sample_rate, extra_letters, phoneme_language)
+    model = GlowTTS(config)  # builds its tokenizer and audio processor from the config
+    config = model.config
+    _give_speech_like_durations(model, frames_per_token=frames_per_token)
+    checkpoint_path = directory / checkpoint_name
+    config_path = directory / "config.json"
+    torch.save({"model": model.state_dict(), "config": config.to_dict()}, checkpoint_path)
+    config.save_json(str(config_path))
+    return TinyCheckpoint(checkpoint_path, config_path)
+
+
+def _tiny_config(sample_rate: int, extra_letters: str, phoneme_language: str) -> object:
+    """A GlowTTS config with hidden sizes of 16 and a single flow block pair."""
+    from TTS.config.shared_configs import BaseAudioConfig
+    from TTS.tts.configs.glow_tts_config import GlowTTSConfig
+
+    return GlowTTSConfig(
         audio=BaseAudioConfig(sample_rate=sample_rate, num_mels=80, griffin_lim_iters=10),
         use_phonemes=bool(phoneme_language),
         phonemizer="espeak" if phoneme_language else None,
         phoneme_language=phoneme_language or None,
         text_cleaner="phoneme_cleaners" if phoneme_language else "basic_cleaners",
         # Phoneme models take coqui's default IPA set; character models these letters.
-        characters=None if phoneme_language else _letters(extra_letters),
+        characters=None if phoneme_language else grapheme_characters(extra_letters),
         hidden_channels_enc=16,
         hidden_channels_dec=16,
         hidden_channels_dp=16,
@@ -89,17 +103,10 @@ def build_tiny_glowtts(
             "input_length": None,
         },
     )
-    model = GlowTTS(config)  # builds its tokenizer and audio processor from the config
-    config = model.config
-    _give_speech_like_durations(model, frames_per_token=frames_per_token)
-    checkpoint_path = directory / checkpoint_name
-    config_path = directory / "config.json"
-    torch.save({"model": model.state_dict(), "config": config.to_dict()}, checkpoint_path)
-    config.save_json(str(config_path))
-    return TinyCheckpoint(checkpoint_path, config_path)
 
 
-def _letters(extra_letters: str) -> object:
+def grapheme_characters(extra_letters: str = "") -> object:
+    """coqui's character set of a model fed with letters: A-Z, a-z and ``extra_letters``."""
     from TTS.tts.configs.shared_configs import CharactersConfig
 
     return CharactersConfig(

@@ -8,10 +8,9 @@ files), with the VITS config pointing at the encoder, so coqui treats it as a cl
 
 from __future__ import annotations
 
-import string
 from pathlib import Path
 
-from tests.support.tiny_glowtts import TinyCheckpoint
+from tests.support.tiny_glowtts import TinyCheckpoint, grapheme_characters
 
 EMBEDDING_SIZE = 16
 
@@ -32,8 +31,7 @@ def build_tiny_yourtts(
     """
     import torch
     from TTS.config.shared_configs import BaseAudioConfig
-    from TTS.tts.configs.shared_configs import CharactersConfig
-    from TTS.tts.configs.vits_config import VitsArgs, VitsConfig
+    from TTS.tts.configs.vits_config import VitsConfig
     from TTS.tts.models.vits import Vits
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -43,34 +41,8 @@ def build_tiny_yourtts(
         audio=BaseAudioConfig(sample_rate=sample_rate, num_mels=80),
         use_phonemes=False,
         text_cleaner="basic_cleaners",
-        characters=CharactersConfig(
-            characters_class="TTS.tts.utils.text.characters.Graphemes",
-            pad="<PAD>",
-            eos="<EOS>",
-            bos="<BOS>",
-            blank="<BLNK>",
-            characters=string.ascii_letters,
-            punctuations="!'(),-.:;? ",
-        ),
-        model_args=VitsArgs(
-            hidden_channels=16,
-            hidden_channels_ffn_text_encoder=16,
-            num_layers_text_encoder=1,
-            num_layers_posterior_encoder=1,
-            num_layers_flow=1,
-            resblock_kernel_sizes_decoder=[3],
-            resblock_type_decoder="2",
-            resblock_dilation_sizes_decoder=[[1, 3]],
-            upsample_initial_channel_decoder=16,
-            use_d_vector_file=True,
-            d_vector_dim=EMBEDDING_SIZE,
-            speaker_encoder_model_path=str(encoder_checkpoint),
-            speaker_encoder_config_path=str(encoder_config),
-            init_discriminator=False,
-            use_sdp=False,
-            # No sampling noise, so the same text and sample always give the same audio.
-            inference_noise_scale=0.0,
-        ),
+        characters=grapheme_characters(),
+        model_args=_tiny_vits_args(encoder_checkpoint, encoder_config),
     )
     model = Vits(config)
     checkpoint_path = directory / "model.pth"
@@ -78,6 +50,31 @@ def build_tiny_yourtts(
     torch.save({"model": model.state_dict(), "config": model.config.to_dict()}, checkpoint_path)
     model.config.save_json(str(config_path))
     return TinyCheckpoint(checkpoint_path, config_path)
+
+
+def _tiny_vits_args(encoder_checkpoint: Path, encoder_config: Path) -> object:
+    """VITS settings with hidden sizes of 16, one layer each, conditioned on d-vectors."""
+    from TTS.tts.configs.vits_config import VitsArgs
+
+    return VitsArgs(
+        hidden_channels=16,
+        hidden_channels_ffn_text_encoder=16,
+        num_layers_text_encoder=1,
+        num_layers_posterior_encoder=1,
+        num_layers_flow=1,
+        resblock_kernel_sizes_decoder=[3],
+        resblock_type_decoder="2",
+        resblock_dilation_sizes_decoder=[[1, 3]],
+        upsample_initial_channel_decoder=16,
+        use_d_vector_file=True,
+        d_vector_dim=EMBEDDING_SIZE,
+        speaker_encoder_model_path=str(encoder_checkpoint),
+        speaker_encoder_config_path=str(encoder_config),
+        init_discriminator=False,
+        use_sdp=False,
+        # No sampling noise, so the same text and sample always give the same audio.
+        inference_noise_scale=0.0,
+    )
 
 
 def _build_speaker_encoder(directory: Path, sample_rate: int) -> tuple[Path, Path]:
