@@ -13,6 +13,7 @@ from avatar.services.tts.engines.base import (
     InvalidTextError,
     SynthesisChunk,
     UnknownVoiceError,
+    VoiceUnavailableError,
 )
 from avatar.services.tts.engines.espeak import EspeakEngine
 
@@ -62,6 +63,14 @@ def test_unknown_espeak_voice_is_marked_unavailable_not_fatal():
     assert voices["en-us"].available
     assert not voices["klingon"].available and "tlh-nonexistent" in voices["klingon"].error
     assert _audio(_speak(engine, "Still fine.")).size > 0
+
+
+def test_a_library_that_cannot_load_leaves_the_voices_unavailable(tmp_path):
+    engine = EspeakEngine(library_path=str(tmp_path / "libnothing.so"), data_path=str(tmp_path))
+    engine.load()
+    assert all(not voice.available and voice.error for voice in engine.voices())
+    with pytest.raises(VoiceUnavailableError):
+        engine.synthesize("Hello.", "en-us")
 
 
 def test_first_chunk_is_short_and_audio_is_int16_speech(engine):

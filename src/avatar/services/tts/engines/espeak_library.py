@@ -8,7 +8,6 @@ the process uses a single :class:`EspeakLibrary` and every synthesis holds its l
 from __future__ import annotations
 
 import ctypes
-import functools
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -98,6 +97,8 @@ class EspeakLibrary:
     """
 
     def __init__(self, library_path: str, data_path: str) -> None:
+        self.library_path = library_path
+        self.data_path = data_path
         try:
             self._library = ctypes.CDLL(library_path)
         except OSError as error:
@@ -218,7 +219,11 @@ def _copy_events(events) -> list[EspeakEvent]:  # noqa: ANN001 - ctypes pointer
     return copied
 
 
-@functools.cache
+# The C library is process-wide state, so its one binding is too.
+_SHARED: dict[str, EspeakLibrary] = {}
+_SHARED_LOCK = threading.Lock()
+
+
 def shared_library(library_path: str | None = None, data_path: str | None = None) -> EspeakLibrary:
     """Returns the process's espeak-ng library, loading it on first use.
 
@@ -229,7 +234,8 @@ def shared_library(library_path: str | None = None, data_path: str | None = None
         data_path: Path of ``espeak-ng-data``; the ``espeakng_loader`` wheel's by default.
 
     Raises:
-        EspeakLibraryError: The library is missing or cannot be initialised.
+        EspeakLibraryError: The library is missing, cannot be initialised, or was already
+            loaded from other paths.
     """
     if library_path is None or data_path is None:
         try:
@@ -240,4 +246,13 @@ def shared_library(library_path: str | None = None, data_path: str | None = None
             ) from error
         library_path = library_path or espeakng_loader.get_library_path()
         data_path = data_path or espeakng_loader.get_data_path()
-    return EspeakLibrary(library_path, data_path)
+    with _SHARED_LOCK:
+        library = _SHARED.get("library")
+        if library is None:
+            library = _SHARED["library"] = EspeakLibrary(library_path, data_path)
+        elif (library.library_path, library.data_path) != (library_path, data_path):
+            raise EspeakLibraryError(
+                f"espeak-ng is already loaded from {library.library_path} with data "
+                f"{library.data_path}; one process can use only one"
+            )
+        return library
