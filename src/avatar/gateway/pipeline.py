@@ -241,7 +241,10 @@ class SpeakPipeline:
         async for response in self.clients.animator.animate(requests(), self._timeout()):
             if response.WhichOneof("event") == "frames":
                 frames += len(response.frames.frames)
-                await sink.put(response.frames)
+                if self.plan.high_quality:
+                    await sink.put(response.frames)
+                else:
+                    await sink.put(gateway_pb2.SpeakResponse(frames=response.frames))
         # Pad the sentence with silence to a whole number of frames.
         padded = round(frames * sample_rate / self.plan.fps)
         if padded > sent_samples:
