@@ -238,9 +238,13 @@ class SpeakPipeline:
             yield animator_pb2.AnimateRequest(end=animator_pb2.AnimateInputEnd())
 
         frames = 0
+        first_frame = round(sentence_start * self.plan.fps / sample_rate)
         async for response in self.clients.animator.animate(requests(), self._timeout()):
             if response.WhichOneof("event") == "frames":
-                frames += len(response.frames.frames)
+                # The gateway owns the output timeline: stamp indices in it.
+                for frame in response.frames.frames:
+                    frame.index = first_frame + frames
+                    frames += 1
                 if self.plan.high_quality:
                     await sink.put(response.frames)
                 else:
