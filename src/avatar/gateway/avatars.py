@@ -59,9 +59,7 @@ class AvatarFactory:
         prepared = await self._animator.prepare(photo, timeout)
         frames = await self._render_idle(prepared.content_hash, photo, timeout)
         silence = np.zeros(round(len(frames) * IDLE_SAMPLE_RATE / self._fps), dtype=np.int16)
-        idle_clip = await asyncio.to_thread(
-            write_mp4, silence, IDLE_SAMPLE_RATE, frames, self._fps
-        )
+        idle_clip = await asyncio.to_thread(write_mp4, silence, IDLE_SAMPLE_RATE, frames, self._fps)
         poster = await asyncio.to_thread(self._poster, frames)
         record = AvatarRecord(
             avatar_id=AvatarStore.new_id(),
@@ -76,7 +74,9 @@ class AvatarFactory:
         await asyncio.to_thread(self._store.save, record, media)
         return record, media
 
-    async def _render_idle(self, content_hash: str, photo: bytes, timeout: float | None) -> list[bytes]:
+    async def _render_idle(
+        self, content_hash: str, photo: bytes, timeout: float | None
+    ) -> list[bytes]:
         """Animates silence: blinks and small head motion, no speech."""
         samples = round(self._idle_seconds * IDLE_SAMPLE_RATE)
 

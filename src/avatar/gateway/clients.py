@@ -130,7 +130,9 @@ class AnimatorClient(_Client):
         super().__init__(address)
         self._stub = animator_pb2_grpc.AnimatorServiceStub(self.channel)
 
-    async def prepare(self, image: bytes, timeout: float | None) -> animator_pb2.PrepareAvatarResponse:
+    async def prepare(
+        self, image: bytes, timeout: float | None
+    ) -> animator_pb2.PrepareAvatarResponse:
         """Finds the face and landmarks of a photo."""
         try:
             return await self._stub.PrepareAvatar(
@@ -141,7 +143,8 @@ class AnimatorClient(_Client):
 
     def animate(
         self,
-        requests: AsyncIterator[animator_pb2.AnimateRequest] | Iterable[animator_pb2.AnimateRequest],
+        requests: AsyncIterator[animator_pb2.AnimateRequest]
+        | Iterable[animator_pb2.AnimateRequest],
         timeout: float | None,
     ) -> AsyncIterator[animator_pb2.AnimateResponse]:
         """Streams frames for a stream of speech."""

@@ -21,22 +21,29 @@ class GatewayMetrics:
         self.time_to_first_audio = Histogram(
             "avatar_time_to_first_audio_seconds",
             "From a Speak request's arrival to its first audio chunk.",
-            quality, buckets=LATENCY_BUCKETS, registry=registry,
+            quality,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.time_to_first_frame = Histogram(
             "avatar_time_to_first_frame_seconds",
             "From a Speak request's arrival to its first frame.",
-            quality, buckets=LATENCY_BUCKETS, registry=registry,
+            quality,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.stage_seconds = Histogram(
             "avatar_stage_seconds",
             "Busy time of one pipeline stage in one Speak request.",
-            ["stage"], buckets=LATENCY_BUCKETS, registry=registry,
+            ["stage"],
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
         )
         self.real_time_factor = Histogram(
             "avatar_real_time_factor",
             "Processing time divided by audio duration, per Speak request.",
-            quality, buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0),
+            quality,
+            buckets=(0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0),
             registry=registry,
         )
         self.inter_chunk_gap = Histogram(
@@ -50,7 +57,9 @@ class GatewayMetrics:
             "avatar_audio_seconds", "Seconds of audio sent to clients.", registry=registry
         )
         self.errors = Counter(
-            "avatar_errors", "Failed requests, by stage and status code.", ["stage", "code"],
+            "avatar_errors",
+            "Failed requests, by stage and status code.",
+            ["stage", "code"],
             registry=registry,
         )
         self.in_flight = Gauge(

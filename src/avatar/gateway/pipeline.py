@@ -232,9 +232,9 @@ class SpeakPipeline:
                     yield animator_pb2.AnimateRequest(timings=event.timings)
                     continue
                 chunk = event.audio
-                yield animator_pb2.AnimateRequest(audio=chunk)
                 await self._emit_audio(chunk.pcm, sample_rate, sentence_start + sent_samples)
                 sent_samples += len(chunk.pcm) // 2
+                yield animator_pb2.AnimateRequest(audio=chunk)
             yield animator_pb2.AnimateRequest(end=animator_pb2.AnimateInputEnd())
 
         frames = 0
@@ -279,7 +279,9 @@ class SpeakPipeline:
         )
         if job.synthesized.is_set():
             sentence.timings.CopyFrom(job.timings)
-            sentence.duration_seconds = job.timings.phonemes[-1].end_seconds if job.timings.phonemes else 0.0
+            sentence.duration_seconds = (
+                job.timings.phonemes[-1].end_seconds if job.timings.phonemes else 0.0
+            )
         return gateway_pb2.SpeakResponse(sentence=sentence)
 
     async def _emit_audio(self, pcm: bytes, sample_rate: int, offset: int) -> None:

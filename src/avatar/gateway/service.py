@@ -33,7 +33,12 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
     name = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
     return Service(
         registrations=[
-            (name, lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(servicer, server))
+            (
+                name,
+                lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
+                    servicer, server
+                ),
+            )
         ],
         close=close,
     )

@@ -8,17 +8,15 @@ import uuid
 from collections.abc import AsyncIterator
 
 import grpc
-import numpy as np
 
 from avatar.common.v1 import media_pb2
-from avatar.core.frames import decode_frame
 from avatar.core.images import InvalidImageError
 from avatar.gateway.avatars import AvatarFactory
 from avatar.gateway.clients import StageError
 from avatar.gateway.config import GatewayConfig
 from avatar.gateway.metrics import GatewayMetrics
-from avatar.gateway.mux import write_mp4
 from avatar.gateway.pipeline import Clients, SpeakPipeline, SpeakPlan, SpeakStats
+from avatar.gateway.recording import StreamRecorder
 from avatar.gateway.sentences import is_question
 from avatar.gateway.store import AvatarMedia, AvatarNotFoundError, AvatarRecord, AvatarStore
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
@@ -57,7 +55,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> gateway_pb2.Avatar:
         """Validates the photo, prepares the face, renders idle media, stores the avatar."""
         if not request.image:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "image is empty: send a face photo")
+            await context.abort(
+                grpc.StatusCode.INVALID_ARGUMENT, "image is empty: send a face photo"
+            )
         try:
             record, media = await self._factory.create(
                 request.image, request.display_name, context.time_remaining()
@@ -75,7 +75,11 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         """Returns one avatar, with its media when asked."""
         try:
             record = await asyncio.to_thread(self._store.get, request.avatar_id)
-            media = await asyncio.to_thread(self._store.media, request.avatar_id) if request.include_media else None
+            media = (
+                await asyncio.to_thread(self._store.media, request.avatar_id)
+                if request.include_media
+                else None
+            )
         except AvatarNotFoundError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         return _avatar_message(record, media)
@@ -106,7 +110,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         pipeline = SpeakPipeline(
             self._clients, plan, context.time_remaining, self._config.sentences_ahead
         )
-        recorder = _Recorder() if request.include_mp4 else None
+        recorder: StreamRecorder | None = None
         sequence = 0
         last_sent = None
         self._metrics.in_flight.inc()
@@ -115,6 +119,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 if sequence == 0:
                     yield self._started(plan, record, pipeline.stats, sequence)
                     sequence += 1
+                    if request.include_mp4:
+                        recorder = StreamRecorder(pipeline.stats.sample_rate, plan.fps)
                 self._observe(event, pipeline.stats, recorder)
                 now = time.perf_counter()
                 if last_sent is not None and event.WhichOneof("event") in ("audio", "frames"):
@@ -124,7 +130,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 sequence += 1
                 yield event
             if recorder is not None:
-                async for chunk in self._video_chunks(recorder, plan, pipeline.stats):
+                async for chunk in self._video_chunks(recorder, pipeline.stats):
                     chunk.sequence = sequence
                     sequence += 1
                     yield chunk
@@ -136,6 +142,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             await context.abort(error.code, str(error))
         finally:
             self._metrics.in_flight.dec()
+            if recorder is not None:
+                recorder.close()
 
     async def _plan(
         self, request: gateway_pb2.SpeakRequest, context: grpc.aio.ServicerContext
@@ -194,7 +202,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             ),
         )
 
-    def _observe(self, event, stats: SpeakStats, recorder: _Recorder | None) -> None:
+    def _observe(self, event, stats: SpeakStats, recorder: StreamRecorder | None) -> None:
         kind = event.WhichOneof("event")
         if kind == "frames":
             if stats.first_frame_at is None:
@@ -202,18 +210,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             stats.frames += len(event.frames.frames)
             self._metrics.frames.inc(len(event.frames.frames))
             if recorder is not None:
-                recorder.frames.extend(event.frames.frames)
+                recorder.add_frames(event.frames)
         elif kind == "audio":
             self._metrics.audio_seconds.inc(len(event.audio.pcm) / 2 / event.audio.sample_rate)
             if recorder is not None:
-                recorder.audio.append(event.audio.pcm)
+                recorder.add_audio(event.audio)
 
     async def _video_chunks(
-        self, recorder: _Recorder, plan: SpeakPlan, stats: SpeakStats
+        self, recorder: StreamRecorder, stats: SpeakStats
     ) -> AsyncIterator[gateway_pb2.SpeakResponse]:
-        started = time.perf_counter()
-        data = await asyncio.to_thread(recorder.encode, stats.sample_rate, plan.fps)
-        stats.add_stage("mux", time.perf_counter() - started)
+        data = await recorder.finish()
+        stats.add_stage("mux", recorder.busy_seconds)
         for offset in range(0, len(data), MP4_CHUNK_BYTES):
             piece = data[offset : offset + MP4_CHUNK_BYTES]
             last = offset + MP4_CHUNK_BYTES >= len(data)
@@ -238,24 +245,15 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
 
     def _record_metrics(self, summary: gateway_pb2.SpeakSummary, quality: str) -> None:
-        self._metrics.time_to_first_audio.labels(quality).observe(summary.time_to_first_audio_seconds)
-        self._metrics.time_to_first_frame.labels(quality).observe(summary.time_to_first_frame_seconds)
+        self._metrics.time_to_first_audio.labels(quality).observe(
+            summary.time_to_first_audio_seconds
+        )
+        self._metrics.time_to_first_frame.labels(quality).observe(
+            summary.time_to_first_frame_seconds
+        )
         self._metrics.real_time_factor.labels(quality).observe(summary.real_time_factor)
         for stage in summary.stages:
             self._metrics.stage_seconds.labels(stage.stage).observe(stage.seconds)
-
-
-class _Recorder:
-    """Keeps what was streamed so it can be muxed into one MP4 at the end."""
-
-    def __init__(self) -> None:
-        self.audio: list[bytes] = []
-        self.frames: list[media_pb2.Frame] = []
-
-    def encode(self, sample_rate: int, fps: float) -> bytes:
-        audio = np.frombuffer(b"".join(self.audio), dtype="<i2").astype(np.int16)
-        images = (decode_frame(frame) for frame in self.frames)
-        return write_mp4(audio, sample_rate, images, fps)
 
 
 def _since(start: float, moment: float | None) -> float:
