@@ -1,9 +1,10 @@
-"""Closed eyelids for blinks: skin over the covered eye, lashes along the lid's edge.
+"""Closed eyelids for blinks: the eye filled with the surrounding skin, a lash line on top.
 
-The warp slides the upper lid down, but it does so by stretching the photo's lid
-(lashes included) over the eye. The part of the eye the lid now covers is
-repainted in the lid's own skin tone, with a soft lash line along the moving lid
-edge, so a blink reads as a lid closing and not as a smear.
+The warp slides the upper lid down, which reads well for a half-closed eye; fully
+shut, a stretched photo shows smeared lashes and slivers of eye white. So each
+photo also gets a "closed eye" patch per eye, made once: the eye opening is
+inpainted from the skin around it and a soft lash line is drawn where the lids
+meet. Blinks fade that patch in over the warped eye as they close.
 """
 
 from __future__ import annotations
@@ -11,80 +12,103 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from avatar.services.animator.mouth import smooth_open_curve
 from avatar.services.animator.rig import FaceRig
 
-# Upper-lid contour of each eye, outer to inner corner (dlib order), and the brow above.
-_UPPER_LIDS = ((36, 37, 38, 39), (42, 43, 44, 45))
-_BROWS = ((17, 18, 19, 20, 21), (22, 23, 24, 25, 26))
+_EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))
 _SHIFT = 4
-# Blinks weaker than this leave the warped frame as it is.
-_MIN_BLINK = 0.05
+# The patch starts to show at this closure and covers the eye fully at 1.
+_FADE_START = 0.35
 
 
 class EyelidPainter:
-    """Paints closing eyelids of one photo's frames."""
+    """Fades precomputed closed-eye patches over the frame during blinks."""
 
     def __init__(self, image: np.ndarray, rig: FaceRig) -> None:
-        """Samples each upper lid's skin tone and lash colour from the photo."""
-        self._rig = rig
-        self._lid_colours = []
-        self._lash_colours = []
-        for lid, brow in zip(_UPPER_LIDS, _BROWS, strict=True):
-            lid_points = rig.source[list(lid)]
-            # The skin between the lid edge and a third of the way up to the brow.
-            lift = (rig.source[list(brow)].mean(axis=0) - lid_points.mean(axis=0)) / 3
-            band = np.vstack([lid_points + lift * 0.2, (lid_points + lift)[::-1]])
-            skin = _pixels_inside(image, band)
-            colour = np.median(skin, axis=0) if len(skin) else np.array([180.0, 140.0, 120.0])
-            self._lid_colours.append(colour * 0.94)
-            edge = _pixels_inside(image, np.vstack([lid_points, (lid_points - lift * 0.4)[::-1]]))
-            lash = np.percentile(edge, 10, axis=0) if len(edge) else colour * 0.3
-            self._lash_colours.append(np.minimum(lash, colour * 0.5))
-        self._lash_width = max(1.0, 0.05 * rig.eye_width)
+        """Builds the closed-eye patch and blend mask of each eye.
 
-    def paint(self, frame: np.ndarray, vertices: np.ndarray, blink: float) -> None:
-        """Repaints the covered part of both eyes in place; no-op while the eyes are open."""
-        if blink < _MIN_BLINK:
+        Args:
+            image: The still frame, RGB uint8.
+            rig: Its face rig.
+        """
+        self._patches: list[tuple[tuple[int, int, int, int], np.ndarray, np.ndarray]] = []
+        for eye in _EYES:
+            patch = _closed_eye_patch(image, rig.source[list(eye)], rig.eye_width)
+            if patch is not None:
+                self._patches.append(patch)
+
+    def paint(self, frame: np.ndarray, blink: float) -> None:
+        """Blends the closed eyes into ``frame`` (in place) by the blink's closure."""
+        fade = min(1.0, max(0.0, (blink - _FADE_START) / (1.0 - _FADE_START)))
+        if fade <= 0.0:
             return
-        strength = min(1.0, blink * 1.25)
-        for lid, lid_colour, lash_colour in zip(
-            _UPPER_LIDS, self._lid_colours, self._lash_colours, strict=True
-        ):
-            source = self._rig.source[list(lid)]
-            moved = vertices[list(lid)]
-            covered = np.vstack([source, moved[::-1]])
-            low = np.floor(np.vstack([covered, moved]).min(axis=0)).astype(int) - 3
-            high = np.ceil(np.vstack([covered, moved]).max(axis=0)).astype(int) + 4
-            left, top = max(low[0], 0), max(low[1], 0)
-            right, bottom = min(high[0], frame.shape[1]), min(high[1], frame.shape[0])
-            if right - left < 2 or bottom - top < 2:
-                continue
-            offset = np.array([left, top])
-            shape = (bottom - top, right - left)
-            skin = _coverage(shape, [covered - offset], fill=True) * strength * 0.9
-            lash = _coverage(shape, [moved - offset], fill=False, width=self._lash_width)
-            lash *= 0.75 * blink
-            region = frame[top:bottom, left:right].astype(np.float32)
-            region = region * (1.0 - skin[..., None]) + lid_colour * skin[..., None]
-            region = region * (1.0 - lash[..., None]) + lash_colour * lash[..., None]
-            frame[top:bottom, left:right] = (region + 0.5).astype(np.uint8)
+        fade = fade * fade * (3.0 - 2.0 * fade)
+        for (left, top, right, bottom), closed, alpha in self._patches:
+            region = frame[top:bottom, left:right]
+            weight = alpha * fade
+            region[:] = (region * (1.0 - weight) + closed * weight + 0.5).astype(np.uint8)
 
 
-def _coverage(
-    shape: tuple[int, int], polygons: list[np.ndarray], *, fill: bool, width: float = 1.0
-) -> np.ndarray:
-    """Soft (0-1) coverage of filled polygons or of polylines ``width`` pixels wide."""
-    mask = np.zeros(shape, dtype=np.uint8)
-    fixed = [np.round(polygon * (1 << _SHIFT)).astype(np.int32) for polygon in polygons]
-    if fill:
-        cv2.fillPoly(mask, fixed, 255, cv2.LINE_AA, _SHIFT)
-    else:
-        cv2.polylines(mask, fixed, False, 255, max(1, round(width)), cv2.LINE_AA, _SHIFT)
-    return cv2.GaussianBlur(mask, (3, 3), 0).astype(np.float32) * (1.0 / 255.0)
+def _closed_eye_patch(
+    image: np.ndarray, eye: np.ndarray, eye_width: float
+) -> tuple[tuple[int, int, int, int], np.ndarray, np.ndarray] | None:
+    """The box, closed-eye pixels (float32) and blend weights (float32, HxWx1) of one eye."""
+    centre = eye.mean(axis=0)
+    # Cover the lashes above the lid and the lid margins: the opening grown by a third.
+    grown = centre + (eye - centre) * np.array([1.12, 1.6]) + np.array([0.0, -0.04 * eye_width])
+    margin = int(np.ceil(0.25 * eye_width)) + 3
+    left, top = np.floor(grown.min(axis=0)).astype(int) - margin
+    right, bottom = np.ceil(grown.max(axis=0)).astype(int) + margin
+    left, top = max(left, 0), max(top, 0)
+    right, bottom = min(right, image.shape[1]), min(bottom, image.shape[0])
+    if right - left < 4 or bottom - top < 4:
+        return None
+    offset = np.array([left, top])
+    box = image[top:bottom, left:right]
+    hole = np.zeros(box.shape[:2], dtype=np.uint8)
+    cv2.fillPoly(hole, [np.round(grown - offset).astype(np.int32)], 255)
+    closed = cv2.inpaint(box, hole, max(2.0, 0.1 * eye_width), cv2.INPAINT_TELEA)
+    # Inpainting pulls in the dark lashes and crease around the eye; a shut lid is
+    # mostly plain skin, so lean towards the box's typical (brighter half) skin tone.
+    around = box[hole == 0].astype(np.float32)
+    brightness = around.sum(axis=1)
+    skin = np.median(around[brightness >= np.median(brightness)], axis=0)
+    closed = (0.55 * closed + 0.45 * skin).astype(np.uint8)
+    _draw_lashes(closed, box, eye - offset, eye_width)
+    alpha = np.zeros(box.shape[:2], dtype=np.uint8)
+    cv2.fillPoly(
+        alpha,
+        [np.round((grown - offset) * (1 << _SHIFT)).astype(np.int32)],
+        255,
+        cv2.LINE_AA,
+        _SHIFT,
+    )
+    alpha = cv2.GaussianBlur(alpha, (0, 0), max(1.0, 0.05 * eye_width))
+    weights = (alpha.astype(np.float32) / 255.0)[..., None]
+    return (left, top, right, bottom), closed.astype(np.float32), weights
 
 
-def _pixels_inside(image: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """The RGB pixels (N, 3) inside a polygon."""
-    mask = np.zeros(image.shape[:2], dtype=np.uint8)
-    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
-    return image[mask.astype(bool)].astype(np.float64)
+def _draw_lashes(
+    closed: np.ndarray, original: np.ndarray, eye: np.ndarray, eye_width: float
+) -> None:
+    """Draws the shut lid's edge: a soft dark curve just above the lower lid."""
+    outer, upper_a, upper_b, inner, lower_b, lower_a = eye
+    lift = 0.25
+    curve = smooth_open_curve(
+        np.array(
+            [
+                outer,
+                lower_a + lift * (upper_a - lower_a),
+                lower_b + lift * (upper_b - lower_b),
+                inner,
+            ]
+        ),
+        samples=6,
+    )
+    lash_colour = np.percentile(original.reshape(-1, 3), 5, axis=0)
+    thickness = max(1, round(0.05 * eye_width))
+    lines = closed.copy()
+    points = np.round(curve * (1 << _SHIFT)).astype(np.int32)
+    cv2.polylines(lines, [points], False, lash_colour.tolist(), thickness, cv2.LINE_AA, _SHIFT)
+    # A lid edge is softer than a drawn line: blend it in at 70%.
+    cv2.addWeighted(lines, 0.7, closed, 0.3, 0.0, dst=closed)

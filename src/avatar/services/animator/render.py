@@ -58,6 +58,7 @@ class FaceWarper:
         vertices = self.rig.deform(pose)
         frame = self._warp(vertices)
         self._mouth.paint(frame, vertices)
+        self._eyelids.paint(frame, pose.blink)
         matrix = self.rig.head_matrix(pose)
         if matrix is not None:
             frame = cv2.warpAffine(

@@ -179,9 +179,8 @@ class FaceRig:
         for pairs, centre in zip(EYELID_PAIRS, (LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE), strict=True):
             meets = []
             for upper, lower in pairs:
-                # Shut a little below the lower lid landmark: dlib places it on the
-                # eye white's edge, which must disappear under the lid.
-                meet = self.source[lower] + 0.12 * (self.source[lower] - self.source[upper])
+                # Lids meet near the lower lid: the upper lid does most of a blink.
+                meet = self.source[lower] + 0.2 * (self.source[upper] - self.source[lower])
                 vertices[upper] += blink * (meet - self.source[upper])
                 vertices[lower] += blink * (meet - self.source[lower])
                 meets.append(meet)
