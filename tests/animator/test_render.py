@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avatar.core.images import encode_jpeg
 from avatar.services.animator.motion import FramePose
 from avatar.services.animator.visemes import MouthShape
 
@@ -70,3 +71,18 @@ def test_gaze_moves_pixels_inside_the_eyes_only(sample_face):
     assert (
         rows.min() >= landmarks[36:48, 1].min() - 6 and rows.max() <= landmarks[36:48, 1].max() + 6
     )
+
+
+def test_opened_mouth_of_a_closed_mouth_photo_shows_teeth_and_a_dark_cavity(sample_face, preparer):
+    closed_photo = sample_face.warper.render(FramePose(mouth=MouthShape(opening=0.0, rest=0.0)))
+    face, _ = preparer.prepare(encode_jpeg(closed_photo, 95))
+    frame = face.warper.render(FramePose(mouth=MouthShape(opening=0.4, rest=0.0)))
+    landmarks = face.landmarks
+    left, right = int(landmarks[48, 0]), int(landmarks[54, 0])
+    top, bottom = int(landmarks[51, 1]), int(landmarks[57, 1]) + 25
+    mouth = frame[top:bottom, left:right].astype(int)
+    before = closed_photo[top:bottom, left:right].astype(int)
+    brightness, before_brightness = mouth.sum(axis=2), before.sum(axis=2)
+    assert (brightness > 3 * 200).sum() > 50  # teeth appeared
+    assert (brightness < 3 * 60).sum() > 200  # and a dark opening
+    assert (before_brightness < 3 * 60).sum() < 0.5 * (brightness < 3 * 60).sum()

@@ -25,7 +25,7 @@ _SHIFT = 4
 _ONE = 1 << _SHIFT
 # Mouth-interior areas (pixels^2) below this are not drawn: the lips touch.
 _MIN_OPEN_AREA = 3.0
-_DRAWN_TEETH_COLOUR = np.array([226.0, 219.0, 205.0])
+_DRAWN_TEETH_COLOUR = np.array([236.0, 229.0, 212.0])
 
 
 class MouthPainter:
@@ -89,7 +89,8 @@ class MouthPainter:
             self._drawn_teeth(interior, vertices, offset)
         alpha = _mask(box, contour - offset)[..., None]
         region = frame[top:bottom, left:right]
-        region[:] = (region * (1.0 - alpha) + interior * alpha + 0.5).astype(np.uint8)
+        blended = region * (1.0 - alpha) + np.minimum(interior, 255.0) * alpha + 0.5
+        region[:] = blended.astype(np.uint8)
 
     def _cavity(self, box: tuple[int, int], contour: np.ndarray) -> np.ndarray:
         """Dark cavity shading into the tongue towards the lower lip."""
@@ -120,30 +121,48 @@ class MouthPainter:
     def _drawn_teeth(self, interior: np.ndarray, vertices: np.ndarray, offset: np.ndarray) -> None:
         """Upper teeth under the upper lip and, mouth wide open, a lower-teeth hint."""
         rig = self._rig
-        down = rig.axis_y * rig.mouth_width
+        width = rig.mouth_width
+        down = rig.axis_y * width
         upper_lip = smooth_open_curve(vertices[[60, 70, 61, 71, 62, 72, 63, 73, 64]], 2) - offset
         lower_lip = smooth_open_curve(vertices[[64, 74, 65, 75, 66, 76, 67, 77, 60]], 2) - offset
         gap = float(
             np.mean([(vertices[low] - vertices[up]) @ rig.axis_y for up, low in INNER_LIP_PAIRS])
         )
-        shade = self._corner_shade(interior.shape, upper_lip)
+        height = 0.09 * width
+        shade = _teeth_shading(interior.shape, upper_lip, height, width)
         upper_band = np.vstack([upper_lip, (upper_lip + 0.09 * down)[::-1]])
         alpha = _mask(interior.shape[:2], upper_band)[..., None]
         interior[:] = interior * (1.0 - alpha) + (self._teeth_colour * shade) * alpha
-        lower_share = min(1.0, max(0.0, (gap / rig.mouth_width - 0.15) / 0.1))
+        lower_share = min(1.0, max(0.0, (gap / width - 0.15) / 0.1))
         if lower_share > 0.0:
             lower_band = np.vstack([lower_lip, (lower_lip - 0.035 * down)[::-1]])
             alpha = _mask(interior.shape[:2], lower_band)[..., None] * (0.45 * lower_share)
             interior[:] = interior * (1.0 - alpha) + (self._teeth_colour * 0.8 * shade) * alpha
 
-    @staticmethod
-    def _corner_shade(shape: tuple[int, ...], lip: np.ndarray) -> np.ndarray:
-        """Brightness falling off towards the mouth corners, where teeth recede."""
-        columns = np.arange(shape[1], dtype=np.float32)
-        centre = (lip[0, 0] + lip[-1, 0]) / 2
-        half = max(abs(lip[-1, 0] - lip[0, 0]) / 2, 1.0)
-        relative = np.clip((columns - centre) / half, -1.0, 1.0)
-        return (1.0 - 0.55 * relative**2)[None, :, None]
+
+# Borders between neighbouring teeth, in mouth widths from the centre: incisors, canines, premolars.
+_TOOTH_BORDERS = np.array([0.0, -0.105, 0.105, -0.19, 0.19, -0.27, 0.27])
+
+
+def _teeth_shading(
+    shape: tuple[int, ...], lip: np.ndarray, height: float, mouth_width: float
+) -> np.ndarray:
+    """Brightness (H, W, 1) of drawn teeth: lip shadow at the top, a softer incisal
+    edge, darker towards the corners, and faint lines between the teeth."""
+    rows = np.arange(shape[0], dtype=np.float32)[:, None]
+    columns = np.arange(shape[1], dtype=np.float32)
+    order = np.argsort(lip[:, 0])
+    lip_y = np.interp(columns, lip[order, 0], lip[order, 1])[None, :]
+    depth = np.clip((rows - lip_y) / max(height, 1.0), 0.0, 1.0)
+    vertical = 0.8 + 0.2 * np.sin(np.pi * (0.15 + 0.8 * depth))
+    centre = (lip[0, 0] + lip[-1, 0]) / 2
+    half = max(abs(lip[-1, 0] - lip[0, 0]) / 2, 1.0)
+    relative = np.clip((columns - centre) / half, -1.0, 1.0)
+    across = (columns - centre) / mouth_width
+    sharpness = mouth_width / max(0.7, 0.01 * mouth_width)
+    borders = np.exp(-(((across[:, None] - _TOOTH_BORDERS[None, :]) * sharpness) ** 2)).sum(axis=1)
+    horizontal = (1.0 - 0.55 * relative**2) * (1.0 - 0.12 * np.minimum(borders, 1.0))
+    return (vertical * horizontal[None, :])[..., None].astype(np.float32)
 
 
 def smooth_closed_curve(points: np.ndarray, samples: int = 4) -> np.ndarray:

@@ -49,10 +49,10 @@ FIRST_BORDER_VERTEX = 84
 _MIDPOINT_WEIGHTS = np.zeros((8, 8))
 for _index in range(8):
     _corner_first, _corner_second = _index in (0, 4), _index in (3, 7)
-    _MIDPOINT_WEIGHTS[_index, _index] = 0.3 if _corner_first else 0.7 if _corner_second else 0.5
+    _MIDPOINT_WEIGHTS[_index, _index] = 0.2 if _corner_first else 0.8 if _corner_second else 0.5
     _MIDPOINT_WEIGHTS[_index, (_index + 1) % 8] = 1.0 - _MIDPOINT_WEIGHTS[_index, _index]
 # How far each inner-lip pair opens relative to the centre pair: a lens-shaped opening.
-_OPENING_PROFILE = np.array([0.85, 1.0, 0.85])
+_OPENING_PROFILE = np.array([0.95, 1.0, 0.95])
 # Share of the jaw's drop that each jawline landmark (0-16) follows: the chin fully,
 # the jaw angles barely, as the jaw rotates about the ears.
 JAW_WEIGHTS = np.array(
