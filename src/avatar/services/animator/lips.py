@@ -9,6 +9,8 @@ or the dark cavity give way to lip colour.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import cv2
 import numpy as np
 
@@ -53,7 +55,9 @@ def inner_lip_midpoints(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
     return midpoints
 
 
-def _opening_classifier(image: np.ndarray, landmarks: np.ndarray):
+def _opening_classifier(
+    image: np.ndarray, landmarks: np.ndarray
+) -> Callable[[np.ndarray], np.ndarray] | None:
     """A function telling opening pixels (teeth, cavity) from lip pixels, or None.
 
     Thresholds come from the photo's own lip colour, measured on the ring between
@@ -76,6 +80,7 @@ def _opening_classifier(image: np.ndarray, landmarks: np.ndarray):
     lip_lightness, lip_redness = np.median(lip[:, 0]), np.median(lip[:, 1])
 
     def is_opening(points: np.ndarray) -> np.ndarray:
+        """Whether each (x, y) point falls on teeth or cavity rather than lip."""
         xs = np.clip(np.round(points[:, 0] - left).astype(int), 0, box.shape[1] - 1)
         ys = np.clip(np.round(points[:, 1] - top).astype(int), 0, box.shape[0] - 1)
         lightness, redness = lab[ys, xs, 0], lab[ys, xs, 1]

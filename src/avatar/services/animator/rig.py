@@ -76,24 +76,9 @@ class FaceRig:
         self.roi = _region_of_interest(points, self.face_size, width, height)
         x0, y0, x1, y1 = self.roi
         points = np.clip(points, [x0 + 1, y0 + 1], [x1 - 1, y1 - 1])
-        # dlib's inner lip corners sit inside the dark corners of an open mouth; moved
-        # most of the way to the outer corners, the opening's mesh holds all of the dark.
-        points[60] += 0.75 * (points[48] - points[60])
-        points[64] += 0.75 * (points[54] - points[64])
-        eye_centres = np.stack([points[list(LEFT_EYE)].mean(0), points[list(RIGHT_EYE)].mean(0)])
-        midpoints = inner_lip_midpoints(image, points)
-        creases = np.array(
-            [points[lid] + 0.4 * (points[brow] - points[lid]) for _, lid, brow in LID_CREASES]
-        )
-        cheeks = np.array(
-            [
-                points[list(lid)].mean(0) + 0.35 * (points[corner] - points[list(lid)].mean(0))
-                for _, lid, corner in CHEEK_ANCHORS
-            ]
-        )
-        self.source = np.vstack(
-            [points, eye_centres, midpoints, creases, cheeks, _border_points(self.roi)]
-        )
+        self.source = _mesh_vertices(points, image, self.roi)
+        eye_centres = self.source[[LEFT_EYE_CENTRE, RIGHT_EYE_CENTRE]]
+        points = self.source[:68]
         self.triangles = _triangulate(self.source, self.roi)
         self.orientation = np.sign(_signed_areas(self.source, self.triangles, separated=True))
         axis = eye_centres[1] - eye_centres[0]
@@ -188,6 +173,34 @@ class FaceRig:
             vertices[centre] += (1.0 - blink) * gaze + blink * (meet_centre - self.source[centre])
         for crease, lid, _ in LID_CREASES:
             vertices[crease] += 0.6 * (vertices[lid] - self.source[lid])
+
+
+def _mesh_vertices(
+    points: np.ndarray, image: np.ndarray, roi: tuple[int, int, int, int]
+) -> np.ndarray:
+    """All mesh vertices (V, 2) in index order: landmarks, eye centres, lip midpoints,
+    lid creases, cheek anchors, border points."""
+    points = points.copy()
+    # dlib's inner lip corners sit inside the dark corners of an open mouth; moved
+    # most of the way to the outer corners, the opening's mesh holds all of the dark.
+    points[60] += 0.75 * (points[48] - points[60])
+    points[64] += 0.75 * (points[54] - points[64])
+    eye_centres = np.stack([points[list(LEFT_EYE)].mean(0), points[list(RIGHT_EYE)].mean(0)])
+    creases = [points[lid] + 0.4 * (points[brow] - points[lid]) for _, lid, brow in LID_CREASES]
+    cheeks = [
+        points[list(lid)].mean(0) + 0.35 * (points[corner] - points[list(lid)].mean(0))
+        for _, lid, corner in CHEEK_ANCHORS
+    ]
+    return np.vstack(
+        [
+            points,
+            eye_centres,
+            inner_lip_midpoints(image, points),
+            np.array(creases),
+            np.array(cheeks),
+            _border_points(roi),
+        ]
+    )
 
 
 def _region_of_interest(
