@@ -75,7 +75,7 @@ class LocalStack:
     @property
     def gateway_address(self) -> str:
         """``host:port`` of the gateway."""
-        return f"{self.host}:{self.ports.grpc['gateway']}"
+        return self.address("gateway")
 
     def address(self, service: str) -> str:
         """``host:port`` of a service."""
@@ -90,8 +90,14 @@ class LocalStack:
         env[f"{prefix}METRICS_PORT"] = str(self.ports.metrics[service])
         if service == "gateway":
             for downstream in ("llm", "tts", "animator", "enhancer"):
-                env.setdefault(f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream))
+                env.setdefault(
+                    f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream)
+                )
         return env
+
+    def command(self, service: str) -> list[str]:
+        """The command line of a service's process."""
+        return [sys.executable, "-m", MODULES[service]]
 
     def start(self, services: list[str] | None = None) -> None:
         """Starts the services' processes (all five by default)."""
@@ -105,7 +111,7 @@ class LocalStack:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             output = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
         self.processes[service] = subprocess.Popen(
-            [sys.executable, "-m", MODULES[service]],
+            self.command(service),
             env=self.service_environment(service),
             stdout=output,
             stderr=subprocess.STDOUT if output else None,

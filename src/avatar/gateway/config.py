@@ -25,6 +25,8 @@ class GatewayConfig:
         fps: Default frames per second.
         idle_clip_seconds: Length of each avatar's idle clip.
         sentences_ahead: Sentences synthesised ahead of the one being animated.
+        connect_wait_seconds: How long a call waits for a downstream service that went
+            away to reconnect before it fails with UNAVAILABLE.
     """
 
     server: ServerConfig
@@ -38,6 +40,7 @@ class GatewayConfig:
     fps: float = 25.0
     idle_clip_seconds: float = 3.0
     sentences_ahead: int = 1
+    connect_wait_seconds: float = 1.5
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -56,4 +59,5 @@ class GatewayConfig:
             fps=env.number("FPS", 25.0, minimum=1.0, maximum=120.0),
             idle_clip_seconds=env.number("IDLE_CLIP_SECONDS", 3.0, minimum=0.5, maximum=30.0),
             sentences_ahead=env.integer("SENTENCES_AHEAD", 1, minimum=1, maximum=16),
+            connect_wait_seconds=env.number("CONNECT_WAIT_SECONDS", 1.5, minimum=0.0, maximum=60.0),
         )

@@ -16,11 +16,12 @@ from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Service:
     """Connects the downstream clients and the avatar store to a gateway servicer."""
+    wait = config.connect_wait_seconds
     clients = Clients(
-        llm=LlmClient(config.llm_address),
-        tts=TtsClient(config.tts_address),
-        animator=AnimatorClient(config.animator_address),
-        enhancer=EnhancerClient(config.enhancer_address),
+        llm=LlmClient(config.llm_address, connect_wait_seconds=wait),
+        tts=TtsClient(config.tts_address, connect_wait_seconds=wait),
+        animator=AnimatorClient(config.animator_address, connect_wait_seconds=wait),
+        enhancer=EnhancerClient(config.enhancer_address, connect_wait_seconds=wait),
     )
     servicer = GatewayServicer(
         config, clients, AvatarStore(config.avatar_dir), GatewayMetrics(registry)

@@ -14,7 +14,7 @@ import numpy as np
 from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from avatar.common.v1 import media_pb2
-from avatar.core.metrics import LATENCY_BUCKETS
+from avatar.core.metrics import LATENCY_BUCKETS, ServiceMetrics
 from avatar.core.server import Service
 from avatar.services.tts.audio import Resampler
 from avatar.services.tts.config import TtsConfig
@@ -60,6 +60,8 @@ class TtsMetrics:
     """The tts service's own metrics (besides the shared RPC metrics)."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
+        # Model load times, the worker pool's queue and the coqui model cache.
+        self.service = ServiceMetrics(registry)
         self.audio_seconds = Counter(
             "avatar_tts_audio_seconds",
             "Seconds of audio synthesised.",
@@ -93,7 +95,7 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
 
     def __init__(self, voices: VoiceRegistry, workers: int, metrics: TtsMetrics) -> None:
         self._voices = voices
-        self._executor = ThreadPoolExecutor(workers, thread_name_prefix="tts")
+        self._executor = metrics.service.thread_pool("tts", workers)
         self._metrics = metrics
 
     async def Synthesize(
@@ -161,6 +163,18 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         """Loads every voice in a worker thread (models can take seconds)."""
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._voices.load)
+        self._record_loads()
+
+    def _record_loads(self) -> None:
+        """Reports each engine's load time and the coqui model cache's lookups."""
+        service = self._metrics.service
+        for engine, seconds in self._voices.load_seconds.items():
+            service.model_load_seconds.labels(engine).set(seconds)
+        for engine in self._voices.engines:
+            cache = getattr(engine, "model_cache", None)
+            if cache is not None:
+                service.cache_lookups.labels("coqui_models", "hit").inc(cache.hits)
+                service.cache_lookups.labels("coqui_models", "miss").inc(cache.misses)
 
     def close(self) -> None:
         """Stops the worker threads."""

@@ -8,6 +8,7 @@ to load (with the load error) and speaker samples sent to voices that cannot clo
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator, Sequence
 
 from avatar.services.tts.config import TtsConfig
@@ -55,6 +56,13 @@ class VoiceRegistry(TtsEngine):
             )
         self.default_voice = default_voice
         self.max_text_chars = max_text_chars
+        # Seconds each engine took to load and warm up, by engine name ("espeak", "coqui").
+        self.load_seconds: dict[str, float] = {}
+
+    @property
+    def engines(self) -> tuple[TtsEngine, ...]:
+        """The engines behind the voices."""
+        return tuple(self._engines)
 
     def voices(self) -> list[VoiceInfo]:
         """Returns every engine's voices, loaded or not."""
@@ -63,7 +71,10 @@ class VoiceRegistry(TtsEngine):
     def load(self) -> None:
         """Loads every engine; failed voices are marked unavailable, never fatal."""
         for engine in self._engines:
+            started = time.perf_counter()
             engine.load()
+            name = type(engine).__name__.removesuffix("Engine").lower()
+            self.load_seconds[name] = time.perf_counter() - started
         for voice in self.voices():
             if voice.available:
                 _LOGGER.info(

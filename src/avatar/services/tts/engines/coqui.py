@@ -78,6 +78,11 @@ class CoquiEngine(TtsEngine):
         self._errors: dict[str, str] = dict.fromkeys(self._specs, "not loaded yet")
         self._load_lock = threading.Lock()
 
+    @property
+    def model_cache(self) -> CoquiModelCache:
+        """The models loaded so far, shared by the voices that name the same files."""
+        return self._cache
+
     def voices(self) -> list[VoiceInfo]:
         """Returns the configured voices; what they can do is known once loaded."""
         infos = []

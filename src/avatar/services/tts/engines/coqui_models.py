@@ -130,6 +130,9 @@ class CoquiModelCache:
         self._device = device
         self._models_dir = models_dir
         self._loaded: dict[tuple[str, ...], tuple[Any, threading.Lock]] = {}
+        # Lookups that found the model loaded already, and those that had to load it.
+        self.hits = 0
+        self.misses = 0
 
     def load(self, spec: CoquiVoiceSpec) -> LoadedCoquiModel:
         """Returns the voice's model, loading (and, when named, downloading) it first if needed.
@@ -138,7 +141,10 @@ class CoquiModelCache:
             CoquiModelError: coqui-tts is not installed, or the model cannot be found or loaded.
         """
         key = _cache_key(spec)
-        if key not in self._loaded:
+        if key in self._loaded:
+            self.hits += 1
+        else:
+            self.misses += 1
             self._loaded[key] = (
                 load_synthesizer(spec, self._device, self._models_dir),
                 threading.Lock(),
