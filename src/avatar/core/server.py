@@ -14,13 +14,14 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
 from avatar.core.config import ServerConfig
 from avatar.core.metrics import MetricsInterceptor, RpcMetrics, start_metrics_endpoint
@@ -73,6 +74,13 @@ class AvatarServer:
     def __init__(self, config: ServerConfig, factory: ServiceFactory) -> None:
         self.config = config
         self.registry = CollectorRegistry()
+        # CPU, memory and open files of this process, next to its own metrics.
+        ProcessCollector(registry=self.registry)
+        self._warm_up_seconds = Gauge(
+            "avatar_warm_up_seconds",
+            "Seconds from the server's start to SERVING (model loads and warm-up).",
+            registry=self.registry,
+        )
         self.service = factory(self.registry)
         self.health = health.aio.HealthServicer()
         self.port = 0
@@ -86,7 +94,9 @@ class AvatarServer:
 
     async def start(self) -> None:
         """Binds, starts, warms up, then reports SERVING."""
-        interceptor = MetricsInterceptor(RpcMetrics(self.registry))
+        rpc_metrics = RpcMetrics(self.registry)
+        rpc_metrics.initialize(self.service_names)
+        interceptor = MetricsInterceptor(rpc_metrics)
         server = grpc.aio.server(
             interceptors=[interceptor],
             options=server_options(self.config),
@@ -117,8 +127,10 @@ class AvatarServer:
             self.port,
             self.metrics_port,
         )
+        warm_up_started = time.perf_counter()
         if self.service.warm_up is not None:
             await self.service.warm_up()
+        self._warm_up_seconds.set(time.perf_counter() - warm_up_started)
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         log.info("%s is SERVING", self.config.service)
 
