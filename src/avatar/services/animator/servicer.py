@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import grpc
@@ -27,6 +26,7 @@ from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
 from avatar.core.frames import FrameFormatError, pcm_to_samples
 from avatar.core.images import InvalidImageError, encode_jpeg
+from avatar.core.metrics import ServiceMetrics
 from avatar.core.server import Service
 from avatar.core.streams import payload, read_config
 from avatar.core.timing import Phoneme
@@ -78,7 +78,9 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
 
     def __init__(self, config: AnimatorConfig, registry: CollectorRegistry) -> None:
         self._config = config
-        self._executor = ThreadPoolExecutor(config.workers, thread_name_prefix="animate")
+        # Model load time, the worker pool's queue and the prepared-face cache.
+        self._service_metrics = ServiceMetrics(registry)
+        self._executor = self._service_metrics.thread_pool("animate", config.workers)
         self._preparer = FacePreparer(
             output_width=config.frame_width,
             output_height=config.frame_height,
@@ -112,7 +114,8 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
 
     async def warm_up(self) -> None:
         """Loads the face models before the server reports SERVING."""
-        await self.run_blocking(self._preparer.warm_up)
+        with self._service_metrics.loading("dlib_face_landmarks"):
+            await self.run_blocking(self._preparer.warm_up)
 
     async def PrepareAvatar(
         self, request: animator_pb2.PrepareAvatarRequest, context: grpc.aio.ServicerContext
@@ -205,6 +208,7 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
             face = self._preparer.cached(config.content_hash)
             if face is not None:
                 self._prepared.labels("hit").inc()
+                self._service_metrics.count_lookup("prepared_faces", hit=True)
                 return face, True
             if not config.image:
                 await context.abort(
@@ -227,6 +231,7 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         except AnimatorError as error:
             await context.abort(grpc.StatusCode.INTERNAL, str(error))
         self._prepared.labels("hit" if hit else "miss").inc()
+        self._service_metrics.count_lookup("prepared_faces", hit)
         self._cached.set(self._preparer.cache_length)
         return face, hit
 
