@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from concurrent.futures import ThreadPoolExecutor
 
 import grpc
+import numpy as np
 from prometheus_client import CollectorRegistry, Counter
 
 from avatar.common.v1 import media_pb2
 from avatar.core.frames import FrameFormatError, decode_frame, encode_frame
+from avatar.core.metrics import ServiceMetrics
 from avatar.core.server import Service
 from avatar.core.streams import payload, read_config
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
@@ -28,10 +29,23 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
 
     def __init__(self, config: EnhancerConfig, registry: CollectorRegistry) -> None:
         self._config = config
-        self._executor = ThreadPoolExecutor(config.workers, thread_name_prefix="enhance")
+        # Backend load time and the worker pool's queue.
+        self._service_metrics = ServiceMetrics(registry)
+        self._executor = self._service_metrics.thread_pool("enhance", config.workers)
         self._frames = Counter(
             "avatar_enhancer_frames", "Frames enhanced.", ["backend"], registry=registry
         )
+
+    async def warm_up(self) -> None:
+        """Loads the default backend and enhances one frame, before the server says SERVING."""
+        name = self._config.default_backend
+
+        def load() -> None:
+            backend = create_enhancer(name)
+            backend.enhance(np.zeros((64, 64, 3), np.uint8), EnhanceSettings())
+
+        with self._service_metrics.loading(name):
+            await asyncio.get_running_loop().run_in_executor(self._executor, load)
 
     async def Enhance(
         self,
@@ -101,5 +115,6 @@ def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Servi
                 ),
             )
         ],
+        warm_up=servicer.warm_up,
         close=close,
     )
