@@ -14,7 +14,7 @@ from avatar.core.images import InvalidImageError
 from avatar.gateway.avatars import AvatarFactory
 from avatar.gateway.clients import StageError
 from avatar.gateway.config import GatewayConfig
-from avatar.gateway.metrics import GatewayMetrics
+from avatar.gateway.metrics import AvSyncMeter, GatewayMetrics
 from avatar.gateway.pipeline import Clients, SpeakPipeline, SpeakPlan, SpeakStats
 from avatar.gateway.recording import StreamRecorder
 from avatar.gateway.sentences import is_question
@@ -111,6 +111,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             self._clients, plan, context.time_remaining, self._config.sentences_ahead
         )
         recorder: StreamRecorder | None = None
+        sync = AvSyncMeter(plan.fps)
         sequence = 0
         last_sent = None
         self._metrics.in_flight.inc()
@@ -121,7 +122,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     sequence += 1
                     if request.include_mp4:
                         recorder = StreamRecorder(pipeline.stats.sample_rate, plan.fps)
-                self._observe(event, pipeline.stats, recorder)
+                self._observe(event, pipeline.stats, recorder, sync)
                 now = time.perf_counter()
                 if last_sent is not None and event.WhichOneof("event") in ("audio", "frames"):
                     self._metrics.inter_chunk_gap.observe(now - last_sent)
@@ -136,6 +137,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                     yield chunk
             summary = self._summary(pipeline.stats)
             self._record_metrics(summary, quality)
+            for offset in sync.offsets():
+                self._metrics.av_offset.observe(abs(offset))
             yield gateway_pb2.SpeakResponse(sequence=sequence, summary=summary)
         except StageError as error:
             self._metrics.errors.labels(error.stage, error.code.name).inc()
@@ -202,9 +205,14 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             ),
         )
 
-    def _observe(self, event, stats: SpeakStats, recorder: StreamRecorder | None) -> None:
+    def _observe(
+        self, event, stats: SpeakStats, recorder: StreamRecorder | None, sync: AvSyncMeter
+    ) -> None:
         kind = event.WhichOneof("event")
-        if kind == "frames":
+        if kind == "sentence":
+            sync.sentence(event.sentence.start_seconds)
+        elif kind == "frames":
+            sync.frames(event.frames)
             if stats.first_frame_at is None:
                 stats.first_frame_at = time.perf_counter()
             stats.frames += len(event.frames.frames)
@@ -212,6 +220,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             if recorder is not None:
                 recorder.add_frames(event.frames)
         elif kind == "audio":
+            sync.audio(event.audio)
             self._metrics.audio_seconds.inc(len(event.audio.pcm) / 2 / event.audio.sample_rate)
             if recorder is not None:
                 recorder.add_audio(event.audio)
