@@ -5,6 +5,11 @@
     avatar say "TEXT" --avatar ID -o out.mp4    streams, writes the MP4, prints timings
     avatar avatars | avatar delete ID
     avatar demo                                 up + sample avatar + say + down
+    avatar multinode                            each service on its own network node (root)
+
+A gateway with TLS takes ``--tls-ca`` (and ``--tls-cert``/``--tls-key`` for mutual
+TLS); one that requires a bearer token takes ``--token`` (or ``AVATAR_TOKEN``, which
+keeps it out of the process list).
 """
 
 from __future__ import annotations
@@ -21,7 +26,9 @@ from pathlib import Path
 
 import grpc
 
+from avatar import multinode
 from avatar.client import GatewayClient, SpeakResult
+from avatar.core.config import ClientTls, ConfigError
 from avatar.gateway.v1 import gateway_pb2
 from avatar.stack import LocalStack, StackError
 
@@ -44,6 +51,19 @@ def sample_face() -> bytes:
 
 def _say(message: str) -> None:
     print(message, flush=True)
+
+
+def client_tls(args: argparse.Namespace) -> ClientTls | None:
+    """TLS settings from ``--tls-ca``, ``--tls-cert``, ``--tls-key``; None for plaintext."""
+    paths = [args.tls_ca, args.tls_cert, args.tls_key]
+    if not any(paths):
+        return None
+    ca, cert, key = (Path(path) if path else None for path in paths)
+    return ClientTls(ca_file=ca, cert_file=cert, key_file=key)
+
+
+def _client(args: argparse.Namespace, address: str) -> GatewayClient:
+    return GatewayClient(address, tls=client_tls(args), token=args.token or "")
 
 
 def format_timings(result: SpeakResult, output: Path | None) -> str:
@@ -86,7 +106,7 @@ async def _speak(args: argparse.Namespace, address: str) -> int:
             _say(f"[{elapsed * 1000:7.1f} ms] sentence {event.sentence.index}{origin}: "
                  f"{event.sentence.text}")
 
-    async with GatewayClient(address) as client:
+    async with _client(args, address) as client:
         result = await client.speak(request, timeout=args.timeout, on_event=show)
     if args.output is not None:
         args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -97,7 +117,7 @@ async def _speak(args: argparse.Namespace, address: str) -> int:
 
 async def _create_avatar(args: argparse.Namespace, address: str) -> int:
     image = args.photo.read_bytes() if args.photo else sample_face()
-    async with GatewayClient(address) as client:
+    async with _client(args, address) as client:
         avatar = await client.create_avatar(image, args.name or "")
     for warning in avatar.warnings:
         _say(f"warning: {warning}")
@@ -110,20 +130,20 @@ async def _create_avatar(args: argparse.Namespace, address: str) -> int:
 
 
 async def _list(args: argparse.Namespace, address: str) -> int:
-    async with GatewayClient(address) as client:
+    async with _client(args, address) as client:
         for avatar in await client.list_avatars():
             print(f"{avatar.avatar_id}  {avatar.frame_width}x{avatar.frame_height}  {avatar.display_name}")
     return 0
 
 
 async def _delete(args: argparse.Namespace, address: str) -> int:
-    async with GatewayClient(address) as client:
+    async with _client(args, address) as client:
         await client.delete_avatar(args.avatar_id)
     return 0
 
 
 def _up(args: argparse.Namespace) -> int:
-    stack = LocalStack(host=args.host)
+    stack = LocalStack(host=args.host, client_tls=client_tls(args))
     stopping = False
 
     def request_stop(signum, frame) -> None:
@@ -154,7 +174,9 @@ def _up(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="avatar-demo-logs-"))
     environment = {"AVATAR_GATEWAY_AVATAR_DIR": str(Path(tempfile.mkdtemp(prefix="avatar-store-")))}
-    with LocalStack(environment=environment, log_dir=log_dir) as stack:
+    with LocalStack(
+        environment=environment, log_dir=log_dir, client_tls=client_tls(args)
+    ) as stack:
         _say(f"starting the stack (logs in {log_dir})")
         try:
             stack.start()
@@ -166,12 +188,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 async def _demo_requests(args: argparse.Namespace, address: str) -> int:
-    async with GatewayClient(address) as client:
+    async with _client(args, address) as client:
         avatar = await client.create_avatar(sample_face(), "sample")
     _say(f"created the sample avatar {avatar.avatar_id} ({avatar.frame_width}x{avatar.frame_height})")
     speak_args = argparse.Namespace(
-        avatar=avatar.avatar_id, text=args.text, mode="speak", quality=args.quality,
-        voice=args.voice, conversation=None, output=args.output, timeout=600.0,
+        **vars(args), avatar=avatar.avatar_id, mode="speak", conversation=None, timeout=600.0
     )
     _say(f'saying: "{args.text}" ({args.quality} quality)')
     return await _speak(speak_args, address)
@@ -183,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--gateway", default=os.environ.get("AVATAR_GATEWAY", "127.0.0.1:50051"),
         help="gateway address host:port (env AVATAR_GATEWAY; default %(default)s)",
+    )
+    parser.add_argument(
+        "--tls-ca", default=os.environ.get("AVATAR_TLS_CA"),
+        help="PEM CA that signed the gateway's certificate: talk TLS (env AVATAR_TLS_CA)",
+    )
+    parser.add_argument(
+        "--tls-cert", default=os.environ.get("AVATAR_TLS_CERT"),
+        help="PEM client certificate, for a gateway that requires mutual TLS (env AVATAR_TLS_CERT)",
+    )
+    parser.add_argument(
+        "--tls-key", default=os.environ.get("AVATAR_TLS_KEY"),
+        help="PEM private key of --tls-cert (env AVATAR_TLS_KEY)",
+    )
+    parser.add_argument(
+        "--token", default=os.environ.get("AVATAR_TOKEN"),
+        help="bearer token for a gateway that requires one (env AVATAR_TOKEN)",
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -216,6 +253,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quality", choices=QUALITIES, default="low")
     demo.add_argument("--voice")
     demo.add_argument("--start-timeout", type=float, default=300.0)
+
+    multinode_command = commands.add_parser(
+        "multinode",
+        help="run each service on its own network node (root), speak, survive an animator outage",
+    )
+    multinode.add_arguments(multinode_command)
     return parser
 
 
@@ -228,11 +271,13 @@ def main(argv: list[str] | None = None) -> int:
             return _up(args)
         if args.command == "demo":
             return _demo(args)
+        if args.command == "multinode":
+            return multinode.run_command(args, _say)
         return asyncio.run(handlers[args.command](args, args.gateway))
     except grpc.aio.AioRpcError as error:
         print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)
         return 2
-    except OSError as error:
+    except (OSError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

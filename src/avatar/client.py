@@ -6,8 +6,9 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-import grpc
-
+from avatar.core.auth import bearer_metadata
+from avatar.core.config import ClientTls
+from avatar.core.tls import aio_channel
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 MAX_MESSAGE_BYTES = 64 * 1024 * 1024
@@ -45,12 +46,17 @@ class GatewayClient:
 
     Args:
         address: ``host:port`` of the gateway.
+        tls: TLS settings (the gateway's CA; a client certificate for mutual TLS);
+            None talks plaintext.
+        token: Bearer token sent with every call, for a gateway that requires one.
     """
 
-    def __init__(self, address: str) -> None:
+    def __init__(self, address: str, tls: ClientTls | None = None, token: str = "") -> None:
         self.address = address
-        self.channel = grpc.aio.insecure_channel(
+        self.metadata = bearer_metadata(token)
+        self.channel = aio_channel(
             address,
+            tls,
             options=[
                 ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
                 ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -73,22 +79,35 @@ class GatewayClient:
     ) -> gateway_pb2.Avatar:
         """Creates an avatar from a photo."""
         request = gateway_pb2.CreateAvatarRequest(image=image, display_name=display_name)
-        return await self.stub.CreateAvatar(request, timeout=timeout)
+        return await self.stub.CreateAvatar(request, timeout=timeout, metadata=self.metadata)
+
+    async def get_avatar(
+        self, avatar_id: str, include_media: bool = False, timeout: float = 10.0
+    ) -> gateway_pb2.Avatar:
+        """Returns one avatar, with its idle clip and poster when asked."""
+        request = gateway_pb2.GetAvatarRequest(avatar_id=avatar_id, include_media=include_media)
+        return await self.stub.GetAvatar(request, timeout=timeout, metadata=self.metadata)
 
     async def list_avatars(self, timeout: float = 10.0) -> list[gateway_pb2.Avatar]:
         """Lists the stored avatars."""
-        response = await self.stub.ListAvatars(gateway_pb2.ListAvatarsRequest(), timeout=timeout)
+        response = await self.stub.ListAvatars(
+            gateway_pb2.ListAvatarsRequest(), timeout=timeout, metadata=self.metadata
+        )
         return list(response.avatars)
 
     async def delete_avatar(self, avatar_id: str, timeout: float = 10.0) -> None:
         """Deletes an avatar."""
-        await self.stub.DeleteAvatar(gateway_pb2.DeleteAvatarRequest(avatar_id=avatar_id), timeout=timeout)
+        await self.stub.DeleteAvatar(
+            gateway_pb2.DeleteAvatarRequest(avatar_id=avatar_id),
+            timeout=timeout,
+            metadata=self.metadata,
+        )
 
     def speak_stream(
         self, request: gateway_pb2.SpeakRequest, timeout: float | None = None
     ) -> AsyncIterator[gateway_pb2.SpeakResponse]:
         """Returns the raw Speak event stream."""
-        return self.stub.Speak(request, timeout=timeout)
+        return self.stub.Speak(request, timeout=timeout, metadata=self.metadata)
 
     async def speak(
         self,
@@ -106,7 +125,7 @@ class GatewayClient:
         result = SpeakResult()
         mp4 = bytearray()
         start = time.perf_counter()
-        async for event in self.stub.Speak(request, timeout=timeout):
+        async for event in self.stub.Speak(request, timeout=timeout, metadata=self.metadata):
             elapsed = time.perf_counter() - start
             kind = event.WhichOneof("event")
             if kind == "started":

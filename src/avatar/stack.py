@@ -20,7 +20,8 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
+from avatar.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, ClientTls
+from avatar.core.tls import sync_channel
 
 MODULES = {
     "llm": "avatar.services.llm",
@@ -57,6 +58,9 @@ class LocalStack:
         log_dir: Where each process's output goes (``<service>.log``); None lets
             it go to this terminal.
         host: Address the services listen on and are reached at.
+        client_tls: What the health checks use to reach a service that serves TLS
+            (its ``AVATAR_<SERVICE>_TLS_CERT`` is set): the CA and, for mutual TLS,
+            a client certificate.
     """
 
     def __init__(
@@ -65,11 +69,13 @@ class LocalStack:
         environment: Mapping[str, str] | None = None,
         log_dir: Path | None = None,
         host: str = "127.0.0.1",
+        client_tls: ClientTls | None = None,
     ) -> None:
         self.ports = ports or StackPorts.defaults()
         self.environment = dict(environment or {})
         self.log_dir = log_dir
         self.host = host
+        self.client_tls = client_tls
         self.processes: dict[str, subprocess.Popen] = {}
 
     @property
@@ -129,7 +135,7 @@ class LocalStack:
         while waiting:
             for service in sorted(waiting):
                 self._check_alive(service)
-                if _is_serving(self.address(service)):
+                if _is_serving(self.address(service), self.health_check_tls(service)):
                     waiting.discard(service)
                     if progress:
                         progress(f"{service} is serving on {self.address(service)}")
@@ -137,6 +143,20 @@ class LocalStack:
                 raise StackError(f"not serving after {timeout:.0f} s: {', '.join(sorted(waiting))}")
             if waiting:
                 time.sleep(0.2)
+
+    def health_check_tls(self, service: str) -> ClientTls | None:
+        """The TLS settings to reach ``service`` with: None when it serves plaintext.
+
+        Raises:
+            StackError: The service serves TLS and the stack has no ``client_tls``.
+        """
+        serves_tls = self.service_environment(service).get(f"AVATAR_{service.upper()}_TLS_CERT")
+        if serves_tls and self.client_tls is None:
+            raise StackError(
+                f"{service} serves TLS: give the stack the CA to check its health "
+                "(avatar --tls-ca ..., and --tls-cert/--tls-key for mutual TLS)"
+            )
+        return self.client_tls if serves_tls else None
 
     def _check_alive(self, service: str) -> None:
         code = self.processes[service].poll()
@@ -170,9 +190,9 @@ class LocalStack:
         self.stop()
 
 
-def _is_serving(address: str) -> bool:
+def _is_serving(address: str, tls: ClientTls | None = None) -> bool:
     try:
-        with grpc.insecure_channel(address) as channel:
+        with sync_channel(address, tls) as channel:
             response = health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=1.0
             )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -247,6 +248,17 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
                 yield message
 
         def wrap_stream_out(behavior):
+            if not inspect.isasyncgenfunction(behavior):
+                # Answers through context.write() (e.g. health Watch): time the coroutine.
+                async def written(request_or_iterator, context):
+                    if handler.request_streaming:
+                        request_or_iterator = count_requests(request_or_iterator)
+                    else:
+                        received.inc()
+                    return await observe(lambda: behavior(request_or_iterator, context), context)
+
+                return written
+
             async def wrapper(request_or_iterator, context):
                 if handler.request_streaming:
                     request_or_iterator = count_requests(request_or_iterator)

@@ -4,8 +4,11 @@ A server is described by a :class:`Service` (its servicers, warm-up and clean-up
 and a :class:`~avatar.core.config.ServerConfig`. :class:`AvatarServer` builds a
 ``grpc.aio`` server with explicit options, registers health checking and
 reflection, serves Prometheus metrics, reports NOT_SERVING until the warm-up has
-finished, and on SIGTERM drains: health flips to NOT_SERVING at once, new calls are
-refused, in-flight calls get the grace period to finish.
+finished, and on SIGTERM drains: health flips to NOT_SERVING at once (and keeps
+answering, so probes see it), new calls are refused with UNAVAILABLE, in-flight calls
+get the grace period to finish. Every call except health checks passes a
+:class:`~avatar.core.gate.CallGate` (the concurrency limit), and the server speaks
+TLS, or mutual TLS, when its configuration names certificates.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
@@ -24,9 +27,16 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 
 from avatar.core.config import ServerConfig
+from avatar.core.gate import CallGate, GateMetrics
 from avatar.core.metrics import MetricsInterceptor, RpcMetrics, start_metrics_endpoint
+from avatar.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
+
+# Calls that bypass the gate (health checks) get this much room in gRPC's own hard limit.
+UNGATED_HEADROOM = 32
+# After the last gated call ends, how long its final messages may take to flush.
+FLUSH_SECONDS = 1.0
 
 
 @dataclass
@@ -38,11 +48,14 @@ class Service:
             ``("avatar.tts.v1.TtsService", lambda server: add_..._to_server(servicer, server))``.
         warm_up: Loads models etc.; health says SERVING only after it returns.
         close: Releases resources after the server has stopped.
+        interceptors: Extra server interceptors (e.g. authentication), run after
+            the metrics interceptor and before the concurrency limit.
     """
 
     registrations: list[tuple[str, Callable[[grpc.aio.Server], None]]]
     warm_up: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
+    interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
 
 
 ServiceFactory = Callable[[CollectorRegistry], Service]
@@ -85,6 +98,12 @@ class AvatarServer:
         self.health = health.aio.HealthServicer()
         self.port = 0
         self.metrics_port = -1
+        self.gate = CallGate(
+            config.service,
+            config.max_concurrent_rpcs,
+            config.retry_after_ms,
+            GateMetrics(self.registry),
+        )
         self._server: grpc.aio.Server | None = None
 
     @property
@@ -96,11 +115,17 @@ class AvatarServer:
         """Binds, starts, warms up, then reports SERVING."""
         rpc_metrics = RpcMetrics(self.registry)
         rpc_metrics.initialize(self.service_names)
-        interceptor = MetricsInterceptor(rpc_metrics)
+        interceptors = [
+            # Outermost, so refused calls are counted with their status codes too.
+            MetricsInterceptor(rpc_metrics),
+            *self.service.interceptors,
+            self.gate,
+        ]
         server = grpc.aio.server(
-            interceptors=[interceptor],
+            interceptors=interceptors,
             options=server_options(self.config),
-            maximum_concurrent_rpcs=self.config.max_concurrent_rpcs,
+            # A backstop only: the gate refuses first, with a retry hint.
+            maximum_concurrent_rpcs=self.config.max_concurrent_rpcs + UNGATED_HEADROOM,
         )
         for _, register in self.service.registrations:
             register(server)
@@ -109,7 +134,11 @@ class AvatarServer:
             names = [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
             reflection.enable_server_reflection(names, server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
-        self.port = server.add_insecure_port(f"{self.config.host}:{self.config.port}")
+        address = f"{self.config.host}:{self.config.port}"
+        if self.config.tls is None:
+            self.port = server.add_insecure_port(address)
+        else:
+            self.port = server.add_secure_port(address, server_credentials(self.config.tls))
         if self.port == 0:
             raise OSError(
                 f"{self.config.service}: cannot bind {self.config.host}:{self.config.port}"
@@ -121,10 +150,11 @@ class AvatarServer:
                 self.registry, self.config.host, self.config.metrics_port
             )
         log.info(
-            "%s listening on %s:%d (metrics port %d), warming up",
+            "%s listening on %s:%d (%s, metrics port %d), warming up",
             self.config.service,
             self.config.host,
             self.port,
+            _transport(self.config),
             self.metrics_port,
         )
         warm_up_started = time.perf_counter()
@@ -140,13 +170,33 @@ class AvatarServer:
             await self.health.set(name, status)
 
     async def stop(self, grace: float | None = None) -> None:
-        """Drains: NOT_SERVING at once, refuse new calls, let in-flight ones finish."""
+        """Drains: NOT_SERVING at once, refuse new calls, let in-flight ones finish.
+
+        Health keeps answering (NOT_SERVING) while in-flight calls finish, so probes
+        and load balancers see the drain; new calls get UNAVAILABLE. Calls still
+        running when ``grace`` seconds have passed are cancelled.
+        """
         if self._server is None:
             return
         grace = self.config.grace_seconds if grace is None else grace
         await self.health.enter_graceful_shutdown()
-        log.info("%s draining (grace %.1f s)", self.config.service, grace)
-        await self._server.stop(grace)
+        self.gate.start_draining()
+        log.info(
+            "%s draining: %d calls in flight, grace %.1f s",
+            self.config.service,
+            self.gate.in_flight,
+            grace,
+        )
+        started = time.monotonic()
+        if not await self.gate.wait_idle(grace):
+            log.warning(
+                "%s: %d calls still in flight after %.1f s; cancelling them",
+                self.config.service,
+                self.gate.in_flight,
+                grace,
+            )
+        remaining = max(0.0, grace - (time.monotonic() - started))
+        await self._server.stop(min(remaining, FLUSH_SECONDS))
         self._server = None
         if self.service.close is not None:
             await self.service.close()
@@ -181,6 +231,12 @@ async def serve(config: ServerConfig, factory: ServiceFactory) -> None:
     await server.start()
     await stopping.wait()
     await server.stop()
+
+
+def _transport(config: ServerConfig) -> str:
+    if config.tls is None:
+        return "plaintext"
+    return "mutual TLS" if config.tls.client_ca_file is not None else "TLS"
 
 
 def run(config: ServerConfig, factory: ServiceFactory) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import grpc
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
+from avatar.core.config import ClientTls
+from avatar.core.tls import aio_channel
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
@@ -55,9 +57,10 @@ class StageError(Exception):
         return cls(stage, code, details)
 
 
-def _channel(address: str) -> grpc.aio.Channel:
-    return grpc.aio.insecure_channel(
+def _channel(address: str, tls: ClientTls | None) -> grpc.aio.Channel:
+    return aio_channel(
         address,
+        tls,
         options=[
             # Frame batches and photos exceed gRPC's 4 MiB default.
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
@@ -78,17 +81,23 @@ class _Client:
         address: ``host:port`` of the service.
         connect_wait_seconds: How long a call waits for a disconnected channel to
             connect before it is made (0: not at all).
+        tls: TLS (mutual TLS with a client certificate) to the service; None
+            talks plaintext.
     """
 
     stage = ""
     service = ""
 
     def __init__(
-        self, address: str, *, connect_wait_seconds: float = DEFAULT_CONNECT_WAIT_SECONDS
+        self,
+        address: str,
+        *,
+        connect_wait_seconds: float = DEFAULT_CONNECT_WAIT_SECONDS,
+        tls: ClientTls | None = None,
     ) -> None:
         self.address = address
         self.connect_wait_seconds = connect_wait_seconds
-        self.channel = _channel(address)
+        self.channel = _channel(address, tls)
 
     async def close(self) -> None:
         """Closes the channel."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from avatar.core.config import DEFAULT_PORTS, EnvReader, ServerConfig
+from avatar.core.config import (
+    DEFAULT_PORTS,
+    ClientTls,
+    EnvReader,
+    ServerConfig,
+    secret_from_env,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +33,12 @@ class GatewayConfig:
         sentences_ahead: Sentences synthesised ahead of the one being animated.
         connect_wait_seconds: How long a call waits for a downstream service that went
             away to reconnect before it fails with UNAVAILABLE.
+        downstream_tls: TLS of the calls to the four services
+            (``AVATAR_GATEWAY_TLS_CA``, ``_TLS_CLIENT_CERT``, ``_TLS_CLIENT_KEY``,
+            ``_TLS_SERVER_NAME``); None calls them in plaintext.
+        auth_token: Bearer token every caller must present
+            (``AVATAR_GATEWAY_AUTH_TOKEN`` or ``AVATAR_GATEWAY_AUTH_TOKEN_FILE``);
+            empty lets every caller in. Kept out of ``repr`` so it is never logged.
     """
 
     server: ServerConfig
@@ -41,6 +53,8 @@ class GatewayConfig:
     idle_clip_seconds: float = 3.0
     sentences_ahead: int = 1
     connect_wait_seconds: float = 1.5
+    downstream_tls: ClientTls | None = None
+    auth_token: str = field(default="", repr=False)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
@@ -60,4 +74,6 @@ class GatewayConfig:
             idle_clip_seconds=env.number("IDLE_CLIP_SECONDS", 3.0, minimum=0.5, maximum=30.0),
             sentences_ahead=env.integer("SENTENCES_AHEAD", 1, minimum=1, maximum=16),
             connect_wait_seconds=env.number("CONNECT_WAIT_SECONDS", 1.5, minimum=0.0, maximum=60.0),
+            downstream_tls=ClientTls.from_env(env),
+            auth_token=secret_from_env(env, "AUTH_TOKEN"),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry
 
+from avatar.core.auth import BearerTokenInterceptor
 from avatar.core.server import Service
 from avatar.gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
 from avatar.gateway.config import GatewayConfig
@@ -15,13 +16,18 @@ from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 
 
 def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Service:
-    """Connects the downstream clients and the avatar store to a gateway servicer."""
+    """Connects the downstream clients and the avatar store to a gateway servicer.
+
+    With an auth token configured, every call except health checks and reflection
+    must carry it (see :class:`~avatar.core.auth.BearerTokenInterceptor`).
+    """
+    tls = config.downstream_tls
     wait = config.connect_wait_seconds
     clients = Clients(
-        llm=LlmClient(config.llm_address, connect_wait_seconds=wait),
-        tts=TtsClient(config.tts_address, connect_wait_seconds=wait),
-        animator=AnimatorClient(config.animator_address, connect_wait_seconds=wait),
-        enhancer=EnhancerClient(config.enhancer_address, connect_wait_seconds=wait),
+        llm=LlmClient(config.llm_address, tls=tls, connect_wait_seconds=wait),
+        tts=TtsClient(config.tts_address, tls=tls, connect_wait_seconds=wait),
+        animator=AnimatorClient(config.animator_address, tls=tls, connect_wait_seconds=wait),
+        enhancer=EnhancerClient(config.enhancer_address, tls=tls, connect_wait_seconds=wait),
     )
     servicer = GatewayServicer(
         config, clients, AvatarStore(config.avatar_dir), GatewayMetrics(registry)
@@ -42,4 +48,7 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
             )
         ],
         close=close,
+        interceptors=[BearerTokenInterceptor(config.auth_token, registry)]
+        if config.auth_token
+        else [],
     )
