@@ -61,6 +61,8 @@ class TtsConfig:
         server: Shared server settings (``AVATAR_TTS_PORT`` etc.; port 50053, metrics 9053).
         default_voice: Voice of requests that name none (``AVATAR_TTS_DEFAULT_VOICE``).
         max_text_chars: Longest text accepted (``AVATAR_TTS_MAX_TEXT_CHARS``).
+        normalize_text: Whether numbers, currency, times and abbreviations are spelled out
+            before synthesis (``AVATAR_TTS_NORMALIZE_TEXT``).
         espeak_voices: The espeak-ng voices offered (``AVATAR_TTS_ESPEAK_VOICES``).
         espeak_rate_words_per_minute: espeak-ng speaking rate (``AVATAR_TTS_ESPEAK_RATE``).
         coqui_voices: Coqui voices (``AVATAR_TTS_COQUI_VOICES``); none by default.
@@ -76,6 +78,7 @@ class TtsConfig:
     server: ServerConfig
     default_voice: str = "en-us"
     max_text_chars: int = 2000
+    normalize_text: bool = True
     espeak_voices: tuple[EspeakVoiceSpec, ...] = DEFAULT_ESPEAK_VOICES
     espeak_rate_words_per_minute: int = 175
     coqui_voices: tuple[CoquiVoiceSpec, ...] = ()
@@ -103,6 +106,7 @@ class TtsConfig:
             server=ServerConfig.from_env("tts", environ),
             default_voice=env.string("DEFAULT_VOICE", "en-us"),
             max_text_chars=env.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
+            normalize_text=env.boolean("NORMALIZE_TEXT", True),
             espeak_voices=espeak_voices,
             espeak_rate_words_per_minute=env.integer("ESPEAK_RATE", 175, minimum=80, maximum=450),
             coqui_voices=coqui_voices,

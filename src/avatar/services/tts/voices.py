@@ -2,7 +2,9 @@
 
 The servicer talks only to :class:`VoiceRegistry`. It resolves the default voice, rejects
 empty or over-long text, unknown voices (naming the available ones), voices whose model failed
-to load (with the load error) and speaker samples sent to voices that cannot clone.
+to load (with the load error) and speaker samples sent to voices that cannot clone. It
+normalises the text for the voice's language before any engine sees it, and names the timed
+words after the words as written (see :mod:`avatar.services.tts.text`).
 """
 
 from __future__ import annotations
@@ -10,6 +12,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator, Sequence
+
+import numpy as np
 
 from avatar.services.tts.config import TtsConfig
 from avatar.services.tts.engines.base import (
@@ -23,6 +27,7 @@ from avatar.services.tts.engines.base import (
 )
 from avatar.services.tts.engines.coqui import CoquiEngine
 from avatar.services.tts.engines.espeak import EspeakEngine
+from avatar.services.tts.text import WordNamer, normalize_text
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -33,14 +38,22 @@ class VoiceRegistry(TtsEngine):
     Args:
         engines: The engines; their voice names must not clash.
         default_voice: Voice used when a request names none.
-        max_text_chars: Longest text accepted, in characters.
+        max_text_chars: Longest text accepted, in characters (as written, before
+            normalisation).
+        normalize: Whether to spell out numbers, currency, times and abbreviations before
+            synthesis.
 
     Raises:
         ValueError: Two engines offer the same voice name, or the default voice is unknown.
     """
 
     def __init__(
-        self, engines: Sequence[TtsEngine], default_voice: str, max_text_chars: int
+        self,
+        engines: Sequence[TtsEngine],
+        default_voice: str,
+        max_text_chars: int,
+        *,
+        normalize: bool = True,
     ) -> None:
         self._engines = list(engines)
         self._engine_of: dict[str, TtsEngine] = {}
@@ -56,6 +69,7 @@ class VoiceRegistry(TtsEngine):
             )
         self.default_voice = default_voice
         self.max_text_chars = max_text_chars
+        self.normalize = normalize
         # Seconds each engine took to load and warm up, by engine name ("espeak", "coqui").
         self.load_seconds: dict[str, float] = {}
 
@@ -135,11 +149,32 @@ class VoiceRegistry(TtsEngine):
                 f"voice {info.name!r} cannot clone a speaker sample; "
                 f"cloning voices: {', '.join(self.cloning_voices()) or 'none configured'}"
             )
-        return self._engine_of[info.name].synthesize(text, info.name, speaker_sample)
+        if not self.normalize:
+            return self._engine_of[info.name].synthesize(text, info.name, speaker_sample)
+        normalized = normalize_text(text, info.language)
+        chunks = self._engine_of[info.name].synthesize(normalized.text, info.name, speaker_sample)
+        if not normalized.expansions:
+            return chunks
+        return _named_words(chunks, normalized.word_namer())
 
     def cloning_voices(self) -> list[str]:
         """Names of the available voices that take a speaker sample."""
         return [v.name for v in self.voices() if v.available and v.supports_cloning]
+
+
+def _named_words(chunks: Iterator[SynthesisChunk], namer: WordNamer) -> Iterator[SynthesisChunk]:
+    """Passes chunks on with their words named as written (an expanded token is one word)."""
+    try:
+        for chunk in chunks:
+            yield SynthesisChunk(chunk.samples, chunk.phonemes, tuple(namer.add(chunk.words)))
+        held_back = namer.finish()
+        if held_back:
+            yield SynthesisChunk(np.zeros(0, np.int16), (), tuple(held_back))
+    finally:
+        # Closing this generator early (a client cancel) must stop the engine's work too.
+        close = getattr(chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def build_registry(config: TtsConfig) -> VoiceRegistry:
@@ -162,4 +197,6 @@ def build_registry(config: TtsConfig) -> VoiceRegistry:
                 chunk_seconds=config.chunk_seconds,
             )
         )
-    return VoiceRegistry(engines, config.default_voice, config.max_text_chars)
+    return VoiceRegistry(
+        engines, config.default_voice, config.max_text_chars, normalize=config.normalize_text
+    )
