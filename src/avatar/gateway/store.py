@@ -15,11 +15,23 @@ import uuid
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-_ID_PATTERN = re.compile(r"^[0-9a-f]{16}$")
+# fullmatch, not match with "$": "$" also matches before a trailing newline.
+_ID_PATTERN = re.compile(r"[0-9a-f]{16}")
+# How much of a bad identifier an error message repeats: ids can be megabytes long.
+_ID_SHOWN_CHARS = 40
 
 
 class AvatarNotFoundError(LookupError):
     """No avatar has the given identifier."""
+
+
+def _unknown(avatar_id: str) -> AvatarNotFoundError:
+    shown = avatar_id if len(avatar_id) <= _ID_SHOWN_CHARS else avatar_id[:_ID_SHOWN_CHARS] + "..."
+    if _ID_PATTERN.fullmatch(avatar_id):
+        return AvatarNotFoundError(f"unknown avatar {shown!r}")
+    return AvatarNotFoundError(
+        f"unknown avatar {shown!r}: avatar ids are 16 lowercase hexadecimal digits"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,16 +83,16 @@ class AvatarStore:
         return uuid.uuid4().hex[:16]
 
     def _directory(self, avatar_id: str) -> Path:
-        if not _ID_PATTERN.match(avatar_id or ""):
-            raise AvatarNotFoundError(f"unknown avatar {avatar_id!r}")
+        if not _ID_PATTERN.fullmatch(avatar_id or ""):
+            raise _unknown(avatar_id or "")
         directory = self.root / avatar_id
         if not (directory / "meta.json").is_file():
-            raise AvatarNotFoundError(f"unknown avatar {avatar_id!r}")
+            raise _unknown(avatar_id)
         return directory
 
     def save(self, record: AvatarRecord, media: AvatarMedia) -> None:
         """Stores an avatar atomically."""
-        if not _ID_PATTERN.match(record.avatar_id):
+        if not _ID_PATTERN.fullmatch(record.avatar_id):
             raise ValueError(f"invalid avatar id {record.avatar_id!r}")
         staging = self.root / f".tmp-{record.avatar_id}-{uuid.uuid4().hex[:8]}"
         staging.mkdir()
@@ -112,7 +124,7 @@ class AvatarStore:
         """Returns every avatar, oldest first."""
         records = []
         for directory in self.root.iterdir():
-            if _ID_PATTERN.match(directory.name) and (directory / "meta.json").is_file():
+            if _ID_PATTERN.fullmatch(directory.name) and (directory / "meta.json").is_file():
                 records.append(self.get(directory.name))
         return sorted(records, key=lambda record: record.created_unix_seconds)
 
