@@ -107,3 +107,26 @@ def test_espeak_voices_can_be_chosen():
         TtsConfig.from_env({"AVATAR_TTS_ESPEAK_VOICES": "hr"})
     with pytest.raises(ConfigError, match="listed twice"):
         parse_espeak_voices("hr,hr")
+
+
+def test_text_normalisation_and_speaker_sample_settings():
+    config = TtsConfig.from_env(
+        {
+            "AVATAR_TTS_NORMALIZE_TEXT": "false",
+            "AVATAR_TTS_MAX_SPEAKER_SAMPLE_BYTES": "100000",
+            "AVATAR_TTS_SPEAKER_CACHE_SIZE": "8",
+        }
+    )
+    assert not config.normalize_text
+    assert (config.max_speaker_sample_bytes, config.speaker_cache_size) == (100_000, 8)
+    assert TtsConfig.from_env({}).normalize_text
+
+
+def test_speaker_samples_must_fit_in_a_message():
+    with pytest.raises(ConfigError, match="AVATAR_TTS_MAX_SPEAKER_SAMPLE_BYTES=.*message limit"):
+        TtsConfig.from_env(
+            {
+                "AVATAR_TTS_MAX_MESSAGE_BYTES": str(1 << 20),
+                "AVATAR_TTS_MAX_SPEAKER_SAMPLE_BYTES": str(2 << 20),
+            }
+        )

@@ -12,15 +12,17 @@ from avatar.core.server import running_server  # noqa: E402
 from avatar.services.tts.config import TtsConfig  # noqa: E402
 from avatar.services.tts.servicer import create_service  # noqa: E402
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
+from tests.support.network import metric_value, scrape  # noqa: E402
 from tests.support.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
 from tests.support.tiny_yourtts import build_tiny_yourtts  # noqa: E402
 from tests.tts.test_cloning import encoded_voice  # noqa: E402
 
 pytestmark = pytest.mark.coqui
+MAX_SAMPLE_BYTES = 200_000
 
 
 @pytest.fixture
-async def stub(tmp_path):
+async def server(tmp_path):
     local = build_tiny_glowtts(tmp_path / "mine", extra_letters="ČčĆćĐđŠšŽž")
     install_as_downloaded(tmp_path / "models")
     cloning = build_tiny_yourtts(tmp_path / "clone")
@@ -28,7 +30,8 @@ async def stub(tmp_path):
         {
             "AVATAR_TTS_HOST": "127.0.0.1",
             "AVATAR_TTS_PORT": "0",
-            "AVATAR_TTS_METRICS_PORT": "-1",
+            "AVATAR_TTS_METRICS_PORT": "0",
+            "AVATAR_TTS_MAX_SPEAKER_SAMPLE_BYTES": str(MAX_SAMPLE_BYTES),
             "AVATAR_TTS_COQUI_DEVICE": "cpu",
             "AVATAR_TTS_COQUI_MODELS_DIR": str(tmp_path / "models"),
             "AVATAR_TTS_COQUI_VOICES": (
@@ -38,11 +41,20 @@ async def stub(tmp_path):
             "AVATAR_TTS_DEFAULT_VOICE": "glow-tts",
         }
     )
-    async with (
-        running_server(config.server, lambda registry: create_service(config, registry)) as server,
-        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
-    ):
+    async with running_server(
+        config.server, lambda registry: create_service(config, registry)
+    ) as running:
+        yield running
+
+
+@pytest.fixture
+async def stub(server):
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel:
         yield tts_pb2_grpc.TtsServiceStub(channel)
+
+
+async def _speak(stub, **fields) -> list[tts_pb2.SynthesizeResponse]:
+    return [r async for r in stub.Synthesize(tts_pb2.SynthesizeRequest(**fields))]
 
 
 async def test_configured_coqui_voices_are_listed_and_speak_with_timings(stub):
@@ -91,3 +103,41 @@ async def test_cloning_voice_speaks_with_the_sample_and_rejects_requests_without
         [r async for r in stub.Synthesize(request)]
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
     assert "cloning voices: clone" in caught.value.details()
+
+
+@pytest.mark.parametrize(
+    ("sample", "message"),
+    [
+        (b"ID3 but not really an mp3", "not WAV, MP3, OGG or FLAC audio"),
+        (encoded_voice(140, seconds=2.0, kind="MP3"), "lasts 2.0 s; send 3-30 s of speech"),
+        (encoded_voice(140, seconds=31.0, rate=8000, kind="OGG"), "lasts 31.0 s; send 3-30 s"),
+        (bytes(MAX_SAMPLE_BYTES + 1), f"the limit is {MAX_SAMPLE_BYTES}"),
+    ],
+)
+async def test_bad_speaker_samples_get_invalid_argument(stub, sample, message):
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await _speak(stub, text="Hello.", voice="clone", speaker_sample=sample)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+    # The voice still works with a good sample afterwards.
+    good = await _speak(stub, text="Hello.", voice="clone", speaker_sample=encoded_voice(150))
+    assert good[-1].end.total_samples > 0
+
+
+async def test_a_repeated_speaker_sample_hits_the_embedding_cache(server, stub):
+    sample = encoded_voice(210, kind="OGG")
+    first = await _speak(stub, text="Good morning.", voice="clone", speaker_sample=sample)
+    again = await _speak(stub, text="Good morning.", voice="clone", speaker_sample=sample)
+    metrics = scrape(server.metrics_port)
+    lookups = {
+        result: metric_value(
+            metrics, "avatar_cache_lookups_total", cache="speaker_embeddings", result=result
+        )
+        for result in ("hit", "miss")
+    }
+    assert lookups == {"hit": 1, "miss": 1}
+    pcm = [
+        b"".join(r.audio.pcm for r in responses if r.HasField("audio"))
+        for responses in (first, again)
+    ]
+    assert pcm[0] == pcm[1] and len(pcm[0]) > 0

@@ -73,6 +73,10 @@ class TtsConfig:
             (``AVATAR_TTS_FIRST_CHUNK_SECONDS``).
         chunk_seconds: Most audio in later chunks (``AVATAR_TTS_CHUNK_SECONDS``).
         workers: Threads running synthesis (``AVATAR_TTS_WORKERS``).
+        max_speaker_sample_bytes: Largest speaker sample accepted, encoded
+            (``AVATAR_TTS_MAX_SPEAKER_SAMPLE_BYTES``); at most the server's message limit.
+        speaker_cache_size: Cloned voices kept by sample hash
+            (``AVATAR_TTS_SPEAKER_CACHE_SIZE``).
     """
 
     server: ServerConfig
@@ -87,6 +91,8 @@ class TtsConfig:
     first_chunk_seconds: float = 0.1
     chunk_seconds: float = 0.5
     workers: int = 4
+    max_speaker_sample_bytes: int = 6 * 1024 * 1024
+    speaker_cache_size: int = 64
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> TtsConfig:
@@ -115,7 +121,17 @@ class TtsConfig:
             first_chunk_seconds=first_chunk,
             chunk_seconds=env.number("CHUNK_SECONDS", 0.5, minimum=first_chunk, maximum=10.0),
             workers=env.integer("WORKERS", 4, minimum=1, maximum=64),
+            max_speaker_sample_bytes=env.integer(
+                "MAX_SPEAKER_SAMPLE_BYTES", 6 * 1024 * 1024, minimum=1024, maximum=1 << 30
+            ),
+            speaker_cache_size=env.integer("SPEAKER_CACHE_SIZE", 64, minimum=1, maximum=100_000),
         )
+        if config.max_speaker_sample_bytes >= config.server.max_message_bytes:
+            raise ConfigError(
+                f"{env.name('MAX_SPEAKER_SAMPLE_BYTES')}={config.max_speaker_sample_bytes} must be "
+                f"below the message limit {env.name('MAX_MESSAGE_BYTES')}="
+                f"{config.server.max_message_bytes}"
+            )
         config.check_voice_names(env)
         return config
 

@@ -294,7 +294,13 @@ def _submit_quietly(executor: ThreadPoolExecutor, function) -> None:  # noqa: AN
 
 def create_service(config: TtsConfig, registry: CollectorRegistry) -> Service:
     """Builds the tts :class:`Service` for the shared bootstrap."""
-    servicer = TtsServicer(build_registry(config), config.workers, TtsMetrics(registry))
+    metrics = TtsMetrics(registry)
+
+    def count_speaker_lookup(hit: bool) -> None:
+        metrics.service.count_lookup("speaker_embeddings", hit)
+
+    voices = build_registry(config, on_speaker_cache_lookup=count_speaker_lookup)
+    servicer = TtsServicer(voices, config.workers, metrics)
 
     async def close() -> None:
         servicer.close()

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
 from avatar.services.tts.config import TtsConfig
 from avatar.services.tts.engines.base import (
     CloningNotSupportedError,
+    InvalidSpeakerSampleError,
     InvalidTextError,
     SynthesisChunk,
     TtsEngine,
@@ -42,6 +43,7 @@ class VoiceRegistry(TtsEngine):
             normalisation).
         normalize: Whether to spell out numbers, currency, times and abbreviations before
             synthesis.
+        max_speaker_sample_bytes: Largest speaker sample accepted, encoded.
 
     Raises:
         ValueError: Two engines offer the same voice name, or the default voice is unknown.
@@ -54,6 +56,7 @@ class VoiceRegistry(TtsEngine):
         max_text_chars: int,
         *,
         normalize: bool = True,
+        max_speaker_sample_bytes: int = 6 * 1024 * 1024,
     ) -> None:
         self._engines = list(engines)
         self._engine_of: dict[str, TtsEngine] = {}
@@ -70,6 +73,7 @@ class VoiceRegistry(TtsEngine):
         self.default_voice = default_voice
         self.max_text_chars = max_text_chars
         self.normalize = normalize
+        self.max_speaker_sample_bytes = max_speaker_sample_bytes
         # Seconds each engine took to load and warm up, by engine name ("espeak", "coqui").
         self.load_seconds: dict[str, float] = {}
 
@@ -139,6 +143,8 @@ class VoiceRegistry(TtsEngine):
             UnknownVoiceError: No such voice.
             VoiceUnavailableError: The voice's model failed to load.
             CloningNotSupportedError: A sample was given to a voice that cannot clone.
+            InvalidSpeakerSampleError: The sample is larger than the limit (the engine
+                rejects samples that are not audio, too short or too long).
         """
         self.check_text(text)
         info = self.resolve(voice)
@@ -148,6 +154,11 @@ class VoiceRegistry(TtsEngine):
             raise CloningNotSupportedError(
                 f"voice {info.name!r} cannot clone a speaker sample; "
                 f"cloning voices: {', '.join(self.cloning_voices()) or 'none configured'}"
+            )
+        if speaker_sample and len(speaker_sample) > self.max_speaker_sample_bytes:
+            raise InvalidSpeakerSampleError(
+                f"the speaker sample has {len(speaker_sample)} bytes; the limit is "
+                f"{self.max_speaker_sample_bytes} (send 3-30 s of speech, e.g. as MP3 or OGG)"
             )
         if not self.normalize:
             return self._engine_of[info.name].synthesize(text, info.name, speaker_sample)
@@ -177,8 +188,15 @@ def _named_words(chunks: Iterator[SynthesisChunk], namer: WordNamer) -> Iterator
             close()
 
 
-def build_registry(config: TtsConfig) -> VoiceRegistry:
-    """Builds the espeak engine (always) and the coqui engine (when voices are configured)."""
+def build_registry(
+    config: TtsConfig, on_speaker_cache_lookup: Callable[[bool], None] | None = None
+) -> VoiceRegistry:
+    """Builds the espeak engine (always) and the coqui engine (when voices are configured).
+
+    Args:
+        config: The service's settings.
+        on_speaker_cache_lookup: Told of every speaker-cache lookup (True for a hit).
+    """
     engines: list[TtsEngine] = [
         EspeakEngine(
             config.espeak_voices,
@@ -195,8 +213,14 @@ def build_registry(config: TtsConfig) -> VoiceRegistry:
                 models_dir=config.coqui_models_dir,
                 first_chunk_seconds=config.first_chunk_seconds,
                 chunk_seconds=config.chunk_seconds,
+                speaker_cache_size=config.speaker_cache_size,
+                on_speaker_cache_lookup=on_speaker_cache_lookup,
             )
         )
     return VoiceRegistry(
-        engines, config.default_voice, config.max_text_chars, normalize=config.normalize_text
+        engines,
+        config.default_voice,
+        config.max_text_chars,
+        normalize=config.normalize_text,
+        max_speaker_sample_bytes=config.max_speaker_sample_bytes,
     )

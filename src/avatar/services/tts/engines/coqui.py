@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,7 @@ from avatar.services.tts.engines.coqui_timing import (
     fit_to_duration,
     tokens_to_timings,
 )
+from avatar.services.tts.engines.speaker_cache import SpeakerCache
 from avatar.services.tts.engines.speaker_sample import (
     SpeakerSample,
     decode_speaker_sample,
@@ -49,6 +51,19 @@ _LOGGER = logging.getLogger(__name__)
 _WARM_UP_TEXT = "Hello."
 
 
+@dataclass(frozen=True, slots=True)
+class _ClonedVoice:
+    """The voice of a request's speaker sample.
+
+    Attributes:
+        name: Its name in the speaker cache.
+        sample: The decoded sample when it must be cloned; None when the cache has it.
+    """
+
+    name: str
+    sample: SpeakerSample | None
+
+
 class CoquiEngine(TtsEngine):
     """Voices from coqui-tts models, each loaded once and shared by voices that name it.
 
@@ -58,6 +73,8 @@ class CoquiEngine(TtsEngine):
         models_dir: Where coqui keeps downloaded models; empty means coqui's default.
         first_chunk_seconds: Most audio in the first chunk, so playback starts early.
         chunk_seconds: Most audio in every later chunk.
+        speaker_cache_size: Most cloned voices kept, by speaker-sample hash.
+        on_speaker_cache_lookup: Called with True for a cache hit, False for a miss.
     """
 
     def __init__(
@@ -68,6 +85,8 @@ class CoquiEngine(TtsEngine):
         models_dir: str = "",
         first_chunk_seconds: float = 0.1,
         chunk_seconds: float = 1.0,
+        speaker_cache_size: int = 64,
+        on_speaker_cache_lookup: Callable[[bool], None] | None = None,
     ) -> None:
         self._specs = {spec.name: spec for spec in voices}
         self._cache = CoquiModelCache(device, models_dir)
@@ -77,11 +96,17 @@ class CoquiEngine(TtsEngine):
         self._has_timings: dict[str, bool] = {}
         self._errors: dict[str, str] = dict.fromkeys(self._specs, "not loaded yet")
         self._load_lock = threading.Lock()
+        self._speakers = SpeakerCache(speaker_cache_size, on_speaker_cache_lookup)
 
     @property
     def model_cache(self) -> CoquiModelCache:
         """The models loaded so far, shared by the voices that name the same files."""
         return self._cache
+
+    @property
+    def speaker_cache(self) -> SpeakerCache:
+        """Cloned voices by speaker-sample hash."""
+        return self._speakers
 
     def voices(self) -> list[VoiceInfo]:
         """Returns the configured voices; what they can do is known once loaded."""
@@ -140,10 +165,21 @@ class CoquiEngine(TtsEngine):
             )
         if not text.strip():
             raise InvalidTextError("the text is empty")
-        sample = decode_speaker_sample(speaker_sample) if speaker_sample else None
+        voice = self._cloned_voice(spec, speaker_sample) if speaker_sample else None
         if model.supports_streaming:
-            return self._stream_generated(spec, model, text, sample)
-        return self._stream_finished(spec, model, text, sample)
+            return self._stream_generated(spec, model, text, voice)
+        return self._stream_finished(spec, model, text, voice)
+
+    def _cloned_voice(self, spec: CoquiVoiceSpec, speaker_sample: bytes) -> _ClonedVoice:
+        """Looks the sample up in the speaker cache; decodes (and checks) it on a miss.
+
+        Raises:
+            InvalidSpeakerSampleError: The sample is not audio of an accepted length.
+        """
+        name = SpeakerCache.name_of(f"{spec.model}|{spec.config_path}", speaker_sample)
+        if self._speakers.lookup(name):
+            return _ClonedVoice(name, None)
+        return _ClonedVoice(name, decode_speaker_sample(speaker_sample))
 
     def _warm_up(self, spec: CoquiVoiceSpec, model: LoadedCoquiModel) -> bool:
         """Runs one short synthesis; returns whether the model gives timings."""
@@ -154,14 +190,18 @@ class CoquiEngine(TtsEngine):
                 pass
             return False
         with model.lock:
-            _, phonemes, _ = self._synthesize_sentence(spec, model, _WARM_UP_TEXT, None)
+            _, phonemes, _ = self._synthesize_sentence(spec, model, _WARM_UP_TEXT, None, None)
         return bool(phonemes)
 
     def _stream_finished(
-        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: SpeakerSample | None
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, voice: _ClonedVoice | None
     ) -> Iterator[SynthesisChunk]:
-        with model.lock, speaker_wav_file(sample) as speaker_wav:
-            samples, phonemes, words = self._synthesize_sentence(spec, model, text, speaker_wav)
+        with model.lock, speaker_wav_file(voice and voice.sample) as speaker_wav:
+            samples, phonemes, words = self._synthesize_sentence(
+                spec, model, text, voice and voice.name, speaker_wav
+            )
+        if voice is not None and voice.sample is not None:
+            self._speakers.stored(voice.name)  # coqui saved it under that name
         pieces = split_samples(
             samples,
             max(1, int(self._first_chunk_seconds * model.sample_rate)),
@@ -176,15 +216,23 @@ class CoquiEngine(TtsEngine):
             )
 
     def _synthesize_sentence(
-        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, speaker_wav: str | None
+        self,
+        spec: CoquiVoiceSpec,
+        model: LoadedCoquiModel,
+        text: str,
+        voice_name: str | None,
+        speaker_wav: str | None,
     ) -> tuple[np.ndarray, list[Phoneme], list[Word]]:
+        """Synthesises one sentence; a cloned voice is computed from ``speaker_wav`` and saved
+        under ``voice_name``, or loaded by that name when ``speaker_wav`` is None."""
         synthesizer = model.synthesizer
         use_griffin_lim = synthesizer.vocoder_model is None
         try:
             outputs = synthesizer.tts_model.synthesize(
                 text=text,
-                speaker=None if speaker_wav else model.speaker,
+                speaker=voice_name or model.speaker,
                 speaker_wav=speaker_wav,
+                voice_dir=self._speakers.directory if voice_name else None,
                 language=model.model_language,
                 use_griffin_lim=use_griffin_lim,
             )
@@ -235,14 +283,21 @@ class CoquiEngine(TtsEngine):
         )
 
     def _stream_generated(
-        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, sample: SpeakerSample | None
+        self, spec: CoquiVoiceSpec, model: LoadedCoquiModel, text: str, voice: _ClonedVoice | None
     ) -> Iterator[SynthesisChunk]:
         """Streams a model that generates audio piece by piece (XTTS), without timings."""
         tts_model = model.synthesizer.tts_model
-        with model.lock, speaker_wav_file(sample) as speaker_wav:
+        with model.lock, speaker_wav_file(voice and voice.sample) as speaker_wav:
             try:
-                if speaker_wav:
-                    latent, embedding = tts_model.get_conditioning_latents(audio_path=speaker_wav)
+                if voice is not None:
+                    # Computed from the sample and saved, or loaded when cached.
+                    cloned = tts_model.clone_voice(
+                        speaker_wav, voice.name, self._speakers.directory
+                    )
+                    if voice.sample is not None:
+                        self._speakers.stored(voice.name)
+                    latent = cloned["gpt_conditioning_latents"]
+                    embedding = cloned["speaker_embedding"]
                 else:
                     latent, embedding = tts_model.speaker_manager.speakers[model.speaker].values()
                 pieces = tts_model.inference_stream(

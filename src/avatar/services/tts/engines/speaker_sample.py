@@ -1,8 +1,15 @@
 """Speaker samples for voice cloning: decoded and checked once, handed to models as WAV files.
 
-Clients send a sample as WAV, MP3, OGG or FLAC bytes. Decoding it here gives a clear error for
-bad input and lets every model read the same clean 16-bit WAV, whatever audio libraries its
-own loader would need for the original format.
+Clients send a sample as WAV, MP3, OGG (Vorbis or Opus) or FLAC bytes; libsndfile (the
+``soundfile`` wheel, MP3 included since libsndfile 1.1) decodes them, and anything it cannot
+read (AAC/M4A, WebM...) goes through FFmpeg's decoders inside the ``av`` wheel, so no system
+package is needed. Decoding here gives a clear error for bad input and lets every model read
+the same clean 16-bit WAV, whatever audio libraries its own loader would need.
+
+A sample must last :data:`MIN_SPEAKER_SAMPLE_SECONDS` to :data:`MAX_SPEAKER_SAMPLE_SECONDS`:
+shorter ones do not show enough of a voice, longer ones only cost time (models use the first
+seconds). Its length is checked before the audio is decoded whenever the container says it,
+so a small compressed file cannot make the server decode hours of audio.
 """
 
 from __future__ import annotations
@@ -19,8 +26,9 @@ import numpy as np
 
 from avatar.services.tts.engines.base import InvalidSpeakerSampleError
 
-MAX_SPEAKER_SAMPLE_SECONDS = 60.0
-MIN_SPEAKER_SAMPLE_SECONDS = 0.5
+MAX_SPEAKER_SAMPLE_SECONDS = 30.0
+MIN_SPEAKER_SAMPLE_SECONDS = 3.0
+_FORMATS = "WAV, MP3, OGG or FLAC"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,28 +53,87 @@ def decode_speaker_sample(data: bytes) -> SpeakerSample:
     """Decodes an encoded speaker sample to mono float audio.
 
     Args:
-        data: WAV, MP3, OGG or FLAC bytes.
+        data: WAV, MP3, OGG or FLAC bytes (or any format FFmpeg reads).
 
     Raises:
         InvalidSpeakerSampleError: The bytes are not decodable audio, or the audio is shorter
             than :data:`MIN_SPEAKER_SAMPLE_SECONDS` or longer than
             :data:`MAX_SPEAKER_SAMPLE_SECONDS`.
     """
+    if not data:
+        raise InvalidSpeakerSampleError("the speaker sample is empty")
+    sample = _decode_with_libsndfile(data)
+    if sample is None:
+        sample = _decode_with_ffmpeg(data)
+    _check_duration(sample.duration_seconds)
+    return sample
+
+
+def _check_duration(seconds: float) -> None:
+    if not MIN_SPEAKER_SAMPLE_SECONDS <= seconds <= MAX_SPEAKER_SAMPLE_SECONDS:
+        raise InvalidSpeakerSampleError(
+            f"the speaker sample lasts {seconds:.1f} s; send "
+            f"{MIN_SPEAKER_SAMPLE_SECONDS:g}-{MAX_SPEAKER_SAMPLE_SECONDS:g} s of speech"
+        )
+
+
+def _decode_with_libsndfile(data: bytes) -> SpeakerSample | None:
+    """Decodes with libsndfile; None when it does not know the format."""
     import soundfile
 
+    try:
+        info = soundfile.info(io.BytesIO(data))
+    except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError):
+        return None
+    if info.frames > 0 and info.samplerate > 0:
+        _check_duration(info.frames / info.samplerate)  # before decoding: cheap
     try:
         audio, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
     except (soundfile.LibsndfileError, RuntimeError, TypeError, ValueError) as error:
         raise InvalidSpeakerSampleError(
-            f"the speaker sample is not WAV, MP3, OGG or FLAC audio ({error})"
+            f"the speaker sample is not {_FORMATS} audio that can be decoded ({error})"
         ) from error
-    sample = SpeakerSample(samples=audio.mean(axis=1), sample_rate=int(rate))
-    if not MIN_SPEAKER_SAMPLE_SECONDS <= sample.duration_seconds <= MAX_SPEAKER_SAMPLE_SECONDS:
+    return SpeakerSample(samples=audio.mean(axis=1), sample_rate=int(rate))
+
+
+def _decode_with_ffmpeg(data: bytes) -> SpeakerSample:
+    """Decodes with FFmpeg (PyAV), stopping as soon as the audio is too long."""
+    try:
+        import av
+    except ImportError as error:
         raise InvalidSpeakerSampleError(
-            f"the speaker sample lasts {sample.duration_seconds:.1f} s; send "
-            f"{MIN_SPEAKER_SAMPLE_SECONDS:g}-{MAX_SPEAKER_SAMPLE_SECONDS:g} s of speech"
-        )
-    return sample
+            f"the speaker sample is not {_FORMATS} audio (other formats need the 'av' package)"
+        ) from error
+    try:
+        with av.open(io.BytesIO(data), mode="r") as container:
+            stream = next((s for s in container.streams if s.type == "audio"), None)
+            if stream is None or not stream.rate:
+                raise InvalidSpeakerSampleError(
+                    f"the speaker sample is not {_FORMATS} audio (no audio stream in it)"
+                )
+            return _decode_stream(container, stream, av.AudioResampler("flt", "mono", stream.rate))
+    except av.FFmpegError as error:
+        raise InvalidSpeakerSampleError(
+            f"the speaker sample is not {_FORMATS} audio ({error})"
+        ) from error
+
+
+def _decode_stream(container, stream, resampler) -> SpeakerSample:  # noqa: ANN001 - PyAV types
+    rate = int(stream.rate)
+    limit = int((MAX_SPEAKER_SAMPLE_SECONDS + 1.0) * rate)
+    pieces: list[np.ndarray] = []
+    total = 0
+    for frame in container.decode(stream):
+        for converted in resampler.resample(frame):
+            piece = converted.to_ndarray().reshape(-1).astype(np.float32)
+            pieces.append(piece)
+            total += len(piece)
+        if total > limit:
+            _check_duration(total / rate)  # raises: it is too long already
+    for converted in resampler.resample(None):
+        pieces.append(converted.to_ndarray().reshape(-1).astype(np.float32))
+    samples = np.concatenate(pieces) if pieces else np.zeros(0, np.float32)
+    return SpeakerSample(samples=np.clip(samples, -1.0, 1.0), sample_rate=rate)
 
 
 @contextlib.contextmanager
