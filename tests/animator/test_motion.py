@@ -1,4 +1,4 @@
-"""Tests of idle motion (blinks, gaze, head) and the loudness-driven mouth."""
+"""Tests of idle motion: blinks, gaze, head, emphasis inputs and seamless loops."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 from avatar.services.animator.errors import AnimationInputError
 from avatar.services.animator.motion import (
     IdleMotion,
-    LoudnessMouth,
     MotionSettings,
     smooth_noise,
     unit_hash,
@@ -117,6 +116,7 @@ def test_idle_motion_is_a_function_of_seed_and_frame():
         {"blinks_per_minute": 100.0},
         {"head_motion": 5.0},
         {"articulation": -0.5},
+        {"brow_raise": 2.5},
     ],
 )
 def test_out_of_range_settings_are_refused(settings):
@@ -124,12 +124,45 @@ def test_out_of_range_settings_are_refused(settings):
         MotionSettings(**settings)
 
 
-def test_loudness_opens_the_mouth_and_silence_rests_it():
-    sample_rate = 16000
-    seconds = np.arange(sample_rate * 2) / sample_rate
-    tone = (np.sin(2 * np.pi * 220 * seconds) * 12000).astype(np.int16)
-    tone[: sample_rate // 2] = 0  # half a second of silence first
-    mouth = LoudnessMouth(sample_rate, FPS)
-    shapes = [mouth.mouth(tone, index) for index in range(50)]
-    assert all(shape.opening == 0.0 and shape.rest == 1.0 for shape in shapes[:10])
-    assert min(shape.opening for shape in shapes[15:50]) > 0.3
+def test_blinks_are_never_more_than_six_seconds_apart():
+    idle = IdleMotion(MotionSettings(seed=12), FPS)
+    shut = [index for index in range(int(600 * FPS)) if idle.pose(index).blink == 1.0]
+    starts = [
+        index
+        for position, index in enumerate(shut)
+        if not position or shut[position - 1] != index - 1
+    ]
+    gaps = np.diff([0, *starts]) / FPS
+    assert gaps.max() <= 6.0 + 2 / FPS
+    assert 10 <= len(starts) / 10 <= 20  # per minute
+
+
+def test_emphasis_nods_the_head_and_raises_the_brows_by_the_settings():
+    plain = IdleMotion(MotionSettings(seed=3), FPS)
+    browed = IdleMotion(MotionSettings(seed=3, brow_raise=1.0), FPS)
+    still = IdleMotion(MotionSettings(seed=3, still_head=True, brow_raise=2.0), FPS)
+    rest, nodding = plain.pose(40), plain.pose(40, nod=1.0, brow=1.0)
+    assert nodding.head_shift_y > rest.head_shift_y + 0.01  # down, a visible share of the face
+    assert nodding.brow_raise == 0.0  # brows stay unless asked for
+    assert browed.pose(40, nod=1.0, brow=1.0).brow_raise == 1.0
+    assert still.pose(40, nod=1.0, brow=0.5).head_shift_y == 0.0
+    assert still.pose(40, nod=1.0, brow=0.5).brow_raise == 1.0
+
+
+@pytest.mark.parametrize("loop_frames", [50, 75, 151, 400])
+def test_a_loop_repeats_exactly_and_moves_smoothly_across_its_end(loop_frames):
+    idle = IdleMotion(MotionSettings(seed=7, blinks_per_minute=20.0), FPS, loop_frames)
+    poses = [idle.pose(index) for index in range(2 * loop_frames + 1)]
+    assert poses[:loop_frames] == poses[loop_frames : 2 * loop_frames]
+    assert poses[loop_frames] == poses[0]
+    roll = np.array([pose.head_roll_degrees for pose in poses])
+    shift = np.array([pose.head_shift_x for pose in poses])
+    assert np.abs(np.diff(roll)).max() < 0.3 and np.abs(np.diff(shift)).max() < 0.01
+    assert np.ptp(roll[:loop_frames]) > 0.1  # it does move
+    if loop_frames >= 2 * FPS:
+        assert any(pose.blink == 1.0 for pose in poses[:loop_frames])
+
+
+def test_a_short_loop_does_not_blink():
+    idle = IdleMotion(MotionSettings(seed=7), FPS, loop_frames=40)
+    assert all(idle.pose(index).blink == 0.0 for index in range(80))

@@ -7,22 +7,28 @@ coarticulation and loudness smoothing need), and :meth:`AnimationSession.finish`
 renders the rest. The session makes exactly ``ceil(samples * fps / sample_rate)``
 frames, frame k showing the time ``k / fps`` of the utterance.
 
-The mouth follows the phoneme timings when any were pushed, otherwise the audio's
-loudness. Idle motion (blinks, gaze, head) depends only on the seed and the global
-frame index ``start_frame + k``, so consecutive utterances join without a jump.
+The mouth follows the phoneme timings when any were pushed (their openings scaled
+by the audio's loudness), otherwise the audio alone (loudness and brightness).
+Stressed vowels, or loudness peaks without timings, bring small nods and, when
+asked for, brow raises. Idle motion (blinks, gaze, head) depends only on the seed
+and the global frame index ``start_frame + k``, so consecutive utterances join
+without a jump; with ``loop_frames`` it repeats, for a seamless idle loop.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from dataclasses import replace
 
 import numpy as np
 
 from avatar.core.timing import Phoneme
+from avatar.services.animator.audio import FrameSound, SoundMeter, audio_mouth
+from avatar.services.animator.emphasis import EmphasisTrack
 from avatar.services.animator.errors import AnimationInputError
 from avatar.services.animator.face import FacePreparer, PreparedFace
-from avatar.services.animator.motion import IdleMotion, LoudnessMouth, MotionSettings
+from avatar.services.animator.motion import IdleMotion, MotionSettings
 from avatar.services.animator.visemes import REST_SHAPE, MouthShape, VisemeTrack
 
 __all__ = ["AnimationSession", "FacePreparer", "MotionSettings", "PreparedFace"]
@@ -32,6 +38,15 @@ LOOKAHEAD_SECONDS = 0.08
 
 MAX_FPS = 120.0
 """Highest accepted frame rate."""
+
+TIMED_OPENING_FLOOR = 0.3
+"""Share of a viseme's opening kept in the quietest frames (louder opens up to all of it)."""
+
+MAX_LOOP_FRAMES = 100_000
+"""Longest idle loop, in frames."""
+
+# Loudness peaks (without timings) count as emphasis from this loudness up.
+_EMPHASIS_LOUDNESS = 0.85
 
 
 class AnimationSession:
@@ -45,6 +60,7 @@ class AnimationSession:
         sample_rate: int = 22050,
         start_frame: int = 0,
         motion: MotionSettings | None = None,
+        loop_frames: int = 0,
     ) -> None:
         """Starts an animation.
 
@@ -55,6 +71,8 @@ class AnimationSession:
             start_frame: Global index of this utterance's first frame (idle motion
                 continues from the previous utterance).
             motion: Idle motion and articulation settings.
+            loop_frames: When positive, idle motion repeats every this many frames
+                (global frame ``loop_frames`` equals frame 0): a seamless idle loop.
 
         Raises:
             AnimationInputError: A setting is out of range.
@@ -65,14 +83,18 @@ class AnimationSession:
             raise AnimationInputError(f"sample_rate must be 4000-192000 Hz, got {sample_rate}")
         if start_frame < 0:
             raise AnimationInputError(f"start_frame must not be negative, got {start_frame}")
+        if not 0 <= loop_frames <= MAX_LOOP_FRAMES:
+            raise AnimationInputError(f"loop_frames must be 0-{MAX_LOOP_FRAMES}, got {loop_frames}")
         self.face = face
         self.fps = float(fps)
         self.sample_rate = int(sample_rate)
         self.start_frame = int(start_frame)
         self.motion = motion or MotionSettings()
-        self._idle = IdleMotion(self.motion, self.fps)
+        self._idle = IdleMotion(self.motion, self.fps, loop_frames)
         self._visemes = VisemeTrack(min_closure_seconds=1.0 / self.fps)
-        self._loudness = LoudnessMouth(self.sample_rate, self.fps)
+        self._meter = SoundMeter(self.sample_rate, self.fps)
+        self._emphasis = EmphasisTrack(self.motion.seed)
+        self._recent_levels: list[float] = []
         self._audio = np.zeros(0, dtype=np.int16)
         self._audio_length = 0
         self._rendered = 0
@@ -124,6 +146,7 @@ class AnimationSession:
                 )
             checked.append(phoneme)
         self._visemes.extend(checked)
+        self._emphasis.add_phonemes(checked)
 
     def render_ready(self) -> list[np.ndarray]:
         """Renders every frame the input received so far determines.
@@ -168,18 +191,30 @@ class AnimationSession:
         frames = []
         samples = self._audio[: self._audio_length]
         while self._rendered < count:
-            mouth = self._mouth(self._rendered, samples)
-            pose = self._idle.pose(self.start_frame + self._rendered, mouth)
+            index = self._rendered
+            sound = self._meter.measure(samples, index)
+            mouth = self._mouth(index, sound)
+            seconds = index / self.fps
+            pose = self._idle.pose(
+                self.start_frame + index,
+                mouth,
+                nod=self._emphasis.nod(seconds),
+                brow=self._emphasis.brow(seconds),
+            )
             frames.append(self.face.warper.render(pose))
             self._rendered += 1
         return frames
 
-    def _mouth(self, index: int, samples: np.ndarray) -> MouthShape:
+    def _mouth(self, index: int, sound: FrameSound) -> MouthShape:
         """The mouth of local frame ``index``, scaled by the articulation setting."""
         if self.used_timings:
             shape = self._visemes.mouth_at(index / self.fps)
+            # A louder syllable opens the jaw wider, as a speaker's does.
+            gain = TIMED_OPENING_FLOOR + (1.0 - TIMED_OPENING_FLOOR) * sound.amplitude
+            shape = replace(shape, opening=shape.opening * gain)
         else:
-            shape = self._loudness.mouth(samples, index)
+            self._note_loudness_peak(index, sound)
+            shape = audio_mouth(sound)
         scale = self.motion.articulation
         if scale == 1.0:
             return shape
@@ -191,6 +226,15 @@ class AnimationSession:
             upper_lip=shape.upper_lip * scale,
             lower_lip=shape.lower_lip * scale,
         )
+
+    def _note_loudness_peak(self, index: int, sound: FrameSound) -> None:
+        """Without timings, a loud local maximum of the level (the previous frame's,
+        now that this one is known) is a moment of emphasis."""
+        levels = self._recent_levels
+        levels.append(sound.level_db if sound.loudness >= _EMPHASIS_LOUDNESS else -math.inf)
+        del levels[:-3]
+        if len(levels) == 3 and math.isfinite(levels[1]) and levels[0] <= levels[1] > levels[2]:
+            self._emphasis.add((index - 1) / self.fps)
 
     def _check_open(self) -> None:
         if self._finished:

@@ -19,12 +19,14 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar.services.animator.rig import INNER_CONTOUR, INNER_LIP_PAIRS, FaceRig
+from avatar.services.animator.rig import FACING_PAIRS, INNER_CONTOUR, INNER_LIP_PAIRS, FaceRig
 
 _SHIFT = 4
 _ONE = 1 << _SHIFT
 # Mouth-interior areas (pixels^2) below this are not drawn: the lips touch.
 _MIN_OPEN_AREA = 3.0
+# ... or below this share of the squared mouth width: a sliver the seam line covers.
+_MIN_OPEN_SHARE = 0.005
 _DRAWN_TEETH_COLOUR = np.array([236.0, 229.0, 212.0])
 
 
@@ -45,6 +47,7 @@ class MouthPainter:
         lip_colour = np.median(lips, axis=0) if len(lips) else np.array([150.0, 80.0, 80.0])
         self._cavity_colour = lip_colour * np.array([0.28, 0.14, 0.15])
         self._tongue_colour = lip_colour * np.array([0.75, 0.45, 0.48])
+        self._seam_colour = lip_colour * np.array([0.45, 0.28, 0.28])
         self._photo_interior = smooth_closed_curve(source[list(INNER_CONTOUR)], samples=2)
         self.photo_teeth = self._photo_shows_teeth()
         skin = _polygon_pixels(image, source[[1, 29, 15, 8]])
@@ -64,11 +67,13 @@ class MouthPainter:
 
     def paint(self, frame: np.ndarray, vertices: np.ndarray) -> None:
         """Draws the mouth interior into ``frame`` (in place) for the given vertices."""
-        corners = vertices[list(INNER_CONTOUR)]
-        if cv2.contourArea(corners.astype(np.float32)) < _MIN_OPEN_AREA:
-            return
         if np.abs(vertices[48:68] - self._rig.source[48:68]).max() < 0.01:
             return  # the photo's own mouth: nothing to synthesise
+        self._seam(frame, vertices)
+        corners = vertices[list(INNER_CONTOUR)]
+        minimum = max(_MIN_OPEN_AREA, _MIN_OPEN_SHARE * self._rig.mouth_width**2)
+        if cv2.contourArea(corners.astype(np.float32)) < minimum:
+            return
         # Real lip edges are curves, not a polygon: round the opening.
         contour = smooth_closed_curve(corners, samples=2)
         height, width = frame.shape[:2]
@@ -87,10 +92,42 @@ class MouthPainter:
             self._photo_layer(interior, offset, self._photo_interior, upper_move)
         else:
             self._drawn_teeth(interior, vertices, offset)
-        alpha = _mask(box, contour - offset)[..., None]
+        # The curve can dip inside the mesh's straight edges; there the warp stretches
+        # the photo's thin lip gap into streaks, so the interior covers both outlines.
+        alpha = np.maximum(_mask(box, contour - offset), _mask(box, corners - offset))[..., None]
         region = frame[top:bottom, left:right]
         blended = region * (1.0 - alpha) + np.minimum(interior, 255.0) * alpha + 0.5
         region[:] = blended.astype(np.uint8)
+
+    def _seam(self, frame: np.ndarray, vertices: np.ndarray) -> None:
+        """Draws the dark line where closing lips meet, over what is left of the teeth.
+
+        Only for photos with an open mouth: a closed photo already shows its own seam.
+        """
+        rig = self._rig
+        width = rig.mouth_width
+        if rig.lip_gap < 0.02 * width:
+            return
+        gap = np.mean([(vertices[low] - vertices[up]) @ rig.axis_y for up, low in FACING_PAIRS])
+        strength = min(1.0, max(0.0, 1.0 - gap / (0.05 * width)))
+        if strength <= 0.0:
+            return
+        upper = vertices[[60, 70, 61, 71, 62, 72, 63, 73, 64]]
+        lower = vertices[[60, 77, 67, 76, 66, 75, 65, 74, 64]]
+        line = smooth_open_curve((upper + lower) / 2, 3)
+        height, frame_width = frame.shape[:2]
+        left, top = np.maximum(np.floor(line.min(axis=0)).astype(int) - 3, 0)
+        right, bottom = np.ceil(line.max(axis=0)).astype(int) + 4
+        right, bottom = min(right, frame_width), min(bottom, height)
+        if right - left < 2 or bottom - top < 1:
+            return
+        region = frame[top:bottom, left:right]
+        drawn = region.copy()
+        points = np.round((line - (left, top)) * _ONE).astype(np.int32)
+        thickness = max(1, round(0.015 * width))
+        colour = self._seam_colour.tolist()
+        cv2.polylines(drawn, [points], False, colour, thickness, cv2.LINE_AA, _SHIFT)
+        cv2.addWeighted(drawn, 0.6 * strength, region, 1.0 - 0.6 * strength, 0.0, dst=region)
 
     def _cavity(self, box: tuple[int, int], contour: np.ndarray) -> np.ndarray:
         """Dark cavity shading into the tongue towards the lower lip."""

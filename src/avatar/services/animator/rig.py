@@ -17,6 +17,9 @@ from avatar.services.animator.lips import inner_lip_midpoints
 from avatar.services.animator.motion import FramePose
 from avatar.services.animator.visemes import MouthShape
 
+BROWS = tuple(range(17, 27))
+# Highest brow lift (brow_raise 1), in face sizes.
+BROW_LIFT = 0.03
 LEFT_EYE = tuple(range(36, 42))
 RIGHT_EYE = tuple(range(42, 48))
 # (upper lid, lower lid) landmark pairs that meet when the eye shuts.
@@ -37,6 +40,9 @@ INNER_CONTOUR = tuple(
 )
 # (upper, lower) midpoint pairs facing each other across the opening.
 MIDPOINT_PAIRS = ((70, 77), (71, 76), (72, 75), (73, 74))
+# Every facing pair from left to right: each closes on its own, so a closed pose
+# shuts a curved smile along its whole length, corners included.
+FACING_PAIRS = ((70, 77), (61, 67), (71, 76), (62, 66), (72, 75), (63, 65), (73, 74))
 # Vertices 78-81 sit on the lid creases above 37, 38, 43 and 44 (towards brows 19, 20,
 # 23, 24): the lid slides down as a fold instead of stretching its lashes.
 LID_CREASES = ((78, 37, 19), (79, 38, 20), (80, 43, 23), (81, 44, 24))
@@ -51,8 +57,10 @@ for _index in range(8):
     _corner_first, _corner_second = _index in (0, 4), _index in (3, 7)
     _MIDPOINT_WEIGHTS[_index, _index] = 0.2 if _corner_first else 0.8 if _corner_second else 0.5
     _MIDPOINT_WEIGHTS[_index, (_index + 1) % 8] = 1.0 - _MIDPOINT_WEIGHTS[_index, _index]
-# How far each inner-lip pair opens relative to the centre pair: a lens-shaped opening.
-_OPENING_PROFILE = np.array([0.95, 1.0, 0.95])
+# How far each facing pair opens relative to the centre pair: a lens-shaped opening.
+_OPENING_PROFILE = np.array([0.55, 0.95, 0.99, 1.0, 0.99, 0.95, 0.55])
+# Positions of the three landmark pairs (INNER_LIP_PAIRS) within FACING_PAIRS.
+_LANDMARK_PAIRS = [1, 3, 5]
 # Share of the jaw's drop that each jawline landmark (0-16) follows: the chin fully,
 # the jaw angles barely, as the jaw rotates about the ears.
 JAW_WEIGHTS = np.array(
@@ -89,9 +97,9 @@ class FaceRig:
             float(np.linalg.norm(points[39] - points[36]) + np.linalg.norm(points[45] - points[42]))
             / 2
         )
-        gaps = [(points[low] - points[up]) @ self.axis_y for up, low in INNER_LIP_PAIRS]
+        gaps = [(self.source[low] - self.source[up]) @ self.axis_y for up, low in FACING_PAIRS]
         self.pair_gaps = np.maximum(np.array(gaps), 0.0)
-        self.lip_gap = float(self.pair_gaps.mean())
+        self.lip_gap = float(self.pair_gaps[_LANDMARK_PAIRS].mean())
         centre = points[[48, 54]].mean(axis=0)
         offsets = (points[list(MOUTH)] - centre) @ self.axis_x
         self._lip_offsets = offsets
@@ -103,6 +111,11 @@ class FaceRig:
         vertices = self.source.copy()
         self._move_mouth(vertices, pose.mouth)
         self._move_eyes(vertices, pose)
+        if pose.brow_raise:
+            # The brows lift along the face's vertical; the lid creases below stay,
+            # so the skin between them stretches as it does.
+            lift = pose.brow_raise * BROW_LIFT * self.face_size
+            vertices[list(BROWS)] -= lift * self.axis_y
         return vertices
 
     def head_matrix(self, pose: FramePose) -> np.ndarray | None:
@@ -136,7 +149,8 @@ class FaceRig:
         upper_share = np.where(change >= 0, 0.15, 0.45)
         upper = -upper_share * change - mouth.upper_lip * width
         lower = (1.0 - upper_share) * change
-        upper_mean, lower_mean = float(upper.mean()), float(lower.mean())
+        upper_mean = float(upper[_LANDMARK_PAIRS].mean())
+        lower_mean = float(lower[_LANDMARK_PAIRS].mean())
         pucker = max(0.0, -mouth.width) * 0.05 * width
         vertical = np.zeros(len(MOUTH))
         vertical[[index - 48 for index in OUTER_UPPER_LIP]] = upper_mean - pucker
@@ -144,7 +158,7 @@ class FaceRig:
         vertical *= self._lip_falloff
         # The corners sit halfway between the lips, so the opening is an oval.
         vertical[[index - 48 for index in LIP_CORNERS]] = 0.5 * (upper_mean + lower_mean)
-        for pair, (up, low) in enumerate(INNER_LIP_PAIRS):
+        for pair, (up, low) in zip(_LANDMARK_PAIRS, INNER_LIP_PAIRS, strict=True):
             vertical[up - 48], vertical[low - 48] = upper[pair], lower[pair]
         # A dropping jaw pulls the corners in a little.
         narrowing = 0.3 * max(0.0, lower_mean) / width
@@ -152,8 +166,13 @@ class FaceRig:
         vertices[48:68] += np.outer(lateral, self.axis_x) + np.outer(vertical, self.axis_y)
         jaw = lower_mean + mouth.lower_lip * width
         vertices[0:17] += np.outer(JAW_WEIGHTS * jaw, self.axis_y)
+        # Midpoints slide sideways with their landmarks but open and close as pairs.
         moved = vertices[list(INNER_LIP)] - self.source[list(INNER_LIP)]
-        vertices[list(LIP_MIDPOINTS)] += _MIDPOINT_WEIGHTS @ moved
+        sideways = (_MIDPOINT_WEIGHTS @ moved) @ self.axis_x
+        for pair, (up, low) in enumerate(FACING_PAIRS):
+            if up >= LIP_MIDPOINTS[0]:
+                vertices[up] += sideways[up - 70] * self.axis_x + upper[pair] * self.axis_y
+                vertices[low] += sideways[low - 70] * self.axis_x + lower[pair] * self.axis_y
 
     def _move_eyes(self, vertices: np.ndarray, pose: FramePose) -> None:
         """Closes the lids towards a line near the lower lid and shifts the irises."""

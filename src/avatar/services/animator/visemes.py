@@ -128,6 +128,11 @@ _STYLES: dict[Viseme | None, _VisemeStyle] = {
     # Glottal sounds: a half-open mouth with almost no pull, so neighbours decide.
     None: _VisemeStyle(MouthShape(0.15, 0.0), 0.08),
 }
+# A pause between phrases: the lips relax nearly shut (an open-mouthed photo's smile
+# returns only when the speech is over).
+_PAUSE_STYLE = _VisemeStyle(MouthShape(rest=0.25), 0.8, 0.06)
+PAUSE_MIN_SECONDS = 0.15
+"""Silences at least this long, after some speech, count as pauses between phrases."""
 
 
 def normalize_symbol(symbol: str) -> str:
@@ -233,6 +238,7 @@ class VisemeTrack:
         self._anticipation = anticipation_seconds
         self._starts: list[float] = []
         self._segments: list[VisemeSegment] = []
+        self._styles: list[_VisemeStyle] = []
         self._closures: list[tuple[float, float]] = []
 
     def __len__(self) -> int:
@@ -247,14 +253,32 @@ class VisemeTrack:
         """Adds phonemes (in any order; the track stays sorted by start time)."""
         for segment in viseme_segments(phonemes):
             index = bisect.bisect_right(self._starts, segment.start_seconds)
+            style = self._style(segment, index)
             self._starts.insert(index, segment.start_seconds)
             self._segments.insert(index, segment)
+            self._styles.insert(index, style)
             if segment.viseme is Viseme.PP:
-                centre = (segment.start_seconds + segment.end_seconds) / 2 - self._anticipation
-                half = max(
-                    0.25 * (segment.end_seconds - segment.start_seconds), self._min_closure / 2
-                )
-                self._closures.append((centre - half, centre + half))
+                self._closures.append(self._closure_span(segment))
+
+    def _style(self, segment: VisemeSegment, index: int) -> _VisemeStyle:
+        """The style of a segment about to be inserted at ``index``."""
+        if (
+            segment.viseme is Viseme.SIL
+            and segment.end_seconds - segment.start_seconds >= PAUSE_MIN_SECONDS
+            and any(earlier.viseme is not Viseme.SIL for earlier in self._segments[:index])
+        ):
+            return _PAUSE_STYLE
+        return _STYLES[segment.viseme]
+
+    def _closure_span(self, segment: VisemeSegment) -> tuple[float, float]:
+        """When the lips are pressed shut for a p/b/m: from a little before its
+        start (lips close ahead of the sound; espeak-ng even counts a stop's silent
+        closure in the phoneme before it) to past its centre by at least half a
+        frame, so the frame nearest the centre always shows shut lips."""
+        start, end = segment.start_seconds, segment.end_seconds
+        centre = (start + end) / 2
+        half = max(0.25 * (end - start), self._min_closure / 2)
+        return min(start, centre - half) - self._anticipation, centre + half
 
     def mouth_at(self, seconds: float) -> MouthShape:
         """The coarticulated mouth shape at a time (seconds from the utterance start)."""
@@ -264,11 +288,12 @@ class VisemeTrack:
         last = bisect.bisect_right(self._starts, when + reach)
         # A faint pull towards rest brings the mouth home far from any segment.
         weights, targets = [0.01], [REST_SHAPE]
-        for segment in self._segments[first:last]:
+        for segment, style in zip(
+            self._segments[first:last], self._styles[first:last], strict=True
+        ):
             distance = max(segment.start_seconds - when, when - segment.end_seconds, 0.0)
             if distance > reach:
                 continue
-            style = _STYLES[segment.viseme]
             weights.append(style.strength * math.exp(-((distance / style.spread) ** 2)))
             targets.append(_stressed(style.shape, segment))
         matrix = np.array([[getattr(shape, name) for name in _FIELDS] for shape in targets])
