@@ -18,7 +18,7 @@ import contextlib
 import logging
 import signal
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
 import grpc
@@ -50,12 +50,16 @@ class Service:
         close: Releases resources after the server has stopped.
         interceptors: Extra server interceptors (e.g. authentication), run after
             the metrics interceptor and before the concurrency limit.
+        health_checks: Further health-check names, each with whether it can serve (e.g.
+            one per model, ``avatar.tts.v1.TtsService/<voice>``); read when health is set,
+            so a part that failed to load reports NOT_SERVING while the rest serve.
     """
 
     registrations: list[tuple[str, Callable[[grpc.aio.Server], None]]]
     warm_up: Callable[[], Awaitable[None]] | None = None
     close: Callable[[], Awaitable[None]] | None = None
     interceptors: list[grpc.aio.ServerInterceptor] = field(default_factory=list)
+    health_checks: Callable[[], Mapping[str, bool]] | None = None
 
 
 ServiceFactory = Callable[[CollectorRegistry], Service]
@@ -168,6 +172,11 @@ class AvatarServer:
         await self.health.set("", status)
         for name in self.service_names:
             await self.health.set(name, status)
+        parts = self.service.health_checks() if self.service.health_checks else {}
+        for name, can_serve in parts.items():
+            await self.health.set(
+                name, status if can_serve else health_pb2.HealthCheckResponse.NOT_SERVING
+            )
 
     async def stop(self, grace: float | None = None) -> None:
         """Drains: NOT_SERVING at once, refuse new calls, let in-flight ones finish.

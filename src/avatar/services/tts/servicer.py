@@ -33,6 +33,7 @@ from avatar.services.tts.voices import VoiceRegistry, build_registry
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
 
 _LOGGER = logging.getLogger(__name__)
+SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
 _MIN_SAMPLE_RATE = 8000
 _MAX_SAMPLE_RATE = 192_000
 _T = TypeVar("_T")
@@ -164,6 +165,20 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
         loop = asyncio.get_running_loop()
         await loop.run_in_executor(self._executor, self._voices.load)
         self._record_loads()
+        for voice in self._voices.voices():
+            if not voice.available:
+                _LOGGER.error(
+                    "voice %r (%s) is NOT_SERVING (health check %s): requests for it get "
+                    "FAILED_PRECONDITION, the other voices keep serving. Reason: %s",
+                    voice.name,
+                    voice.engine,
+                    voice_health_name(voice.name),
+                    voice.error,
+                )
+
+    def health_checks(self) -> dict[str, bool]:
+        """Each voice's health-check name and whether the voice can serve."""
+        return {voice_health_name(v.name): v.available for v in self._voices.voices()}
 
     def _record_loads(self) -> None:
         """Reports each engine's load time and the coqui model cache's lookups."""
@@ -292,6 +307,13 @@ def _submit_quietly(executor: ThreadPoolExecutor, function) -> None:  # noqa: AN
         function()
 
 
+def voice_health_name(voice: str) -> str:
+    """The standard health check's service name for one voice, e.g.
+    ``avatar.tts.v1.TtsService/en-us``: SERVING once the voice is loaded, NOT_SERVING when
+    its model failed to load (the server itself keeps serving the other voices)."""
+    return f"{SERVICE_NAME}/{voice}"
+
+
 def create_service(config: TtsConfig, registry: CollectorRegistry) -> Service:
     """Builds the tts :class:`Service` for the shared bootstrap."""
     metrics = TtsMetrics(registry)
@@ -308,10 +330,11 @@ def create_service(config: TtsConfig, registry: CollectorRegistry) -> Service:
     return Service(
         registrations=[
             (
-                tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name,
+                SERVICE_NAME,
                 lambda server: tts_pb2_grpc.add_TtsServiceServicer_to_server(servicer, server),
             )
         ],
         warm_up=servicer.warm_up,
         close=close,
+        health_checks=servicer.health_checks,
     )

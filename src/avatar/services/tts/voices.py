@@ -28,6 +28,7 @@ from avatar.services.tts.engines.base import (
 )
 from avatar.services.tts.engines.coqui import CoquiEngine
 from avatar.services.tts.engines.espeak import EspeakEngine
+from avatar.services.tts.scripts import script_problem
 from avatar.services.tts.text import WordNamer, normalize_text
 
 _LOGGER = logging.getLogger(__name__)
@@ -93,14 +94,11 @@ class VoiceRegistry(TtsEngine):
             engine.load()
             name = type(engine).__name__.removesuffix("Engine").lower()
             self.load_seconds[name] = time.perf_counter() - started
+        # Voices that failed are reported by the servicer, with their health-check names.
         for voice in self.voices():
             if voice.available:
                 _LOGGER.info(
                     "voice %s (%s) is ready: %s", voice.name, voice.engine, voice.description
-                )
-            else:
-                _LOGGER.error(
-                    "voice %s (%s) is UNAVAILABLE: %s", voice.name, voice.engine, voice.error
                 )
 
     def resolve(self, voice: str) -> VoiceInfo:
@@ -127,6 +125,11 @@ class VoiceRegistry(TtsEngine):
             raise InvalidTextError(
                 f"the text has {len(text)} characters; the limit is {self.max_text_chars}"
             )
+        # Punctuation or symbols alone would come out as silence (or a spelled symbol name).
+        if not any(character.isalnum() for character in text):
+            raise InvalidTextError(
+                "the text has nothing to speak: it needs at least one letter or digit"
+            )
 
     def synthesize(
         self, text: str, voice: str, speaker_sample: bytes | None = None
@@ -139,7 +142,8 @@ class VoiceRegistry(TtsEngine):
             speaker_sample: Encoded speaker sample for cloning voices.
 
         Raises:
-            InvalidTextError: Empty or over-long text.
+            InvalidTextError: Empty or over-long text, text with nothing to speak, or text
+                mostly in a script the voice does not read.
             UnknownVoiceError: No such voice.
             VoiceUnavailableError: The voice's model failed to load.
             CloningNotSupportedError: A sample was given to a voice that cannot clone.
@@ -150,6 +154,9 @@ class VoiceRegistry(TtsEngine):
         info = self.resolve(voice)
         if not info.available:
             raise VoiceUnavailableError(f"voice {info.name!r} is unavailable: {info.error}")
+        problem = script_problem(text, info.name, info.language)
+        if problem:
+            raise InvalidTextError(problem)
         if speaker_sample and not info.supports_cloning:
             raise CloningNotSupportedError(
                 f"voice {info.name!r} cannot clone a speaker sample; "
