@@ -54,6 +54,10 @@ protos: $(STAMP_DEV) ## Regenerate the Python stubs from protos/
 check-protos: $(STAMP_DEV) ## Fail when the checked-in stubs differ from protos/
 	$(BIN)/pytest -q tests/test_protos.py
 
+bench: $(STAMP_DEV) ## Start the stack, measure latency (1-8 streams) and per-stage throughput, print the tables
+	$(PY) -m benchmarks.latency --start-stack --output-dir benchmarks/results $(LATENCY_ARGS)
+	$(PY) -m benchmarks.stages --start-services --output-dir benchmarks/results $(STAGES_ARGS)
+
 up: $(STAMP_RUN) ## Run the whole stack locally until Ctrl-C
 	$(BIN)/avatar up
 
