@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import sys
 from importlib import resources
 
 import grpc
@@ -206,3 +208,35 @@ def test_local_stack_checks_health_over_mutual_tls(tmp_path, certificates):
     without_tls = LocalStack(stack_ports, environment)
     with pytest.raises(StackError, match="enhancer serves TLS"):
         without_tls.health_check_tls("enhancer")
+
+
+async def _run_probe(*args: str) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "avatar.core.probe",
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+        env={k: v for k, v in os.environ.items() if not k.startswith("AVATAR_PROBE_")},
+    )
+    output, _ = await process.communicate()
+    return process.returncode, output.decode()
+
+
+async def test_the_container_probe_checks_a_mutual_tls_server(certificates):
+    environment = certificates.server_environment("enhancer", mutual=True)
+    async with in_process_server("enhancer", environment) as server:
+        address = f"127.0.0.1:{server.port}"
+        with_certificate = await _run_probe(
+            address,
+            "--tls-ca",
+            str(certificates.ca),
+            "--tls-cert",
+            str(certificates.client_cert),
+            "--tls-key",
+            str(certificates.client_key),
+        )
+        plaintext = await _run_probe(address, "--timeout", "2")
+    assert with_certificate == (0, f"{address}: SERVING\n")
+    assert plaintext[0] == 1 and "UNAVAILABLE" in plaintext[1]
