@@ -25,7 +25,7 @@ $(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
 $(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
 	bash tools/install-system-packages.sh
 	$(BIN)/pip install --quiet -e ".[dev,coqui]"
-	bash tools/install-kustomize.sh $(VENV)
+	bash tools/install-kustomize.sh $(VENV) || echo "warning: kustomize not installed; the manifest tests will fail" >&2
 	touch $@ $(STAMP_RUN)
 
 setup: $(STAMP_RUN) ## Install what the stack needs (system packages, .venv)
