@@ -116,10 +116,6 @@ async def test_jpeg_frames_round_trip(stub):
             "config sent twice",
         ),
         ([enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig(upscale=3))], "upscale"),
-        (
-            [enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig(backend="nope"))],
-            "unknown enhancer",
-        ),
         ([enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig())], "without end"),
         (
             [

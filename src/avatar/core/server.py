@@ -29,6 +29,7 @@ from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
 from avatar.core.config import ServerConfig
 from avatar.core.gate import CallGate, GateMetrics
 from avatar.core.metrics import MetricsInterceptor, RpcMetrics, start_metrics_endpoint
+from avatar.core.safety import SafetyInterceptor
 from avatar.core.tls import server_credentials
 
 log = logging.getLogger(__name__)
@@ -124,6 +125,8 @@ class AvatarServer:
             MetricsInterceptor(rpc_metrics),
             *self.service.interceptors,
             self.gate,
+            # Innermost: its deserialiser is the one gRPC uses (the others pass it on).
+            SafetyInterceptor(),
         ]
         server = grpc.aio.server(
             interceptors=interceptors,

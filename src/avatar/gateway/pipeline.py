@@ -18,6 +18,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
@@ -239,16 +240,23 @@ class SpeakPipeline:
 
         frames = 0
         first_frame = round(sentence_start * self.plan.fps / sample_rate)
-        async for response in self.clients.animator.animate(requests(), self._timeout()):
-            if response.WhichOneof("event") == "frames":
-                # The gateway owns the output timeline: stamp indices in it.
-                for frame in response.frames.frames:
-                    frame.index = first_frame + frames
-                    frames += 1
-                if self.plan.high_quality:
-                    await sink.put(response.frames)
-                else:
-                    await sink.put(gateway_pb2.SpeakResponse(frames=response.frames))
+        call_ended = asyncio.Event()
+        try:
+            responses = self.clients.animator.animate(
+                _until(call_ended, requests()), self._timeout()
+            )
+            async for response in responses:
+                if response.WhichOneof("event") == "frames":
+                    # The gateway owns the output timeline: stamp indices in it.
+                    for frame in response.frames.frames:
+                        frame.index = first_frame + frames
+                        frames += 1
+                    if self.plan.high_quality:
+                        await sink.put(response.frames)
+                    else:
+                        await sink.put(gateway_pb2.SpeakResponse(frames=response.frames))
+        finally:
+            call_ended.set()
         # Pad the sentence with silence to a whole number of frames.
         padded = round(frames * sample_rate / self.plan.fps)
         if padded > sent_samples:
@@ -302,11 +310,48 @@ class SpeakPipeline:
                 yield enhancer_pb2.EnhanceRequest(frames=batch)
             yield enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
 
-        async for response in self.clients.enhancer.enhance(requests(), self._timeout()):
-            if response.WhichOneof("event") == "frames":
-                await self._out.put(gateway_pb2.SpeakResponse(frames=response.frames))
+        call_ended = asyncio.Event()
+        try:
+            responses = self.clients.enhancer.enhance(
+                _until(call_ended, requests()), self._timeout()
+            )
+            async for response in responses:
+                if response.WhichOneof("event") == "frames":
+                    await self._out.put(gateway_pb2.SpeakResponse(frames=response.frames))
+        finally:
+            call_ended.set()
         self.stats.add_stage("enhance", time.perf_counter() - started)
         await self._out.put(_END)
+
+
+async def _until(stop: asyncio.Event, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
+    """Yields ``requests`` until ``stop`` is set, then closes them.
+
+    gRPC reads a call's request iterator in a task of its own and, once the call has
+    ended with an error (a deadline, a downstream failure), no longer cancels that task:
+    a generator waiting on a pipeline queue would keep it pending forever. Setting
+    ``stop`` when the call ends interrupts whatever the generator waits for.
+    """
+    iterator = aiter(requests)
+    stopped = asyncio.ensure_future(stop.wait())
+    step: asyncio.Future | None = None
+    try:
+        while not stop.is_set():
+            step = asyncio.ensure_future(anext(iterator, _END))
+            await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            if not step.done():
+                return
+            item = step.result()
+            if item is _END:
+                return
+            yield item
+    finally:
+        stopped.cancel()
+        if step is not None and not step.done():
+            step.cancel()
+            await asyncio.gather(step, return_exceptions=True)
+        elif hasattr(iterator, "aclose"):
+            await iterator.aclose()
 
 
 def _report_failure(task: asyncio.Task, failure: asyncio.Future) -> None:

@@ -20,9 +20,9 @@ from avatar.gateway.recording import StreamRecorder
 from avatar.gateway.sentences import is_question
 from avatar.gateway.store import AvatarMedia, AvatarNotFoundError, AvatarRecord, AvatarStore
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from avatar.gateway.validation import display_name_problem, speak_request_problem
 
 MP4_CHUNK_BYTES = 512 * 1024
-MAX_FPS = 60.0
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
@@ -58,6 +58,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             await context.abort(
                 grpc.StatusCode.INVALID_ARGUMENT, "image is empty: send a face photo"
             )
+        problem = display_name_problem(request.display_name)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:
             record, media = await self._factory.create(
                 request.image, request.display_name, context.time_remaining()
@@ -153,17 +156,9 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> tuple[SpeakPlan, AvatarRecord]:
         """Validates a Speak request; aborts with a clear status when it is bad."""
         text = request.text.strip()
-        if not text:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "text is empty: say something")
-        if len(text) > self._config.max_text_chars:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT,
-                f"text is {len(text)} characters; the limit is {self._config.max_text_chars}",
-            )
-        if request.fps < 0 or request.fps > MAX_FPS:
-            await context.abort(
-                grpc.StatusCode.INVALID_ARGUMENT, f"fps must be between 1 and {MAX_FPS:g}"
-            )
+        problem = speak_request_problem(request, self._config.max_text_chars)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:
             record = await asyncio.to_thread(self._store.get, request.avatar_id)
             photo = await asyncio.to_thread(self._store.photo, request.avatar_id)

@@ -17,6 +17,10 @@ class EnhancerError(ValueError):
     """An enhancement request cannot be served (bad settings or frames)."""
 
 
+class UnknownBackendError(EnhancerError):
+    """No enhancer backend has the requested name."""
+
+
 @dataclass(frozen=True, slots=True)
 class EnhanceSettings:
     """Settings of one enhancement stream.
@@ -68,10 +72,10 @@ BACKENDS = {OpenCvEnhancer.name: OpenCvEnhancer}
 
 
 def create_enhancer(name: str) -> OpenCvEnhancer:
-    """Returns the enhancer called ``name``; raises :class:`EnhancerError` when unknown."""
+    """Returns the enhancer called ``name``; raises :class:`UnknownBackendError` when unknown."""
     try:
         return BACKENDS[name]()
     except KeyError:
-        raise EnhancerError(
-            f"unknown enhancer backend {name!r}; available: {', '.join(sorted(BACKENDS))}"
+        raise UnknownBackendError(
+            f"unknown enhancer backend {name[:64]!r}; available: {', '.join(sorted(BACKENDS))}"
         ) from None

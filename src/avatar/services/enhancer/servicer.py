@@ -16,7 +16,12 @@ from avatar.core.server import Service
 from avatar.core.streams import payload, read_config
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.services.enhancer.config import EnhancerConfig
-from avatar.services.enhancer.engine import EnhancerError, EnhanceSettings, create_enhancer
+from avatar.services.enhancer.engine import (
+    EnhancerError,
+    EnhanceSettings,
+    UnknownBackendError,
+    create_enhancer,
+)
 
 
 class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
@@ -55,12 +60,14 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
         """Streams each batch back enhanced: started, batches, end."""
         requests = aiter(request_iterator)
         config = await read_config(requests, context)
+        problem = _output_problem(config)
+        if problem:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:
             backend = create_enhancer(config.backend or self._config.default_backend)
-            settings = EnhanceSettings(
-                upscale=config.upscale or 1,
-                fidelity=config.fidelity if config.fidelity > 0 else 0.7,
-            )
+            settings = EnhanceSettings(upscale=config.upscale or 1, fidelity=config.fidelity or 0.7)
+        except UnknownBackendError as error:
+            await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         except EnhancerError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         sequence = 0
@@ -97,6 +104,15 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
     def close(self) -> None:
         """Stops the worker threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _output_problem(config: enhancer_pb2.EnhanceConfig) -> str | None:
+    """Says what is wrong with the requested output format, or returns None."""
+    if config.encoding not in media_pb2.FrameEncoding.values():
+        return f"unknown frame encoding {config.encoding}"
+    if config.jpeg_quality > 100:
+        return f"jpeg_quality must be 1-100 (0 means 90), got {config.jpeg_quality}"
+    return None
 
 
 def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Service:

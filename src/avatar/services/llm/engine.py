@@ -25,6 +25,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "links; write what a person would say."
 )
 MAX_SYSTEM_PROMPT_CHARS = 16_000
+# Conversation ids are memory keys: a bound keeps a client from filling memory with them.
+MAX_CONVERSATION_ID_CHARS = 256
 MAX_ANSWER_TOKENS = 32_768
 TOKEN_LIMIT_PARAMETERS = ("max_tokens", "max_completion_tokens")
 
@@ -258,6 +260,11 @@ class ChatEngine:
     ) -> list[dict[str, str]]:
         if not message.strip():
             raise InvalidChatRequestError("the message is empty")
+        if len(conversation_id) > MAX_CONVERSATION_ID_CHARS:
+            raise InvalidChatRequestError(
+                f"the conversation_id has {len(conversation_id)} characters; "
+                f"at most {MAX_CONVERSATION_ID_CHARS} are accepted"
+            )
         limit = self.settings.max_message_chars
         if len(message) > limit:
             raise InvalidChatRequestError(

@@ -98,11 +98,23 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
                     )
             except UpstreamError as error:
                 self._metrics.upstream_errors.labels(error.kind).inc()
-                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
+                await context.abort(upstream_status(error), str(error))
         yield llm_pb2.ChatResponse(
             sequence=sequence + 1,
             end=llm_pb2.ChatEnd(finish_reason=answer.finish_reason, text=answer.text),
         )
+
+
+# Endpoint answers that retrying cannot fix: the configured model or key is wrong.
+_CONFIGURATION_STATUSES = frozenset({401, 403, 404})
+
+
+def upstream_status(error: UpstreamError) -> grpc.StatusCode:
+    """The status of a failed model call: FAILED_PRECONDITION when the service's own
+    configuration is at fault (unknown model, rejected key), else UNAVAILABLE (retry)."""
+    if error.kind == "status" and error.status_code in _CONFIGURATION_STATUSES:
+        return grpc.StatusCode.FAILED_PRECONDITION
+    return grpc.StatusCode.UNAVAILABLE
 
 
 def create_service(config: LlmConfig, registry: CollectorRegistry) -> Service:

@@ -32,7 +32,9 @@ class UnknownVoiceError(TtsError):
         self.voice = voice
         self.available = tuple(available)
         names = ", ".join(self.available) or "none"
-        super().__init__(f"unknown voice {voice!r}; available voices: {names}")
+        # The name is the client's: a long one must not blow up the error's metadata.
+        shown = voice if len(voice) <= 64 else f"{voice[:64]}..."
+        super().__init__(f"unknown voice {shown!r}; available voices: {names}")
 
 
 class InvalidTextError(TtsError):

@@ -1,0 +1,90 @@
+"""Checks of public requests before any work starts (no gRPC here).
+
+Each check returns a message for the user, or None when the request is fine. Checking
+here, rather than letting a downstream service refuse a value mid-stream, gives the
+client one clear INVALID_ARGUMENT at once and keeps bad values off the internal calls.
+"""
+
+from __future__ import annotations
+
+import math
+
+from avatar.common.v1 import media_pb2
+from avatar.gateway.v1 import gateway_pb2
+
+MAX_FPS = 60.0
+MAX_DISPLAY_NAME_CHARS = 200
+MAX_CONVERSATION_ID_CHARS = 256
+MAX_VOICE_NAME_CHARS = 64
+_MOTION_FIELDS = ("blinks_per_minute", "head_motion", "articulation")
+
+
+def display_name_problem(display_name: str) -> str | None:
+    """Refuses display names too long to show."""
+    if len(display_name) > MAX_DISPLAY_NAME_CHARS:
+        return (
+            f"display_name is {len(display_name)} characters; the limit is {MAX_DISPLAY_NAME_CHARS}"
+        )
+    return None
+
+
+def speak_request_problem(request: gateway_pb2.SpeakRequest, max_text_chars: int) -> str | None:
+    """Says what is wrong with a Speak request, or returns None.
+
+    Args:
+        request: The request as received.
+        max_text_chars: Longest text accepted (after stripping white space).
+    """
+    return (
+        _text_problem(request.text.strip(), request.mode, max_text_chars)
+        or _enum_problem(request)
+        or _fps_problem(request.fps)
+        or _length_problem("conversation_id", request.conversation_id, MAX_CONVERSATION_ID_CHARS)
+        or _length_problem("voice", request.voice, MAX_VOICE_NAME_CHARS)
+        or _motion_problem(request.motion)
+    )
+
+
+def _text_problem(text: str, mode: int, max_text_chars: int) -> str | None:
+    if not text:
+        return "text is empty: say something"
+    if len(text) > max_text_chars:
+        return f"text is {len(text)} characters; the limit is {max_text_chars}"
+    # The LLM can answer "?!", but a voice has nothing to say for it.
+    if mode != gateway_pb2.SPEAK_MODE_CHAT and not any(char.isalnum() for char in text):
+        return "text has nothing to speak: it needs at least one letter or digit"
+    return None
+
+
+def _enum_problem(request: gateway_pb2.SpeakRequest) -> str | None:
+    checks = (
+        ("mode", request.mode, gateway_pb2.SpeakMode),
+        ("quality", request.quality, gateway_pb2.Quality),
+        ("frame_encoding", request.frame_encoding, media_pb2.FrameEncoding),
+    )
+    for field, value, enum in checks:
+        if value not in enum.values():
+            names = ", ".join(item.name for item in enum.DESCRIPTOR.values if item.number)
+            return f"{field} {value} is unknown; use one of {names}"
+    return None
+
+
+def _fps_problem(fps: float) -> str | None:
+    # Written so that NaN fails too: every comparison with NaN is false.
+    if fps != 0 and not 1.0 <= fps <= MAX_FPS:
+        return f"fps must be between 1 and {MAX_FPS:g} (0 means the default), got {fps:g}"
+    return None
+
+
+def _length_problem(field: str, value: str, limit: int) -> str | None:
+    if len(value) > limit:
+        return f"{field} is {len(value)} characters; the limit is {limit}"
+    return None
+
+
+def _motion_problem(motion: media_pb2.MotionSettings) -> str | None:
+    for field in _MOTION_FIELDS:
+        value = getattr(motion, field)
+        if not math.isfinite(value) or value < 0:
+            return f"motion.{field} must be a finite number of at least 0, got {value:g}"
+    return None
