@@ -141,15 +141,7 @@ class AvatarServer:
             names = [*self.service_names, health.SERVICE_NAME, reflection.SERVICE_NAME]
             reflection.enable_server_reflection(names, server)
         await self._set_all(health_pb2.HealthCheckResponse.NOT_SERVING)
-        address = f"{self.config.host}:{self.config.port}"
-        if self.config.tls is None:
-            self.port = server.add_insecure_port(address)
-        else:
-            self.port = server.add_secure_port(address, server_credentials(self.config.tls))
-        if self.port == 0:
-            raise OSError(
-                f"{self.config.service}: cannot bind {self.config.host}:{self.config.port}"
-            )
+        self.port = self._bind(server)
         await server.start()
         self._server = server
         if self.config.metrics_port >= 0:
@@ -170,6 +162,17 @@ class AvatarServer:
         self._warm_up_seconds.set(time.perf_counter() - warm_up_started)
         await self._set_all(health_pb2.HealthCheckResponse.SERVING)
         log.info("%s is SERVING", self.config.service)
+
+    def _bind(self, server: grpc.aio.Server) -> int:
+        """Adds the listening port, TLS when configured; returns the port bound."""
+        address = f"{self.config.host}:{self.config.port}"
+        if self.config.tls is None:
+            port = server.add_insecure_port(address)
+        else:
+            port = server.add_secure_port(address, server_credentials(self.config.tls))
+        if port == 0:
+            raise OSError(f"{self.config.service}: cannot bind {address}")
+        return port
 
     async def _set_all(self, status: int) -> None:
         await self.health.set("", status)
