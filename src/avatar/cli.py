@@ -6,6 +6,7 @@
     avatar avatars | avatar delete ID
     avatar demo                                 up + sample avatar + say + down
     avatar multinode                            each service on its own network node (root)
+    avatar train-tts DATASET OUTPUT [--language hr]  train a GlowTTS voice (coqui Trainer)
 
 A gateway with TLS takes ``--tls-ca`` (and ``--tls-cert``/``--tls-key`` for mutual
 TLS); one that requires a bearer token takes ``--token`` (or ``AVATAR_TOKEN``, which
@@ -30,6 +31,7 @@ from avatar import multinode
 from avatar.client import GatewayClient, SpeakResult
 from avatar.core.config import ClientTls, ConfigError
 from avatar.gateway.v1 import gateway_pb2
+from avatar.services.tts import train as tts_training
 from avatar.stack import LocalStack, StackError
 
 DEMO_TEXT = (
@@ -259,6 +261,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="run each service on its own network node (root), speak, survive an animator outage",
     )
     multinode.add_arguments(multinode_command)
+
+    train_tts = commands.add_parser(
+        "train-tts", help="train or fine-tune a GlowTTS voice on an LJSpeech-format dataset"
+    )
+    tts_training.add_training_arguments(train_tts)
     return parser
 
 
@@ -273,6 +280,8 @@ def main(argv: list[str] | None = None) -> int:
             return _demo(args)
         if args.command == "multinode":
             return multinode.run_command(args, _say)
+        if args.command == "train-tts":
+            return tts_training.run_training(args)
         return asyncio.run(handlers[args.command](args, args.gateway))
     except grpc.aio.AioRpcError as error:
         print(f"error: {error.code().name}: {error.details()}", file=sys.stderr)

@@ -1,0 +1,1 @@
+"""Training GlowTTS voices with coqui's Trainer on LJSpeech-format datasets."""
