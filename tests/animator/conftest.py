@@ -18,6 +18,12 @@ def sample_photo() -> bytes:
 
 
 @pytest.fixture(scope="session")
+def closed_photo() -> bytes:
+    """The sample face with its lips closed (no teeth showing), JPEG bytes."""
+    return (resources.files("avatar") / "assets" / "sample_face_closed.jpg").read_bytes()
+
+
+@pytest.fixture(scope="session")
 def preparer() -> FacePreparer:
     """One preparer for the session, so the dlib models load once."""
     return FacePreparer()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+import cv2
 import dlib
 import numpy as np
 
@@ -82,9 +83,10 @@ class FaceObserver:
         Raises:
             AssertionError: No face is found (a rendered frame must show one).
         """
-        faces = sorted(self._detector(frame, 0), key=lambda box: box.area(), reverse=True)
+        gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        faces = sorted(self._detector(gray, 0), key=lambda box: box.area(), reverse=True)
         assert faces, "the observer found no face in a rendered frame"
-        shape = self._predictor(frame, faces[0])
+        shape = self._predictor(gray, faces[0])
         return Observation(np.array([(part.x, part.y) for part in shape.parts()], dtype=float))
 
 

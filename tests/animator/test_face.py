@@ -150,3 +150,15 @@ def test_crop_stays_inside_the_photo_and_keeps_the_aspect():
 def test_crop_of_a_framed_portrait_takes_the_whole_photo(sample_face, sample_rgb):
     # The sample is already framed for the output: no resampling, identical pixels.
     assert np.array_equal(sample_face.image, sample_rgb)
+
+
+def test_closed_mouth_sample_is_the_sample_with_its_lips_closed(
+    preparer, closed_photo, sample_face, lip_meter
+):
+    closed, _ = preparer.prepare(closed_photo)
+    assert closed.faces_found == 1 and closed.image.shape == sample_face.image.shape
+    assert lip_meter.gap(sample_face.image) > 8.0  # the sample smiles with its teeth
+    assert lip_meter.gap(closed.image) < 2.0  # this one does not
+    eyes = slice(int(sample_face.landmarks[17:27, 1].min()), int(sample_face.landmarks[29, 1]))
+    difference = np.abs(closed.image[eyes].astype(int) - sample_face.image[eyes].astype(int))
+    assert difference.mean() < 2.0  # the same face: only the mouth differs

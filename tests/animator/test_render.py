@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.core.images import encode_jpeg
 from avatar.services.animator.motion import FramePose
 from avatar.services.animator.visemes import MouthShape
 
@@ -73,9 +72,9 @@ def test_gaze_moves_pixels_inside_the_eyes_only(sample_face):
     )
 
 
-def test_opened_mouth_of_a_closed_mouth_photo_shows_teeth_and_a_dark_cavity(sample_face, preparer):
-    closed_photo = sample_face.warper.render(FramePose(mouth=MouthShape(opening=0.0, rest=0.0)))
-    face, _ = preparer.prepare(encode_jpeg(closed_photo, 95))
+def test_opened_mouth_of_a_closed_mouth_photo_shows_teeth_and_a_dark_cavity(preparer, closed_photo):
+    face, _ = preparer.prepare(closed_photo)
+    closed_photo = face.image
     frame = face.warper.render(FramePose(mouth=MouthShape(opening=0.4, rest=0.0)))
     landmarks = face.landmarks
     left, right = int(landmarks[48, 0]), int(landmarks[54, 0])

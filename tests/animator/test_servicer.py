@@ -17,6 +17,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
 from avatar.core.images import decode_jpeg, encode_jpeg
+from tests.animator.observer import FaceObserver, blinks
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
@@ -266,3 +267,91 @@ async def test_metrics_count_frames_and_cache_use(server, stub, sample_photo):
     assert 'avatar_animator_prepared_faces_total{cache="hit"} 1.0' in text
     assert 'avatar_animator_frame_seconds_count{step="render"}' in text
     assert "avatar_animator_cached_faces 1.0" in text
+
+
+def _rgb_frames(responses) -> list[np.ndarray]:
+    return [
+        np.frombuffer(frame.data, dtype=np.uint8).reshape(frame.height, frame.width, 3)
+        for frame in _frames(responses)
+    ]
+
+
+async def test_an_idle_loop_ends_where_it_starts(stub, sample_photo):
+    loop_frames = 50  # 2 s at 25 fps
+    motion = media_pb2.MotionSettings(seed=4, blinks_per_minute=30)
+    responses = await _collect(
+        stub,
+        [
+            _config(
+                image=sample_photo,
+                sample_rate=SAMPLE_RATE,
+                encoding=media_pb2.FRAME_ENCODING_RGB24,
+                motion=motion,
+                loop_frames=loop_frames,
+            ),
+            _silence_request(2.04),  # one frame past the loop: frame 50 is frame 0 again
+            END,
+        ],
+    )
+    frames = _rgb_frames(responses)
+    assert len(frames) == loop_frames + 1
+    assert np.array_equal(frames[loop_frames], frames[0])
+    steps = [
+        np.abs(a.astype(int) - b.astype(int)).mean()
+        for a, b in zip(frames[:-1], frames[1:], strict=True)
+    ]
+    # From the last frame back to the first is one ordinary step, no jump...
+    assert steps[-1] <= max(steps[:-1])
+    assert max(steps) > 0.05  # ...and the loop is not a still picture.
+
+
+async def test_a_loop_longer_than_allowed_is_refused(stub, sample_photo):
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await _collect(
+            stub, [_config(image=sample_photo, sample_rate=SAMPLE_RATE, loop_frames=10**6), END]
+        )
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "loop_frames" in error.value.details()
+
+
+def _silence_request(seconds: float) -> animator_pb2.AnimateRequest:
+    samples = round(seconds * SAMPLE_RATE)
+    return animator_pb2.AnimateRequest(
+        audio=media_pb2.AudioChunk(pcm=bytes(2 * samples), sample_rate=SAMPLE_RATE)
+    )
+
+
+async def test_blinks_can_be_turned_off_and_brows_raised(stub, sample_photo):
+    observer = FaceObserver()
+    timings = media_pb2.TimingTrack(
+        phonemes=[
+            media_pb2.Phoneme(symbol="h", start_seconds=0.0, end_seconds=0.1),
+            media_pb2.Phoneme(symbol="ˈɛ", start_seconds=0.1, end_seconds=0.5, stressed=True),
+            media_pb2.Phoneme(symbol="_", start_seconds=0.5, end_seconds=2.0),
+        ]
+    )
+
+    async def render(**motion) -> list[np.ndarray]:
+        config = _config(
+            image=sample_photo,
+            sample_rate=SAMPLE_RATE,
+            encoding=media_pb2.FRAME_ENCODING_RGB24,
+            motion=media_pb2.MotionSettings(seed=2, blinks_per_minute=60, **motion),
+        )
+        request = animator_pb2.AnimateRequest(timings=timings)
+        return _rgb_frames(await _collect(stub, [config, request, _audio_request(2.0), END]))
+
+    blinking, still_eyes = await render(), await render(no_blinks=True, brow_raise=2.0)
+    ratios = [
+        np.array([observer.observe(f).eye_aspect_ratio for f in clip])
+        for clip in (blinking, still_eyes)
+    ]
+    assert len(blinks(ratios[0])) >= 1 and blinks(ratios[1]) == []
+
+    def brow_height(frame: np.ndarray) -> float:
+        points = observer.observe(frame).points
+        return float(points[36:48, 1].mean() - points[17:27, 1].mean())
+
+    peak = round((0.1 + 0.2) * 25)  # the stressed vowel's onset plus half a brow raise
+    assert brow_height(still_eyes[peak]) > brow_height(blinking[peak]) + 3.0
+    assert abs(brow_height(still_eyes[-1]) - brow_height(blinking[-1])) < 1.5  # back down

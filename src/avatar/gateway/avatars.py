@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator
 
@@ -77,8 +78,10 @@ class AvatarFactory:
     async def _render_idle(
         self, content_hash: str, photo: bytes, timeout: float | None
     ) -> list[bytes]:
-        """Animates silence: blinks and small head motion, no speech."""
+        """Animates silence: blinks and small head motion, no speech, as a seamless loop."""
         samples = round(self._idle_seconds * IDLE_SAMPLE_RATE)
+        # The clip's frame count is the motion's period: its last frame leads back to its first.
+        loop_frames = math.ceil(samples * self._fps / IDLE_SAMPLE_RATE - 1e-9)
 
         async def requests() -> AsyncIterator[animator_pb2.AnimateRequest]:
             yield animator_pb2.AnimateRequest(
@@ -88,6 +91,7 @@ class AvatarFactory:
                     fps=self._fps,
                     sample_rate=IDLE_SAMPLE_RATE,
                     encoding=media_pb2.FRAME_ENCODING_JPEG,
+                    loop_frames=loop_frames,
                 )
             )
             yield animator_pb2.AnimateRequest(

@@ -24,15 +24,15 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61vatar/common/v1/media.proto\x12\x10\x61vatar.common.v1\"E\n\nAudioChunk\x12\x0b\n\x03pcm\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x15\n\rsample_offset\x18\x03 \x01(\x04\"v\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x31\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\"B\n\nFrameBatch\x12\'\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x17.avatar.common.v1.Frame\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x01\"W\n\x07Phoneme\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\x10\n\x08stressed\x18\x04 \x01(\x08\"@\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\"a\n\x0bTimingTrack\x12+\n\x08phonemes\x18\x01 \x03(\x0b\x32\x19.avatar.common.v1.Phoneme\x12%\n\x05words\x18\x02 \x03(\x0b\x32\x16.avatar.common.v1.Word\"x\n\x0eMotionSettings\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x19\n\x11\x62links_per_minute\x18\x02 \x01(\x02\x12\x13\n\x0bhead_motion\x18\x03 \x01(\x02\x12\x12\n\nstill_head\x18\x04 \x01(\x08\x12\x14\n\x0c\x61rticulation\x18\x05 \x01(\x02*b\n\rFrameEncoding\x12\x1e\n\x1a\x46RAME_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46RAME_ENCODING_JPEG\x10\x01\x12\x18\n\x14\x46RAME_ENCODING_RGB24\x10\x02\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1c\x61vatar/common/v1/media.proto\x12\x10\x61vatar.common.v1\"E\n\nAudioChunk\x12\x0b\n\x03pcm\x18\x01 \x01(\x0c\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x15\n\rsample_offset\x18\x03 \x01(\x04\"v\n\x05\x46rame\x12\r\n\x05index\x18\x01 \x01(\x04\x12\x0c\n\x04\x64\x61ta\x18\x02 \x01(\x0c\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\x12\x31\n\x08\x65ncoding\x18\x05 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\"B\n\nFrameBatch\x12\'\n\x06\x66rames\x18\x01 \x03(\x0b\x32\x17.avatar.common.v1.Frame\x12\x0b\n\x03\x66ps\x18\x02 \x01(\x01\"W\n\x07Phoneme\x12\x0e\n\x06symbol\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\x12\x10\n\x08stressed\x18\x04 \x01(\x08\"@\n\x04Word\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\x15\n\rstart_seconds\x18\x02 \x01(\x01\x12\x13\n\x0b\x65nd_seconds\x18\x03 \x01(\x01\"a\n\x0bTimingTrack\x12+\n\x08phonemes\x18\x01 \x03(\x0b\x32\x19.avatar.common.v1.Phoneme\x12%\n\x05words\x18\x02 \x03(\x0b\x32\x16.avatar.common.v1.Word\"\x9f\x01\n\x0eMotionSettings\x12\x0c\n\x04seed\x18\x01 \x01(\x04\x12\x19\n\x11\x62links_per_minute\x18\x02 \x01(\x02\x12\x13\n\x0bhead_motion\x18\x03 \x01(\x02\x12\x12\n\nstill_head\x18\x04 \x01(\x08\x12\x14\n\x0c\x61rticulation\x18\x05 \x01(\x02\x12\x11\n\tno_blinks\x18\x06 \x01(\x08\x12\x12\n\nbrow_raise\x18\x07 \x01(\x02*b\n\rFrameEncoding\x12\x1e\n\x1a\x46RAME_ENCODING_UNSPECIFIED\x10\x00\x12\x17\n\x13\x46RAME_ENCODING_JPEG\x10\x01\x12\x18\n\x14\x46RAME_ENCODING_RGB24\x10\x02\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'avatar.common.v1.media_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_FRAMEENCODING']._serialized_start=685
-  _globals['_FRAMEENCODING']._serialized_end=783
+  _globals['_FRAMEENCODING']._serialized_start=725
+  _globals['_FRAMEENCODING']._serialized_end=823
   _globals['_AUDIOCHUNK']._serialized_start=50
   _globals['_AUDIOCHUNK']._serialized_end=119
   _globals['_FRAME']._serialized_start=121
@@ -45,6 +45,6 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_WORD']._serialized_end=462
   _globals['_TIMINGTRACK']._serialized_start=464
   _globals['_TIMINGTRACK']._serialized_end=561
-  _globals['_MOTIONSETTINGS']._serialized_start=563
-  _globals['_MOTIONSETTINGS']._serialized_end=683
+  _globals['_MOTIONSETTINGS']._serialized_start=564
+  _globals['_MOTIONSETTINGS']._serialized_end=723
 # @@protoc_insertion_point(module_scope)

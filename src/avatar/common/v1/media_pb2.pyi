@@ -79,15 +79,19 @@ class TimingTrack(_message.Message):
     def __init__(self, phonemes: _Optional[_Iterable[_Union[Phoneme, _Mapping]]] = ..., words: _Optional[_Iterable[_Union[Word, _Mapping]]] = ...) -> None: ...
 
 class MotionSettings(_message.Message):
-    __slots__ = ("seed", "blinks_per_minute", "head_motion", "still_head", "articulation")
+    __slots__ = ("seed", "blinks_per_minute", "head_motion", "still_head", "articulation", "no_blinks", "brow_raise")
     SEED_FIELD_NUMBER: _ClassVar[int]
     BLINKS_PER_MINUTE_FIELD_NUMBER: _ClassVar[int]
     HEAD_MOTION_FIELD_NUMBER: _ClassVar[int]
     STILL_HEAD_FIELD_NUMBER: _ClassVar[int]
     ARTICULATION_FIELD_NUMBER: _ClassVar[int]
+    NO_BLINKS_FIELD_NUMBER: _ClassVar[int]
+    BROW_RAISE_FIELD_NUMBER: _ClassVar[int]
     seed: int
     blinks_per_minute: float
     head_motion: float
     still_head: bool
     articulation: float
-    def __init__(self, seed: _Optional[int] = ..., blinks_per_minute: _Optional[float] = ..., head_motion: _Optional[float] = ..., still_head: _Optional[bool] = ..., articulation: _Optional[float] = ...) -> None: ...
+    no_blinks: bool
+    brow_raise: float
+    def __init__(self, seed: _Optional[int] = ..., blinks_per_minute: _Optional[float] = ..., head_motion: _Optional[float] = ..., still_head: _Optional[bool] = ..., articulation: _Optional[float] = ..., no_blinks: _Optional[bool] = ..., brow_raise: _Optional[float] = ...) -> None: ...

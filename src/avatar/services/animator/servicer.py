@@ -158,7 +158,11 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         yield animator_pb2.AnimateResponse(
             sequence=0,
             started=animator_pb2.AnimateStarted(
-                frame_width=face.width, frame_height=face.height, fps=fps, cache_hit=cache_hit
+                frame_width=face.width,
+                frame_height=face.height,
+                fps=fps,
+                cache_hit=cache_hit,
+                warnings=list(face.warnings),
             ),
         )
         async for request in payload(requests, context):
@@ -265,6 +269,7 @@ class _AnimateStream:
         self._face = face
         self._fps = fps
         self._start_frame = config.start_frame
+        self._loop_frames = config.loop_frames
         self._motion = motion
         self._output = output
         self._context = context
@@ -282,6 +287,7 @@ class _AnimateStream:
                 fps=self._fps,
                 sample_rate=sample_rate,
                 start_frame=self._start_frame,
+                loop_frames=self._loop_frames,
                 motion=self._motion,
             )
         except AnimationInputError as error:
@@ -389,10 +395,11 @@ def _motion_settings(motion: media_pb2.MotionSettings) -> MotionSettings:
     """Engine motion settings from the proto, with its zero-means-default rules."""
     return MotionSettings(
         seed=motion.seed,
-        blinks_per_minute=motion.blinks_per_minute or 15.0,
+        blinks_per_minute=0.0 if motion.no_blinks else motion.blinks_per_minute or 15.0,
         head_motion=motion.head_motion or (0.0 if motion.still_head else 1.0),
         still_head=motion.still_head,
         articulation=motion.articulation or 1.0,
+        brow_raise=motion.brow_raise,
     )
 
 
