@@ -199,10 +199,10 @@ def observed(stack, prometheus) -> Observed:
     before = {name: prometheus.value(query) for name, query in QUERIES.items()}
     buckets_before = _ttff_buckets(prometheus)
     result, failure = asyncio.run(_speak_twice(stack.gateway_address))
-    prometheus.wait_until(QUERIES["ttff_count"], lambda v: v > before["ttff_count"])
-    prometheus.wait_until(QUERIES["tts_errors"], lambda v: v > before["tts_errors"])
-    prometheus.wait_until(QUERIES["synthesized_ok"], lambda v: v > before["synthesized_ok"])
-    time.sleep(1.5)  # one more scrape of every target: nothing may change any more
+    # Every count was made before the calls returned: a scrape that began later has them all.
+    finished = time.time()
+    for service in SERVICES:
+        prometheus.wait_until(f'timestamp(up{{job="{service}"}})', lambda v: v > finished)
     after = {name: prometheus.value(query) for name, query in QUERIES.items()}
     return Observed(result, failure, before, after, buckets_before, _ttff_buckets(prometheus))
 
