@@ -64,7 +64,8 @@ def decode_image(
         raise InvalidImageError("the image is empty")
     if len(data) > max_bytes:
         raise InvalidImageError(
-            f"the image is {_megabytes(len(data))} MB; the limit is {_megabytes(max_bytes)} MB"
+            f"the image is {len(data)} bytes ({_megabytes(len(data))} MB); "
+            f"the limit is {max_bytes} bytes ({_megabytes(max_bytes)} MB)"
         )
     image = _open_header(data, max_pixels)
     width, height = image.size

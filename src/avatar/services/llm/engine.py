@@ -374,8 +374,9 @@ def _content(choice: Any) -> str:
 
 def _language_instruction(language: str) -> str:
     if len(language) > 35 or not _LANGUAGE_TAG.fullmatch(language):
+        shown = language if len(language) <= 40 else f"{language[:40]}..."
         raise InvalidChatRequestError(
-            f"language {language!r} is not a BCP 47 tag such as 'en' or 'hr-HR'"
+            f"language {shown!r} is not a BCP 47 tag such as 'en' or 'hr-HR'"
         )
     name = _LANGUAGE_NAMES.get(language.split("-")[0].lower())
     if name:
