@@ -1,4 +1,4 @@
-"""Shared fixtures of the animator tests: the sample photo, prepared once, and a lip meter."""
+"""Shared fixtures of the animator tests: the sample photos, prepared once, and observers."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from avatar.services.animator.face import FacePreparer, PreparedFace, default_predictor_path
+from tests.animator.observer import FaceObserver
 
 
 @pytest.fixture(scope="session")
@@ -60,3 +61,9 @@ class LipMeter:
 def lip_meter(sample_face: PreparedFace) -> LipMeter:
     """A lip meter for frames of the sample face."""
     return LipMeter(sample_face.image)
+
+
+@pytest.fixture(scope="session")
+def observer() -> FaceObserver:
+    """Finds the face and its landmarks afresh in each frame (an independent judge)."""
+    return FaceObserver()

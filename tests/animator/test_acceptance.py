@@ -9,7 +9,8 @@ found afresh per frame), and the clip must show:
 * mouth opening that follows the loudness, best at lag 0 +-1 frame with r >= 0.5;
 * lips shut (inner lips within 5% of the mouth width) at the centre of every p, b, m;
 * at least one blink per 6 seconds, each short;
-* head motion that is there, but small and smooth.
+* head motion that is there, but small and smooth;
+* without timings (audio alone), a mouth in sync with the loudness at lag 0.
 
 It also checks that the same seed renders byte-identical frames and that another
 seed moves the head and places the blinks differently.
@@ -29,7 +30,6 @@ from avatar.services.animator.engine import AnimationSession, MotionSettings
 from avatar.services.animator.face import PreparedFace
 from avatar.services.tts.engines.espeak import EspeakEngine
 from tests.animator.observer import (
-    FaceObserver,
     Observation,
     blinks,
     lagged_correlations,
@@ -80,19 +80,17 @@ def speech() -> Speech:
     )
 
 
-@pytest.fixture(scope="module")
-def observer() -> FaceObserver:
-    return FaceObserver()
-
-
-def render(face: PreparedFace, speech: Speech, seed: int) -> list[np.ndarray]:
+def render(
+    face: PreparedFace, speech: Speech, seed: int, *, timings: bool = True
+) -> list[np.ndarray]:
     """Streams the speech into a session as the TTS produced it, chunk by chunk."""
     session = AnimationSession(
         face, fps=FPS, sample_rate=speech.sample_rate, motion=MotionSettings(seed=seed)
     )
     frames = []
     for chunk in speech.chunks:
-        session.push_phonemes(chunk.phonemes)
+        if timings:
+            session.push_phonemes(chunk.phonemes)
         session.push_audio(chunk.samples)
         frames += session.render_ready()
     return frames + session.finish()
@@ -127,6 +125,16 @@ def test_mouth_opening_follows_the_loudness(clip, speech):
     assert abs(best) <= 1, correlations
     assert correlations[best] >= 0.5, correlations
     assert correlations[0] >= 0.5, correlations
+
+
+def test_without_timings_the_mouth_follows_the_audio_within_a_frame(clips, speech, observer):
+    face = clips["smiling with teeth"].face
+    frames = render(face, speech, SEED, timings=False)
+    gaps = np.array([observer.observe(frame).lip_gap for frame in frames])
+    loudness = loudness_per_frame(speech.samples, speech.sample_rate, FPS, len(gaps))
+    correlations = lagged_correlations(gaps, loudness, range(-4, 5))
+    assert max(correlations, key=correlations.get) == 0, correlations
+    assert correlations[0] >= 0.6, correlations
 
 
 def test_lips_close_at_the_centre_of_every_p_b_and_m(clip, speech):

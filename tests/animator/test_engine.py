@@ -206,3 +206,44 @@ def test_bad_input_is_refused(sample_face):
     assert len(session.finish()) == 3
     with pytest.raises(AnimationInputError, match="finished"):
         session.push_audio(np.zeros(10, dtype=np.int16))
+
+
+def test_the_head_nods_on_stressed_syllables(sample_face, observer):
+    def render(stressed: bool) -> list[np.ndarray]:
+        phonemes = [
+            Phoneme("_", 0.0, 0.3),
+            Phoneme("h", 0.3, 0.4),
+            Phoneme("ɛ", 0.4, 0.7, stressed=stressed),
+            Phoneme("l", 0.7, 0.8),
+            Phoneme("oʊ", 0.8, 1.2),
+        ]
+        session = AnimationSession(
+            sample_face, fps=25.0, sample_rate=16000, motion=MotionSettings(seed=5)
+        )
+        return _render_all(session, _tone(1.4, 16000), 4000, phonemes)
+
+    plain, stressed = render(False), render(True)
+
+    def head_drop(index: int) -> float:
+        """How much lower the head is in the stressed clip (pixels)."""
+        centres = [observer.observe(frames[index]).head_centre[1] for frames in (stressed, plain)]
+        return centres[0] - centres[1]
+
+    assert abs(head_drop(round(0.35 * 25))) < 0.6  # nothing moves ahead of the stress
+    assert 1.5 < head_drop(round((0.4 + 0.25) * 25)) < 8.0  # half a nod later: a small dip
+
+
+def test_without_timings_loudness_peaks_bring_nods(sample_face, observer):
+    beat = np.concatenate([_tone(0.2, 16000), np.zeros(4800, np.int16)])  # 0.5 s syllables
+    syllables, steady = np.tile(beat, 3), _tone(1.5, 16000)
+
+    def render(audio: np.ndarray) -> list[np.ndarray]:
+        motion = MotionSettings(seed=5, blinks_per_minute=0.0)
+        session = AnimationSession(sample_face, fps=25.0, sample_rate=16000, motion=motion)
+        return _render_all(session, audio, 3000)
+
+    beats, hum = render(syllables), render(steady)
+    # Half a nod after the second syllable's loudness peak; the idle sway is the same.
+    peak = round((0.5 + 0.1 + 0.25) * 25)
+    drop = observer.observe(beats[peak]).head_centre[1] - observer.observe(hum[peak]).head_centre[1]
+    assert 1.5 < drop < 8.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from avatar.services.animator.face import FacePreparer
 from avatar.services.animator.motion import FramePose
 from avatar.services.animator.visemes import MouthShape
 
@@ -85,3 +86,71 @@ def test_opened_mouth_of_a_closed_mouth_photo_shows_teeth_and_a_dark_cavity(prep
     assert (brightness > 3 * 200).sum() > 50  # teeth appeared
     assert (brightness < 3 * 60).sum() > 200  # and a dark opening
     assert (before_brightness < 3 * 60).sum() < 0.5 * (brightness < 3 * 60).sum()
+
+
+def _lip_thickness(points: np.ndarray) -> tuple[float, float]:
+    """Upper and lower lip thickness at the middle of the mouth (pixels)."""
+    return points[62, 1] - points[51, 1], points[57, 1] - points[66, 1]
+
+
+@pytest.mark.parametrize("photo", ["sample_photo", "closed_photo"])
+@pytest.mark.parametrize(
+    "shape",
+    [MouthShape(0.4, 0.0, 0.02), MouthShape(0.26, 0.0, 0.07), MouthShape(0.12, 0.0, -0.26)],
+    ids=["aa", "E", "ou"],
+)
+def test_lips_move_as_wholes_and_keep_their_thickness(request, preparer, observer, photo, shape):
+    face, _ = preparer.prepare(request.getfixturevalue(photo))
+    still = observer.observe(face.image)
+    moved = observer.observe(face.warper.render(FramePose(mouth=shape)))
+    if shape.opening >= 0.2:
+        assert moved.lip_gap > still.lip_gap + 8.0  # the mouth opened...
+    for before, after in zip(
+        _lip_thickness(still.points), _lip_thickness(moved.points), strict=True
+    ):
+        assert abs(after - before) <= 2.5  # ...but neither lip was stretched or squashed
+
+
+def test_no_seams_where_the_moving_region_meets_the_photo(sample_face):
+    pose = FramePose(mouth=MouthShape(0.4, 0.0, 0.02), blink=0.7, gaze_x=1.0, brow_raise=1.0)
+    frame = sample_face.warper.render(pose).astype(int)
+    photo = sample_face.image.astype(int)
+    x0, y0, x1, y1 = sample_face.warper.rig.roi
+    outside = np.ones(photo.shape[:2], dtype=bool)
+    outside[y0 : y1 + 1, x0 : x1 + 1] = False
+    assert np.array_equal(frame[outside], photo[outside])  # untouched beyond the region
+    outline = np.zeros_like(outside)  # the region's own border: its vertices never move
+    outline[y0 : y1 + 1, x0 : x1 + 1] = True
+    outline[y0 + 1 : y1, x0 + 1 : x1] = False
+    assert np.abs(frame[outline] - photo[outline]).max() <= 2  # so it joins without a step
+
+
+def test_head_motion_leaves_no_empty_border(sample_face):
+    frame = sample_face.warper.render(
+        FramePose(head_roll_degrees=2.5, head_shift_x=0.05, head_shift_y=0.04)
+    )
+    edges = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]]).astype(int)
+    still = np.concatenate(
+        [
+            sample_face.image[0],
+            sample_face.image[-1],
+            sample_face.image[:, 0],
+            sample_face.image[:, -1],
+        ]
+    ).astype(int)
+    # The edges show the photo's edge colours (reflected), not black fill.
+    assert abs(edges.mean() - still.mean()) < 15 and (edges.sum(axis=1) < 30).mean() < 0.05
+
+
+@pytest.mark.parametrize(("width", "height"), [(1024, 1024), (768, 512), (256, 256)])
+def test_frames_of_any_size_show_the_face_and_move(observer, sample_photo, width, height):
+    face, _ = FacePreparer(output_width=width, output_height=height).prepare(sample_photo)
+    frame = face.warper.render(FramePose(mouth=MouthShape(0.3, 0.0), blink=1.0))
+    assert frame.shape == (height, width, 3)
+    eyes = float(np.linalg.norm(face.landmarks[45] - face.landmarks[36]))
+    assert eyes > 0.15 * min(width, height)  # framed around the face at every size
+    if min(width, height) >= 512:  # the observer's detector needs a face of ~80 px
+        seen = observer.observe(frame)
+        assert abs(seen.eye_distance - eyes) < 0.05 * eyes
+        assert seen.lip_gap > 0.15 * seen.mouth_width  # the mouth opens
+        assert seen.eye_aspect_ratio < 0.15  # and the eyes shut

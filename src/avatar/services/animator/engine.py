@@ -47,6 +47,8 @@ MAX_LOOP_FRAMES = 100_000
 
 # Loudness peaks (without timings) count as emphasis from this loudness up.
 _EMPHASIS_LOUDNESS = 0.85
+# ... and rising at least this much (dB) within the quarter second before the peak.
+_EMPHASIS_RISE_DB = 6.0
 
 
 class AnimationSession:
@@ -94,7 +96,8 @@ class AnimationSession:
         self._visemes = VisemeTrack(min_closure_seconds=1.0 / self.fps)
         self._meter = SoundMeter(self.sample_rate, self.fps)
         self._emphasis = EmphasisTrack(self.motion.seed)
-        self._recent_levels: list[float] = []
+        self._recent_levels: list[tuple[float, float]] = []
+        self._rise_frames = max(1, round(0.25 * self.fps))
         self._audio = np.zeros(0, dtype=np.int16)
         self._audio_length = 0
         self._rendered = 0
@@ -228,12 +231,24 @@ class AnimationSession:
         )
 
     def _note_loudness_peak(self, index: int, sound: FrameSound) -> None:
-        """Without timings, a loud local maximum of the level (the previous frame's,
-        now that this one is known) is a moment of emphasis."""
-        levels = self._recent_levels
-        levels.append(sound.level_db if sound.loudness >= _EMPHASIS_LOUDNESS else -math.inf)
-        del levels[:-3]
-        if len(levels) == 3 and math.isfinite(levels[1]) and levels[0] <= levels[1] > levels[2]:
+        """Without timings, a syllable's loudness peak is a moment of emphasis.
+
+        The previous frame counts (now that this one is known) when it is a local
+        maximum of the level, loud, and well above the quietest level of the
+        quarter second before it: a syllable rising, not a steady sound wavering.
+        """
+        history = self._recent_levels
+        history.append((sound.level_db, sound.loudness))
+        del history[: -(self._rise_frames + 2)]
+        if len(history) < 3:
+            return
+        (before, _), (level, loudness), (after, _) = history[-3:]
+        quietest = min(value for value, _ in history[:-2])
+        if (
+            before <= level > after
+            and loudness >= _EMPHASIS_LOUDNESS
+            and level - quietest >= _EMPHASIS_RISE_DB
+        ):
             self._emphasis.add((index - 1) / self.fps)
 
     def _check_open(self) -> None:

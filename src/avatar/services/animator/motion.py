@@ -135,8 +135,8 @@ def _smoothstep(x: float) -> float:
 _BLINK, _GAZE_TIME, _GAZE_X, _GAZE_Y, _GAZE_CENTRE = 11, 21, 22, 23, 24
 _ROLL_SLOW, _ROLL_FAST, _SWAY, _NOD = 31, 32, 33, 34
 _GAZE_SLOT_SECONDS = 1.7
-# Deepest emphasis nod, in face sizes (about 3 px on a 512 px frame).
-_NOD_DEPTH = 0.018
+# Deepest emphasis nod, in face sizes (about 4 px on a 512 px frame).
+_NOD_DEPTH = 0.025
 
 
 class IdleMotion:
