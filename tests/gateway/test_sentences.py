@@ -174,6 +174,14 @@ def test_adversarial_input_is_split_in_linear_time(adversarial):
     assert all(len(piece) <= 300 for piece in pieces)
 
 
+@pytest.mark.parametrize("mark", ["。", "！", "x。"])
+def test_a_long_run_ending_in_a_cjk_mark_is_cut_to_the_limit(mark):
+    text = "You said: " + mark * 1000
+    pieces = split_sentences(text)
+    assert all(len(piece) <= 300 for piece in pieces)
+    assert "".join(pieces).replace(" ", "").count("x") == text.count("x")
+
+
 def test_streaming_adversarial_input_one_character_at_a_time_is_fast():
     buffer = SentenceBuffer()
     started = time.perf_counter()

@@ -156,11 +156,11 @@ class SentenceBuffer:
             self._joined_length += 1
         self._words.append(word)
         self._joined_length += len(word)
-        if _ends_with_cjk_mark(word):
-            self._close_sentence()
-            return
+        # Cut to the limit first: a CJK mark ends the sentence, but not its length check.
         while self._joined_length > self._max_chars:
             self._cut_long_sentence()
+        if _ends_with_cjk_mark(word):
+            self._close_sentence()
 
     def _close_sentence(self) -> None:
         if self._words:
