@@ -85,6 +85,36 @@ def test_lips_close_in_some_frame_of_every_bilabial(consonant, consonant_seconds
         assert min(shape.opening + shape.rest for shape in shapes) == 0.0
 
 
+@pytest.mark.parametrize("fps", [25.0, 30.0, 24.0, 60.0])
+@pytest.mark.parametrize("consonant_seconds", [0.02, 0.03, 0.06, 0.15])
+def test_the_frame_nearest_every_bilabial_centre_is_shut(consonant_seconds, fps):
+    phonemes = _alternating("b", "a", 6, consonant_seconds)
+    track = _track(phonemes, fps)
+    for phoneme in phonemes:
+        if phoneme.symbol == "b":
+            frame = round((phoneme.start_seconds + phoneme.end_seconds) / 2 * fps)
+            shape = track.mouth_at(frame / fps)
+            assert shape.opening == 0.0 and shape.rest == 0.0
+
+
+def test_lips_shut_ahead_of_a_stop_espeak_times_from_its_burst():
+    # espeak-ng puts a stop's silent closure at the end of the phoneme before it.
+    track = _track([Phoneme("a", 0.0, 0.3), Phoneme("p", 0.3, 0.33), Phoneme("a", 0.33, 0.6)])
+    assert track.mouth_at(0.28).opening == 0.0
+    assert track.mouth_at(0.45).opening > 0.3
+
+
+def test_pauses_between_phrases_relax_the_lips_but_the_end_returns_to_the_photo():
+    track = _track(
+        [Phoneme("a", 0.0, 0.3), Phoneme("_", 0.3, 0.7), Phoneme("a", 0.7, 1.0)]
+        + [Phoneme("_", 1.0, 1.01)]
+    )
+    assert track.mouth_at(0.5).rest < 0.4 and track.mouth_at(0.5).opening < 0.05
+    assert track.mouth_at(2.0).rest > 0.99  # after the speech: the photo's own mouth
+    leading = _track([Phoneme("_", 0.0, 0.5), Phoneme("a", 0.5, 0.8)])
+    assert leading.mouth_at(0.2).rest > 0.95  # silence before any speech is no pause
+
+
 def test_open_vowels_open_wider_than_bilabials():
     phonemes = _alternating("m", "a", 4, 0.08)
     track = _track(phonemes)
