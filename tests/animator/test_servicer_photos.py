@@ -26,6 +26,9 @@ from tests.support.network import metric_value, scrape
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
+# grpc/grpc#36066: when the server ends a stream while the client is still writing,
+# grpcio's asyncio client may report this instead of the server's status (retried).
+CLIENT_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 @pytest.fixture(scope="module")
@@ -133,8 +136,11 @@ async def test_bad_photos_are_refused_with_a_reason_and_the_server_carries_on(
     error = await _prepare_error(stub, image)
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in error.details()
-    with pytest.raises(grpc.aio.AioRpcError) as streamed:
-        await _animate(stub, image)
+    for _ in range(5):
+        with pytest.raises(grpc.aio.AioRpcError) as streamed:
+            await _animate(stub, image)
+        if (streamed.value.code(), streamed.value.details()) != CLIENT_WRITE_RACE:
+            break
     assert streamed.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in streamed.value.details()
     # The server still serves: health says so and a good photo still animates.
