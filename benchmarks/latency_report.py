@@ -21,7 +21,7 @@ HEADER = [
 
 def label(text: str) -> str:
     """A short quoted label of a text."""
-    return f'"{text}"' if len(text) <= 24 else f'"{text[:22]}..." ({len(text)} chars)'
+    return f'"{text}"' if len(text) <= 40 else f'"{text[:38].rsplit(" ", 1)[0]}..."'
 
 
 def _triple(stats: dict, scale: float = 1.0, digits: int = 0) -> str:
@@ -31,7 +31,7 @@ def _triple(stats: dict, scale: float = 1.0, digits: int = 0) -> str:
 def progress_line(result: dict) -> str:
     """One console line per configuration, while the sweep runs."""
     return (
-        f"{label(result['text'])[:26]:27} {result['quality']:4} x{result['streams']:<2} "
+        f"{label(result['text']):42} {result['quality']:4} x{result['streams']:<2} "
         f"first audio {result['time_to_first_audio_seconds']['p50'] * 1000:6.0f} ms  "
         f"first frame {result['time_to_first_frame_seconds']['p50'] * 1000:6.0f} ms  "
         f"total {result['total_seconds']['p50']:6.2f} s  "
