@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
 import grpc
+
+# How long a stream that ended without its end message waits for a cancel to arrive.
+_CANCEL_SETTLE_SECONDS = 0.05
+_CANCEL_SETTLE_STEPS = 10
 
 
 async def read_config(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
@@ -18,6 +23,7 @@ async def read_config(requests: AsyncIterator[Any], context: grpc.aio.ServicerCo
     """
     first = await anext(requests, None)
     if first is None:
+        await _raise_if_cancelled(context)
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "empty stream: send config first")
     kind = first.WhichOneof("message")
     if kind != "config":
@@ -43,6 +49,20 @@ async def payload(
                 "wrong stream order: config sent twice" if kind else "empty message in stream",
             )
         yield request
+    await _raise_if_cancelled(context)
     await context.abort(
         grpc.StatusCode.INVALID_ARGUMENT, "stream closed without end: send end as the last message"
     )
+
+
+async def _raise_if_cancelled(context: grpc.aio.ServicerContext) -> None:
+    """Reports a stream that ended because the client cancelled as the cancel it is.
+
+    A client's cancel (or expired deadline) first ends the request stream and reaches
+    the handler as a cancelled task a few milliseconds later; without this wait it would
+    be answered, and counted, as a stream closed without its end message.
+    """
+    for _ in range(_CANCEL_SETTLE_STEPS):
+        if context.cancelled():
+            raise asyncio.CancelledError("the client cancelled the call")
+        await asyncio.sleep(_CANCEL_SETTLE_SECONDS / _CANCEL_SETTLE_STEPS)

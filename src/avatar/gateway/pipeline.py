@@ -158,6 +158,8 @@ class SpeakPipeline:
             await asyncio.gather(*tasks, return_exceptions=True)
             if not failure.done():
                 failure.cancel()
+            elif not failure.cancelled():
+                failure.exception()  # retrieved: the client already got it, or left
 
     def _timeout(self) -> float | None:
         return self._time_remaining()
@@ -324,13 +326,20 @@ class SpeakPipeline:
         await self._out.put(_END)
 
 
+class _CallEnded(Exception):
+    """Raised into gRPC's reader of a request iterator: it then cancels the call."""
+
+
 async def _until(stop: asyncio.Event, requests: AsyncIterator[Any]) -> AsyncIterator[Any]:
-    """Yields ``requests`` until ``stop`` is set, then closes them.
+    """Yields ``requests`` until ``stop`` is set, then makes gRPC cancel the call.
 
     gRPC reads a call's request iterator in a task of its own and, once the call has
     ended with an error (a deadline, a downstream failure), no longer cancels that task:
     a generator waiting on a pipeline queue would keep it pending forever. Setting
-    ``stop`` when the call ends interrupts whatever the generator waits for.
+    ``stop`` when the stage that reads the call ends interrupts whatever the generator
+    waits for. Simply ending the iterator would half-close the call, which a downstream
+    service would take for a stream closed without its end message; raising instead
+    makes gRPC cancel it, so the service sees CANCELLED.
     """
     iterator = aiter(requests)
     stopped = asyncio.ensure_future(stop.wait())
@@ -340,11 +349,12 @@ async def _until(stop: asyncio.Event, requests: AsyncIterator[Any]) -> AsyncIter
             step = asyncio.ensure_future(anext(iterator, _END))
             await asyncio.wait({step, stopped}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                return
+                break
             item = step.result()
             if item is _END:
                 return
             yield item
+        raise _CallEnded("the pipeline stage reading this call has ended")
     finally:
         stopped.cancel()
         if step is not None and not step.done():

@@ -1,0 +1,173 @@
+"""Deadlines and cancels reach every stage: downstream calls end, rendering stops, no task
+is left behind in the gateway.
+
+The stack is configured so that every stage is busy when the deadline or the cancel
+comes: the fake model streams a long answer word by word, tts sends 20 ms chunks (so its
+call for a long sentence is still open while the animator works through the queue), and
+quality is high, so the enhancer is in the chain too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import grpc
+import pytest
+import pytest_asyncio
+
+from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tests.reliability.harness import DOWNSTREAM, PHOTO, assert_still_serving, running_stack
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+# A short sentence, so speech starts at once, then a long one (cut at 300 characters) whose
+# synthesis is still streaming while the first is animated, then many more.
+LONG_TEXT = (
+    "Hi. "
+    + (
+        "This opening sentence rambles on and on about the weather, the hills, the river and "
+        "the long road home, so that it takes a good while to say out loud, well beyond the "
+        "few seconds of speech that the pipeline keeps queued between its stages at any time, "
+        "and it only ends here. "
+    )
+    + " ".join(f"Then sentence number {n} follows." for n in range(50))
+)
+STOPPED = ("CANCELLED", "DEADLINE_EXCEEDED")
+_GRPC_SERVER_LOOP = "AioServer._request_"
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
+async def busy(tmp_path_factory):
+    environments = {
+        "tts": {"AVATAR_TTS_FIRST_CHUNK_SECONDS": "0.01", "AVATAR_TTS_CHUNK_SECONDS": "0.02"},
+        "llm": {"AVATAR_LLM_MAX_MESSAGE_CHARS": "4000"},
+    }
+    async with (
+        running_stack(
+            tmp_path_factory.mktemp("busy"), environments, llm_chunk_delay=0.002
+        ) as stack,
+        stack.channel("gateway") as channel,
+    ):
+        gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+        avatar = await gateway.CreateAvatar(gateway_pb2.CreateAvatarRequest(image=PHOTO))
+        yield stack, gateway, avatar.avatar_id
+
+
+def _stopped_calls(stack) -> dict[str, float]:
+    return {
+        service: sum(
+            stack.metric(service, "grpc_server_handled_total", grpc_code=code) for code in STOPPED
+        )
+        for service in DOWNSTREAM
+    }
+
+
+async def _until_downstream_idle(stack, limit: float) -> float:
+    """Waits until no downstream call is in flight; returns how long that took."""
+    started = time.perf_counter()
+    while any(stack.calls_in_flight(service) for service in DOWNSTREAM):
+        if time.perf_counter() - started > limit:
+            break
+        await asyncio.sleep(0.005)
+    return time.perf_counter() - started
+
+
+def _pipeline_tasks(baseline: set[asyncio.Task]) -> list[str]:
+    """Python tasks started since ``baseline`` that are still alive (the caller's excluded).
+
+    Each gRPC server keeps one pending task waiting for its next call
+    (``AioServer._request_registered_call``), replaced by a new one whenever a call
+    arrives: those are the servers' own. Every other task (pipeline stages, gRPC's
+    readers of request iterators, servicer calls) belongs to the request.
+    """
+    alive = asyncio.all_tasks() - baseline - {asyncio.current_task()}
+    coroutines = (task.get_coro() for task in alive if not task.done())
+    names = (getattr(coro, "__qualname__", repr(coro)) for coro in coroutines)
+    return sorted(name for name in names if not name.startswith(_GRPC_SERVER_LOOP))
+
+
+async def _no_tasks_left(baseline: set[asyncio.Task], limit: float = 2.0) -> list[str]:
+    for _ in range(round(limit / 0.02)):
+        if not _pipeline_tasks(baseline):
+            break
+        await asyncio.sleep(0.02)
+    return _pipeline_tasks(baseline)
+
+
+async def test_a_half_second_deadline_cancels_every_downstream_call(busy):
+    stack, gateway, avatar_id = busy
+    request = gateway_pb2.SpeakRequest(
+        avatar_id=avatar_id,
+        text=LONG_TEXT,
+        mode=gateway_pb2.SPEAK_MODE_CHAT,
+        quality=gateway_pb2.QUALITY_HIGH,
+    )
+    stopped_before = _stopped_calls(stack)
+    baseline = asyncio.all_tasks()
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        async for _ in gateway.Speak(request, timeout=0.5):
+            pass
+    ended_at = time.perf_counter()
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+    await _until_downstream_idle(stack, limit=2.0)
+    assert time.perf_counter() - ended_at < 0.5
+    stopped = _stopped_calls(stack)
+    # Every stage had a call open at the deadline, and each one was cut short.
+    for service in DOWNSTREAM:
+        assert stopped[service] > stopped_before[service], service
+        assert stack.calls_in_flight(service) == 0, service
+    assert await _no_tasks_left(baseline) == []
+    for service in ("gateway", *DOWNSTREAM):
+        await assert_still_serving(stack, service)
+
+
+async def test_a_client_cancel_stops_every_stage_within_200_ms(busy):
+    stack, gateway, avatar_id = busy
+    request = gateway_pb2.SpeakRequest(
+        avatar_id=avatar_id, text=LONG_TEXT, quality=gateway_pb2.QUALITY_HIGH
+    )
+    stopped_before = _stopped_calls(stack)
+    baseline = asyncio.all_tasks()
+    call = gateway.Speak(request, timeout=60)
+    frames = 0
+    async for event in call:
+        frames += len(event.frames.frames)
+        if frames >= 25:
+            break
+    in_flight = {service: stack.calls_in_flight(service) for service in DOWNSTREAM}
+    call.cancel()
+
+    took = await _until_downstream_idle(stack, limit=2.0)
+    rendered = stack.metric("animator", "avatar_animator_frames_total")
+    assert took < 0.2, f"downstream calls ended {took * 1000:.0f} ms after the cancel"
+    assert in_flight == {"llm": 0, "tts": 1, "animator": 1, "enhancer": 1}
+    stopped = _stopped_calls(stack)
+    for service in ("tts", "animator", "enhancer"):
+        assert stopped[service] == stopped_before[service] + 1, service
+    await asyncio.sleep(0.3)
+    assert stack.metric("animator", "avatar_animator_frames_total") == rendered
+    assert await _no_tasks_left(baseline) == []
+    for service in ("gateway", *DOWNSTREAM):
+        await assert_still_serving(stack, service)
+
+
+async def test_a_stage_that_fails_mid_stream_leaves_no_task_behind(tmp_path):
+    async with running_stack(tmp_path) as stack, stack.channel("gateway") as channel:
+        gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
+        avatar = await gateway.CreateAvatar(gateway_pb2.CreateAvatarRequest(image=PHOTO))
+        request = gateway_pb2.SpeakRequest(
+            avatar_id=avatar.avatar_id, text=LONG_TEXT, quality=gateway_pb2.QUALITY_HIGH
+        )
+        baseline = asyncio.all_tasks()
+        call = gateway.Speak(request, timeout=60)
+        with pytest.raises(grpc.aio.AioRpcError) as caught:
+            async for event in call:
+                if event.frames.frames:
+                    # The enhancer goes away while the gateway waits for more frames.
+                    await stack.servers["enhancer"].stop(grace=0)
+        assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+        assert "enhance stage" in caught.value.details()
+        assert await _no_tasks_left(baseline) == []
+        await assert_still_serving(stack, "gateway")
