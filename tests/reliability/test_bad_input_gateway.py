@@ -148,6 +148,13 @@ CASES = [
         "motion.head_motion must be a finite number",
     ),
     Case(
+        "motion setting the animator refuses",
+        "gateway",
+        _speak(text="Hi.", motion=media_pb2.MotionSettings(articulation=25)),
+        INVALID,
+        "animate stage: articulation must be",
+    ),
+    Case(
         "conversation id of 1000 characters",
         "gateway",
         _speak(text="Why?", mode=gateway_pb2.SPEAK_MODE_CHAT, conversation_id="c" * 1000),

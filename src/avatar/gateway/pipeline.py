@@ -226,10 +226,14 @@ class SpeakPipeline:
         sentence_start = self.stats.samples
         await self._out.put(self._sentence_event(job, sentence_start / sample_rate))
         sent_samples = 0
+        accepted = asyncio.Event()  # set by the animator's first answer
 
         async def requests() -> AsyncIterator[animator_pb2.AnimateRequest]:
             nonlocal sent_samples
             yield animator_pb2.AnimateRequest(config=self._animate_config(sample_rate))
+            # Payload only once the animator has accepted the config: a refusal then ends
+            # the call before the gateway writes again, and reaches the client intact.
+            await accepted.wait()
             while (event := await job.events.get()) is not _END:
                 if event.WhichOneof("event") == "timings":
                     yield animator_pb2.AnimateRequest(timings=event.timings)
@@ -248,6 +252,7 @@ class SpeakPipeline:
                 _until(call_ended, requests()), self._timeout()
             )
             async for response in responses:
+                accepted.set()
                 if response.WhichOneof("event") == "frames":
                     # The gateway owns the output timeline: stamp indices in it.
                     for frame in response.frames.frames:
