@@ -12,6 +12,19 @@ from PIL import Image
 
 from tests.reliability.harness import PHOTO
 
+# A short sentence, so speech starts at once, then a long one (cut at 300 characters) whose
+# synthesis takes a while, then fifty more: about two minutes of speech, 3000 frames.
+LONG_TEXT = (
+    "Hi. "
+    + (
+        "This opening sentence rambles on and on about the weather, the hills, the river and "
+        "the long road home, so that it takes a good while to say out loud, well beyond the "
+        "few seconds of speech that the pipeline keeps queued between its stages at any time, "
+        "and it only ends here. "
+    )
+    + " ".join(f"Then sentence number {n} follows." for n in range(50))
+)
+
 NOT_AN_IMAGE = b"This is a plain text file, not a photo.\n" * 20
 TRUNCATED_JPEG = PHOTO[: len(PHOTO) // 2]
 

@@ -18,21 +18,10 @@ import pytest_asyncio
 
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tests.reliability.harness import DOWNSTREAM, PHOTO, assert_still_serving, running_stack
+from tests.reliability.inputs import LONG_TEXT
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-# A short sentence, so speech starts at once, then a long one (cut at 300 characters) whose
-# synthesis is still streaming while the first is animated, then many more.
-LONG_TEXT = (
-    "Hi. "
-    + (
-        "This opening sentence rambles on and on about the weather, the hills, the river and "
-        "the long road home, so that it takes a good while to say out loud, well beyond the "
-        "few seconds of speech that the pipeline keeps queued between its stages at any time, "
-        "and it only ends here. "
-    )
-    + " ".join(f"Then sentence number {n} follows." for n in range(50))
-)
 STOPPED = ("CANCELLED", "DEADLINE_EXCEEDED")
 _GRPC_SERVER_LOOP = "AioServer._request_"
 
