@@ -82,16 +82,17 @@ class RunningStack:
 
 @contextlib.contextmanager
 def running_stack(
-    work_dir: Path, environment: dict[str, str] | None = None
+    work_dir: Path, environment: dict[str, str] | None = None, llm_chunk_delay: float = 0.0
 ) -> Iterator[RunningStack]:
     """Starts the five services and a fake LLM, creates the sample avatar, stops it all after.
 
     Args:
         work_dir: Where the avatar store and the services' logs go.
         environment: Extra ``AVATAR_*`` variables for every service.
+        llm_chunk_delay: Seconds the fake model waits before each word it streams.
     """
     ports = free_ports(2 * len(SERVICES))
-    with FakeOpenAI() as base_url:
+    with FakeOpenAI(chunk_delay=llm_chunk_delay) as base_url:
         settings = {
             "AVATAR_GATEWAY_AVATAR_DIR": str(work_dir / "avatars"),
             "AVATAR_LLM_BASE_URL": base_url,
