@@ -79,6 +79,20 @@ async def test_synthesis_streams_started_audio_with_timings_then_end(stub):
     assert words == ["Hi", "how", "are", "you", "today"]
 
 
+async def test_croatian_text_gets_croatian_phonemes_and_audio(stub):
+    responses = await _synthesize(stub, text="Dobar dan, kako ste danas?", voice="hr")
+    assert responses[0].started.voice == "hr"
+    audio = _pcm(responses)
+    assert len(audio) > 22050 and np.abs(audio).max() > 1000  # over a second of real speech
+    phonemes = [p for r in responses if r.HasField("timings") for p in r.timings.phonemes]
+    symbols = [p.symbol for p in phonemes]
+    assert "r" in symbols and "ɹ" not in symbols  # trilled, not the English r
+    assert "o" in symbols and "oʊ" not in symbols  # pure vowels, no English diphthongs
+    words = [w.text for r in responses if r.HasField("timings") for w in r.timings.words]
+    assert words == ["Dobar", "dan", "kako", "ste", "danas"]
+    assert abs(phonemes[-1].end_seconds - len(audio) / 22050) < 0.001
+
+
 async def test_first_audio_chunk_is_at_most_200_ms(stub):
     responses = await _synthesize(stub, text=ENGLISH * 3)
     first_audio = next(r.audio for r in responses if r.HasField("audio"))
@@ -112,7 +126,11 @@ async def test_list_voices_shows_what_really_loaded(stub):
         ({"text": " \n\t "}, grpc.StatusCode.INVALID_ARGUMENT, "empty"),
         ({"text": "a" * 301}, grpc.StatusCode.INVALID_ARGUMENT, "limit is 300"),
         ({"text": "Hi.", "sample_rate": 1000}, grpc.StatusCode.INVALID_ARGUMENT, "sample_rate"),
-        ({"text": "Hi.", "voice": "nope"}, grpc.StatusCode.NOT_FOUND, "en-us"),
+        (
+            {"text": "Hi.", "voice": "nope"},
+            grpc.StatusCode.NOT_FOUND,
+            "unknown voice 'nope'; available voices: en-us, en-gb, hr, de, fr, es, it, broken",
+        ),
         ({"text": "Hi.", "voice": "broken"}, grpc.StatusCode.FAILED_PRECONDITION, "not found"),
         (
             {"text": "Hi.", "speaker_sample": b"RIFF\x00\x00\x00\x00WAVE"},

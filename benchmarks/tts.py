@@ -1,0 +1,237 @@
+"""TTS engines: time to first chunk and real-time factor per engine, model size and sentence.
+
+What is timed is the service's own synthesis path (the voice registry: text normalisation,
+the engine, chunking), without gRPC, one request at a time:
+
+- **espeak** ``en-us`` and ``hr``: espeak-ng through its C library, streaming;
+- **GlowTTS + HiFiGAN (LJSpeech size)**: coqui's LJSpeech GlowTTS (phonemes by espeak-ng)
+  and a HiFiGAN V1 vocoder, real-size with random weights (see ``benchmarks/tts_models.py``):
+  the compute of ``tts_models/en/ljspeech/glow-tts`` with a HiFiGAN vocoder;
+- **GlowTTS + MelGAN (tiny)**: the tests' tiny models, the floor of the neural path's cost.
+
+For each, three sentences (short, medium, long); every cell is the median of ``--repeats``
+runs after one warm-up. Time to first chunk is from the call until the first audio exists;
+the real-time factor is synthesis time / audio length (below 1 is faster than real time).
+
+    python -m benchmarks.tts [--device cpu|cuda] [--repeats 3] [--engines espeak,tiny,ljspeech]
+
+Writes ``tts.json`` and ``tts.md`` to ``--output-dir`` (default ``benchmarks/results``).
+``--device cuda`` runs the neural models on a GPU when there is one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.reporting import describe_machine, machine, markdown_table, write_outputs
+
+SENTENCES = {
+    "en": {
+        "short": "Hi, how are you today?",
+        "medium": "The serene lake reflected the colors of the sunset like a painter's "
+        "masterpiece.",
+        "long": "The avatar speaks this paragraph while the animator draws the face, and every "
+        "sentence is synthesised while the one before it is still being animated. On March "
+        "3rd, 2024, it cost $5.50 to run for 12 hours, about 40% less than before.",
+    },
+    "hr": {
+        "short": "Dobar dan, kako ste danas?",
+        "medium": "Jezero je odražavalo boje zalaska sunca poput slikarskog remek-djela.",
+        "long": "Avatar izgovara ovaj odlomak dok animator crta lice, a svaka se rečenica "
+        "sintetizira dok se prethodna još animira. Dana 3. svibnja 2024. rad od 12 sati "
+        "stajao je 5,50 €, oko 40 % manje nego prije.",
+    },
+}
+ENGINES = ("espeak", "tiny", "ljspeech")
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Median figures of one voice speaking one sentence."""
+
+    engine: str
+    voice: str
+    sentence: str
+    audio_seconds: float
+    first_chunk_seconds: float
+    synthesis_seconds: float
+
+    @property
+    def real_time_factor(self) -> float:
+        """Synthesis time / audio length."""
+        return self.synthesis_seconds / self.audio_seconds
+
+
+def measure(registry, engine: str, voice: str, language: str, repeats: int) -> list[Measurement]:  # noqa: ANN001
+    """Times ``voice`` on each sentence of ``language``: one warm-up, then ``repeats`` runs."""
+    results = []
+    for sentence, text in SENTENCES[language].items():
+        _speak(registry, text, voice)
+        runs = [_speak(registry, text, voice) for _ in range(repeats)]
+        results.append(
+            Measurement(
+                engine=engine,
+                voice=voice,
+                sentence=sentence,
+                audio_seconds=runs[0][0],
+                first_chunk_seconds=statistics.median(run[1] for run in runs),
+                synthesis_seconds=statistics.median(run[2] for run in runs),
+            )
+        )
+        print(_row(results[-1]), flush=True)
+    return results
+
+
+def _speak(registry, text: str, voice: str) -> tuple[float, float, float]:  # noqa: ANN001
+    """(audio seconds, seconds to the first audio, seconds in all) of one synthesis."""
+    sample_rate = registry.resolve(voice).sample_rate
+    started = time.perf_counter()
+    first = None
+    samples = 0
+    for chunk in registry.synthesize(text, voice):
+        if first is None and len(chunk.samples):
+            first = time.perf_counter() - started
+        samples += len(chunk.samples)
+    return samples / sample_rate, first or 0.0, time.perf_counter() - started
+
+
+def _espeak_registry():  # noqa: ANN202
+    from avatar.services.tts.engines.espeak import DEFAULT_ESPEAK_VOICES, EspeakEngine
+    from avatar.services.tts.voices import VoiceRegistry
+
+    voices = [spec for spec in DEFAULT_ESPEAK_VOICES if spec.name in ("en-us", "hr")]
+    registry = VoiceRegistry([EspeakEngine(voices)], "en-us", 2000)
+    registry.load()
+    return registry
+
+
+def _coqui_registry(name: str, model, vocoder, device: str):  # noqa: ANN001, ANN202
+    from avatar.services.tts.engines.coqui import CoquiEngine
+    from avatar.services.tts.engines.coqui_models import CoquiVoiceSpec
+    from avatar.services.tts.voices import VoiceRegistry
+
+    spec = CoquiVoiceSpec(
+        name,
+        str(model.checkpoint_path),
+        str(model.config_path),
+        language="en-US",
+        vocoder_checkpoint=str(vocoder.checkpoint_path),
+        vocoder_config=str(vocoder.config_path),
+    )
+    registry = VoiceRegistry([CoquiEngine([spec], device=device)], name, 2000)
+    started = time.perf_counter()
+    registry.load()
+    voice = registry.resolve(name)
+    if not voice.available:
+        raise RuntimeError(f"{name} did not load: {voice.error}")
+    print(f"loaded {name} in {time.perf_counter() - started:.1f} s", flush=True)
+    return registry
+
+
+def run(engines: list[str], device: str, repeats: int, workdir: Path) -> list[Measurement]:
+    """Builds what the chosen engines need and measures them."""
+    results: list[Measurement] = []
+    if "espeak" in engines:
+        registry = _espeak_registry()
+        results += measure(registry, "espeak", "en-us", "en", repeats)
+        results += measure(registry, "espeak", "hr", "hr", repeats)
+    if "tiny" in engines:
+        from tests.support.tiny_glowtts import build_tiny_glowtts, build_tiny_multiband_melgan
+
+        model = build_tiny_glowtts(workdir / "tiny")
+        vocoder = build_tiny_multiband_melgan(workdir / "tiny-vocoder")
+        registry = _coqui_registry("glowtts-tiny", model, vocoder, device)
+        results += measure(registry, "GlowTTS + MelGAN (tiny)", "glowtts-tiny", "en", repeats)
+    if "ljspeech" in engines:
+        from benchmarks.tts_models import build_hifigan_v1, build_ljspeech_glowtts
+
+        model = build_ljspeech_glowtts(workdir / "glowtts")
+        vocoder = build_hifigan_v1(workdir / "hifigan")
+        registry = _coqui_registry("glowtts-ljspeech", model, vocoder, device)
+        label = "GlowTTS + HiFiGAN V1 (LJSpeech size)"
+        results += measure(registry, label, "glowtts-ljspeech", "en", repeats)
+    return results
+
+
+def _row(result: Measurement) -> list[str]:
+    return [
+        result.engine,
+        result.voice,
+        result.sentence,
+        f"{result.audio_seconds:.2f}",
+        f"{result.first_chunk_seconds * 1000:.1f}",
+        f"{result.real_time_factor:.3f}",
+    ]
+
+
+def report(results: list[Measurement], info: dict, device: str, repeats: int) -> str:
+    """The Markdown table of the results, with the machine they were measured on."""
+    header = ["engine", "voice", "sentence", "audio s", "first chunk ms", "real-time factor"]
+    return "\n".join(
+        [
+            f"TTS engines on {describe_machine(info)}; neural models on {device}; "
+            f"median of {repeats} runs after a warm-up.",
+            "",
+            markdown_table(header, (_row(result) for result in results)),
+        ]
+    )
+
+
+def _device(requested: str) -> str:
+    if requested != "cuda":
+        return "cpu"
+    import torch
+
+    if not torch.cuda.is_available():
+        raise SystemExit("--device cuda: torch sees no GPU here")
+    return "cuda"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``python -m benchmarks.tts``."""
+    parser = argparse.ArgumentParser(description="TTS time to first chunk and real-time factor")
+    parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--engines", default=",".join(ENGINES), help="espeak,tiny,ljspeech")
+    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    args = parser.parse_args(argv)
+    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    unknown = set(engines) - set(ENGINES)
+    if unknown:
+        parser.error(f"unknown engines {sorted(unknown)}; choose from {', '.join(ENGINES)}")
+    device = _device(args.device)
+    info = machine()
+    if device == "cuda":
+        import torch
+
+        info["gpu"] = torch.cuda.get_device_name(0)
+    with tempfile.TemporaryDirectory(prefix="avatar-tts-bench-") as workdir:
+        results = run(engines, device, max(1, args.repeats), Path(workdir))
+    info["load_average_after"] = machine()["load_average"]
+    markdown = report(results, info, device, args.repeats)
+    data = {
+        "machine": info,
+        "device": device,
+        "repeats": args.repeats,
+        "sentences": SENTENCES,
+        "results": [
+            {**result.__dict__, "real_time_factor": result.real_time_factor} for result in results
+        ],
+    }
+    paths = write_outputs(args.output_dir, "tts", data, markdown)
+    print(markdown)
+    print(f"wrote {paths['json']} and {paths['markdown']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
