@@ -7,13 +7,17 @@ the engine, chunking), without gRPC, one request at a time:
 - **GlowTTS + HiFiGAN (LJSpeech size)**: coqui's LJSpeech GlowTTS (phonemes by espeak-ng)
   and a HiFiGAN V1 vocoder, real-size with random weights (see ``benchmarks/tts_models.py``):
   the compute of ``tts_models/en/ljspeech/glow-tts`` with a HiFiGAN vocoder;
-- **GlowTTS + MelGAN (tiny)**: the tests' tiny models, the floor of the neural path's cost.
+- **GlowTTS + multi-band MelGAN (LJSpeech size)**: the same GlowTTS with the vocoder the
+  ``glow-tts`` preset really uses (``vocoder_models/en/ljspeech/multiband-melgan``);
+- **GlowTTS + MelGAN (tiny)**: the tests' tiny models (hidden sizes of 16 in GlowTTS; the
+  vocoder keeps MelGAN's channel widths, so it is not free).
 
 For each, three sentences (short, medium, long); every cell is the median of ``--repeats``
 runs after one warm-up. Time to first chunk is from the call until the first audio exists;
 the real-time factor is synthesis time / audio length (below 1 is faster than real time).
 
-    python -m benchmarks.tts [--device cpu|cuda] [--repeats 3] [--engines espeak,tiny,ljspeech]
+    python -m benchmarks.tts [--device cpu|cuda] [--repeats 3] [--engines espeak,tiny,mbmelgan,ljspeech]
+        [--sentences short,medium,long]
 
 Writes ``tts.json`` and ``tts.md`` to ``--output-dir`` (default ``benchmarks/results``).
 ``--device cuda`` runs the neural models on a GPU when there is one.
@@ -51,7 +55,7 @@ SENTENCES = {
         "stajao je 5,50 €, oko 40 % manje nego prije.",
     },
 }
-ENGINES = ("espeak", "tiny", "ljspeech")
+ENGINES = ("espeak", "tiny", "mbmelgan", "ljspeech")
 
 
 @dataclass(frozen=True)
@@ -71,10 +75,19 @@ class Measurement:
         return self.synthesis_seconds / self.audio_seconds
 
 
-def measure(registry, engine: str, voice: str, language: str, repeats: int) -> list[Measurement]:  # noqa: ANN001
-    """Times ``voice`` on each sentence of ``language``: one warm-up, then ``repeats`` runs."""
+def measure(
+    registry,  # noqa: ANN001 - a VoiceRegistry
+    engine: str,
+    voice: str,
+    language: str,
+    settings: argparse.Namespace,
+) -> list[Measurement]:
+    """Times ``voice`` on the chosen sentences of ``language``: a warm-up, then repeats."""
     results = []
+    repeats = settings.repeats
     for sentence, text in SENTENCES[language].items():
+        if sentence not in settings.sentences:
+            continue
         _speak(registry, text, voice)
         runs = [_speak(registry, text, voice) for _ in range(repeats)]
         results.append(
@@ -137,28 +150,37 @@ def _coqui_registry(name: str, model, vocoder, device: str):  # noqa: ANN001, AN
     return registry
 
 
-def run(engines: list[str], device: str, repeats: int, workdir: Path) -> list[Measurement]:
+def run(settings: argparse.Namespace, workdir: Path) -> list[Measurement]:
     """Builds what the chosen engines need and measures them."""
+    engines, device = settings.engines, settings.device
     results: list[Measurement] = []
     if "espeak" in engines:
         registry = _espeak_registry()
-        results += measure(registry, "espeak", "en-us", "en", repeats)
-        results += measure(registry, "espeak", "hr", "hr", repeats)
+        results += measure(registry, "espeak", "en-us", "en", settings)
+        results += measure(registry, "espeak", "hr", "hr", settings)
     if "tiny" in engines:
         from tests.support.tiny_glowtts import build_tiny_glowtts, build_tiny_multiband_melgan
 
         model = build_tiny_glowtts(workdir / "tiny")
         vocoder = build_tiny_multiband_melgan(workdir / "tiny-vocoder")
         registry = _coqui_registry("glowtts-tiny", model, vocoder, device)
-        results += measure(registry, "GlowTTS + MelGAN (tiny)", "glowtts-tiny", "en", repeats)
+        results += measure(registry, "GlowTTS + MelGAN (tiny)", "glowtts-tiny", "en", settings)
+    if "mbmelgan" in engines:
+        from benchmarks.tts_models import build_ljspeech_glowtts, build_multiband_melgan
+
+        model = build_ljspeech_glowtts(workdir / "glowtts")
+        vocoder = build_multiband_melgan(workdir / "mbmelgan")
+        registry = _coqui_registry("glowtts-mbmelgan", model, vocoder, device)
+        label = "GlowTTS + multi-band MelGAN (LJSpeech size)"
+        results += measure(registry, label, "glowtts-mbmelgan", "en", settings)
     if "ljspeech" in engines:
         from benchmarks.tts_models import build_hifigan_v1, build_ljspeech_glowtts
 
-        model = build_ljspeech_glowtts(workdir / "glowtts")
+        model = build_ljspeech_glowtts(workdir / "glowtts-hifigan")
         vocoder = build_hifigan_v1(workdir / "hifigan")
         registry = _coqui_registry("glowtts-ljspeech", model, vocoder, device)
         label = "GlowTTS + HiFiGAN V1 (LJSpeech size)"
-        results += measure(registry, label, "glowtts-ljspeech", "en", repeats)
+        results += measure(registry, label, "glowtts-ljspeech", "en", settings)
     return results
 
 
@@ -197,25 +219,28 @@ def _device(requested: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of ``python -m benchmarks.tts``."""
+    """Entry point of ``python -m benchmarks.tts``; every JSON result records its settings."""
     parser = argparse.ArgumentParser(description="TTS time to first chunk and real-time factor")
     parser.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--engines", default=",".join(ENGINES), help="espeak,tiny,ljspeech")
+    parser.add_argument("--engines", default=",".join(ENGINES), help=",".join(ENGINES))
+    parser.add_argument("--sentences", default="short,medium,long")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
-    engines = [name.strip() for name in args.engines.split(",") if name.strip()]
-    unknown = set(engines) - set(ENGINES)
+    args.engines = [name.strip() for name in args.engines.split(",") if name.strip()]
+    args.sentences = [name.strip() for name in args.sentences.split(",") if name.strip()]
+    unknown = set(args.engines) - set(ENGINES) | set(args.sentences) - set(SENTENCES["en"])
     if unknown:
-        parser.error(f"unknown engines {sorted(unknown)}; choose from {', '.join(ENGINES)}")
-    device = _device(args.device)
+        parser.error(f"unknown engines or sentences: {sorted(unknown)}")
+    args.repeats = max(1, args.repeats)
+    device = args.device = _device(args.device)
     info = machine()
     if device == "cuda":
         import torch
 
         info["gpu"] = torch.cuda.get_device_name(0)
     with tempfile.TemporaryDirectory(prefix="avatar-tts-bench-") as workdir:
-        results = run(engines, device, max(1, args.repeats), Path(workdir))
+        results = run(args, Path(workdir))
     info["load_average_after"] = machine()["load_average"]
     markdown = report(results, info, device, args.repeats)
     data = {

@@ -58,6 +58,20 @@ def build_hifigan_v1(directory: Path, *, seed: int = 0) -> TinyCheckpoint:
     return _save(directory, model, config)
 
 
+def build_multiband_melgan(directory: Path, *, seed: int = 0) -> TinyCheckpoint:
+    """A multi-band MelGAN vocoder of coqui's LJSpeech configuration (what the ``glow-tts``
+    preset pairs with the LJSpeech GlowTTS) with random weights."""
+    import torch
+    from TTS.vocoder.configs.multiband_melgan_config import MultibandMelganConfig
+    from TTS.vocoder.models import setup_model
+
+    directory.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    config = MultibandMelganConfig()
+    model = setup_model(config)
+    return _save(directory, model, config)
+
+
 def parameter_count(checkpoint: TinyCheckpoint) -> int:
     """Number of weights in a saved model (generator and discriminator alike)."""
     import torch
