@@ -241,7 +241,7 @@ def silence_requests(
     ]
 
 
-async def normal_request(stack: ReliabilityStack, service: str, channel: grpc.aio.Channel) -> None:
+async def normal_request(service: str, channel: grpc.aio.Channel) -> None:
     """Makes one ordinary, valid request to ``service``; raises when it fails."""
     if service == "llm":
         stub = llm_pb2_grpc.LlmServiceStub(channel)
@@ -273,4 +273,4 @@ async def assert_still_serving(stack: ReliabilityStack, service: str) -> None:
     assert await health_status(address) == serving
     assert await health_status(address, SERVICE_NAMES[service]) == serving
     async with stack.channel(service) as channel:
-        await normal_request(stack, service, channel)
+        await normal_request(service, channel)

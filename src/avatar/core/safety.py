@@ -56,11 +56,13 @@ class _ShortDetailsContext:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._context, name)
 
-    async def abort(self, code: grpc.StatusCode, details: str = "", *args: Any) -> None:
+    async def abort(
+        self, code: grpc.StatusCode, details: str = "", *args: Any, **kwargs: Any
+    ) -> None:
         """Aborts the call, with ``details`` cut to :data:`MAX_DETAILS_CHARS`."""
         if len(details) > MAX_DETAILS_CHARS:
             details = details[: MAX_DETAILS_CHARS - 3] + "..."
-        await self._context.abort(code, details, *args)
+        await self._context.abort(code, details, *args, **kwargs)
 
 
 async def _checked_stream(
