@@ -32,7 +32,8 @@ from avatar.core.frames import encode_frame
 from avatar.gateway.v1 import gateway_pb2
 from benchmarks.local_stack import PHOTO, SERVICES, RunningStack, running_stack
 from benchmarks.reporting import describe_machine, machine
-from tests.support.fuzzing import Fuzzer, all_rpcs, avatar_overrides
+from tests.support.fuzz_overrides import avatar_overrides
+from tests.support.fuzzing import Fuzzer, all_rpcs
 
 RAW_SHARE = 0.3  # of the cases, raw bytes; the rest typed messages
 
