@@ -4,9 +4,9 @@
 descriptor (every field, oneofs, nested messages, repeated fields, unknown enum values,
 NaN and infinities), with per-field overrides that mix in valid values so that calls
 get past the first check (:mod:`tests.support.fuzz_overrides`). :class:`Fuzzer` sends
-such messages, well-formed or shuffled
-streams of them, and raw bytes through a generic channel method with identity
-serialisers, to every RPC of the services it is given, and tallies the status codes.
+such messages, well-formed or shuffled streams of them, and raw bytes through a generic
+channel method with identity serialisers, to every RPC of the services it is given, and
+tallies the status codes.
 
 A server passes when no call ends with INTERNAL or UNKNOWN (a crash), DEADLINE_EXCEEDED
 (a hang) or UNAVAILABLE (a dead server): bad input must get a clear status. The calls use
