@@ -141,6 +141,11 @@ def summarize(log: SoakLog, duration: float) -> dict:
             "slope_per_minute": slope_per_minute([c["elapsed"] for c in log.calls], offsets),
         },
         "call_seconds_p50": float(np.median([c["seconds"] for c in log.calls] or [0.0])),
+        # Every sample: seconds, then each process's resident memory in MiB.
+        "rss_mib_series": [
+            [round(s["elapsed"], 1), *(round(s[svc]["rss"] / 2**20, 1) for svc in SERVICES)]
+            for s in log.samples
+        ],
     }
 
 
