@@ -18,6 +18,7 @@ from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
 from avatar.core.images import decode_jpeg, encode_jpeg
 from tests.animator.observer import FaceObserver, blinks
+from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
@@ -56,11 +57,6 @@ END = animator_pb2.AnimateRequest(end=animator_pb2.AnimateInputEnd())
 
 async def _collect(stub, requests) -> list[animator_pb2.AnimateResponse]:
     return [response async for response in stub.Animate(iter(requests))]
-
-
-# grpc/grpc#36066: when the server ends a stream while the client is still writing,
-# grpcio's asyncio client may report this instead of the server's status.
-CLIENT_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 async def _refused(stub, requests, attempts: int = 5) -> grpc.aio.AioRpcError:

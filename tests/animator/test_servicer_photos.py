@@ -23,12 +23,10 @@ from PIL import Image
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.core.images import decode_image, decode_jpeg, encode_jpeg
 from tests.support.network import metric_value, scrape
+from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
-# grpc/grpc#36066: when the server ends a stream while the client is still writing,
-# grpcio's asyncio client may report this instead of the server's status (retried).
-CLIENT_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 @pytest.fixture(scope="module")

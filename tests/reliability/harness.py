@@ -29,6 +29,7 @@ from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
 from tests.support.fake_openai import FakeOpenAI
+from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
 PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
@@ -142,12 +143,6 @@ async def outcome(call: Any) -> tuple[grpc.StatusCode, str]:
     except grpc.aio.AioRpcError as error:
         return error.code(), error.details() or ""
     return grpc.StatusCode.OK, ""
-
-
-# grpc/grpc#36066: when a server ends a client-streaming call while the client is still
-# writing, grpcio's asyncio client may report this instead of the server's status. The
-# server's answer is right (its metrics show it); the client library loses it.
-CLIENT_WRITE_RACE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 async def settled_outcome(
