@@ -22,6 +22,8 @@ from typing import Any
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
+from avatar.core.handlers import rewrap_handler
+
 RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 RETRY_AFTER_KEY = "retry-after-ms"
 # Probes must answer even when the server is full or draining.
@@ -78,17 +80,7 @@ def wrap_handler(handler: grpc.RpcMethodHandler, admission: Admission) -> grpc.R
 
         return wrapper
 
-    kwargs = {
-        "request_deserializer": handler.request_deserializer,
-        "response_serializer": handler.response_serializer,
-    }
-    if handler.unary_unary:
-        return grpc.unary_unary_rpc_method_handler(unary_response(handler.unary_unary), **kwargs)
-    if handler.unary_stream:
-        return grpc.unary_stream_rpc_method_handler(stream_response(handler.unary_stream), **kwargs)
-    if handler.stream_unary:
-        return grpc.stream_unary_rpc_method_handler(unary_response(handler.stream_unary), **kwargs)
-    return grpc.stream_stream_rpc_method_handler(stream_response(handler.stream_stream), **kwargs)
+    return rewrap_handler(handler, unary_response, stream_response)
 
 
 class CallGate(grpc.aio.ServerInterceptor):

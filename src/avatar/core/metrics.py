@@ -20,6 +20,8 @@ import grpc
 from google.protobuf import descriptor_pool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
+from avatar.core.handlers import rewrap_handler
+
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # A cancel that reaches the handler this close to its deadline is the deadline's doing.
 _DEADLINE_SLACK_SECONDS = 0.01
@@ -293,25 +295,7 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):
 
             return wrapper
 
-        kwargs = {
-            "request_deserializer": handler.request_deserializer,
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap_unary_out(handler.unary_unary), **kwargs
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                wrap_stream_out(handler.unary_stream), **kwargs
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                wrap_unary_out(handler.stream_unary), **kwargs
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            wrap_stream_out(handler.stream_stream), **kwargs
-        )
+        return rewrap_handler(handler, wrap_unary_out, wrap_stream_out)
 
 
 def _failure_code(context: grpc.aio.ServicerContext, error: BaseException) -> grpc.StatusCode:

@@ -22,6 +22,8 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
+from avatar.core.handlers import rewrap_handler
+
 MAX_DETAILS_CHARS = 1000
 """Longest status message sent; longer ones are cut, well under header size limits."""
 
@@ -113,22 +115,9 @@ class SafetyInterceptor(grpc.aio.ServerInterceptor):
 
             return wrapper
 
-        kwargs = {
-            "request_deserializer": _safe_deserializer(handler.request_deserializer),
-            "response_serializer": handler.response_serializer,
-        }
-        if handler.unary_unary:
-            return grpc.unary_unary_rpc_method_handler(
-                wrap_unary_out(handler.unary_unary), **kwargs
-            )
-        if handler.unary_stream:
-            return grpc.unary_stream_rpc_method_handler(
-                wrap_stream_out(handler.unary_stream), **kwargs
-            )
-        if handler.stream_unary:
-            return grpc.stream_unary_rpc_method_handler(
-                wrap_unary_out(handler.stream_unary), **kwargs
-            )
-        return grpc.stream_stream_rpc_method_handler(
-            wrap_stream_out(handler.stream_stream), **kwargs
+        return rewrap_handler(
+            handler,
+            wrap_unary_out,
+            wrap_stream_out,
+            request_deserializer=_safe_deserializer(handler.request_deserializer),
         )
