@@ -78,6 +78,9 @@ def _start_enhancer(port: int, metrics_port: int, log_path) -> subprocess.Popen:
         )
 
 
+# A real process under SIGTERM, timed against the wall clock on a shared machine: one stalled
+# run gets two more tries; a real regression fails all three.
+@pytest.mark.flaky(reruns=2)
 async def test_sigterm_drains_a_stream_in_flight_and_exits_zero(tmp_path):
     port, metrics_port = free_ports(2)
     address = f"127.0.0.1:{port}"
