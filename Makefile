@@ -17,14 +17,19 @@ $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
-$(STAMP_RUN): pyproject.toml | $(VENV)/bin/python
+# The deployable units, each its own project; installed together, editable, into .venv.
+UNITS := protos core services/llm services/tts services/animator services/enhancer gateway
+PYPROJECTS := $(addsuffix /pyproject.toml,$(UNITS) tools/devtools)
+EDITABLE := $(addprefix -e ,$(UNITS))
+
+$(STAMP_RUN): $(PYPROJECTS) | $(VENV)/bin/python
 	bash tools/install-system-packages.sh
-	$(BIN)/pip install --quiet -e ".[all]"
+	$(BIN)/pip install --quiet $(EDITABLE) -e tools/devtools
 	touch $@
 
-$(STAMP_DEV): pyproject.toml | $(VENV)/bin/python
+$(STAMP_DEV): $(PYPROJECTS) | $(VENV)/bin/python
 	bash tools/install-system-packages.sh
-	$(BIN)/pip install --quiet -e ".[dev,coqui]"
+	$(BIN)/pip install --quiet $(EDITABLE) -e "tools/devtools[dev,coqui]"
 	bash tools/install-kustomize.sh $(VENV) || echo "warning: kustomize not installed; the manifest tests will fail" >&2
 	touch $@ $(STAMP_RUN)
 

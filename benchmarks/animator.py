@@ -44,10 +44,10 @@ import numpy as np  # noqa: E402
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avatar.core.images import encode_jpeg  # noqa: E402
-from avatar.services.animator.engine import AnimationSession, MotionSettings  # noqa: E402
-from avatar.services.animator.face import FacePreparer, PreparedFace  # noqa: E402
-from avatar.services.tts.engines.espeak import EspeakEngine  # noqa: E402
+from avatar_animator.engine import AnimationSession, MotionSettings  # noqa: E402
+from avatar_animator.face import FacePreparer, PreparedFace  # noqa: E402
+from avatar_core.images import encode_jpeg  # noqa: E402
+from avatar_tts.engines.espeak import EspeakEngine  # noqa: E402
 from benchmarks.reporting import (  # noqa: E402
     describe_machine,
     machine,
@@ -96,7 +96,7 @@ def run_once(face: PreparedFace, audio: tuple, *, encode: bool) -> tuple[int, fl
 
 def measure(size: int, audio: tuple, repeats: int) -> dict:
     """Render and render + encode frame rates at one frame size."""
-    photo = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
     face, _ = FacePreparer(output_width=size, output_height=size).prepare(photo)
     result = {"size": size}
     for name, encode in (("render", False), ("render_encode", True)):

@@ -27,13 +27,13 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avatar.client import GatewayClient
-from avatar.core.frames import encode_frame
 from avatar.gateway.v1 import gateway_pb2
+from avatar_core.frames import encode_frame
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.fuzz_overrides import avatar_overrides
+from avatar_devtools.fuzzing import Fuzzer, all_rpcs
 from benchmarks.local_stack import PHOTO, SERVICES, RunningStack, running_stack
 from benchmarks.reporting import describe_machine, machine
-from tests.support.fuzz_overrides import avatar_overrides
-from tests.support.fuzzing import Fuzzer, all_rpcs
 
 RAW_SHARE = 0.3  # of the cases, raw bytes; the rest typed messages
 

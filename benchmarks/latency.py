@@ -35,9 +35,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from avatar.stack import LocalStack, StackPorts
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks import latency_report
 from benchmarks.latency_report import SHORT_TEXT
 from benchmarks.reporting import describe_machine, machine, percentiles, write_outputs
@@ -169,7 +169,7 @@ async def sweep(
 
 async def create_sample_avatar(address: str) -> str:
     """Creates an avatar from the bundled sample face; returns its id."""
-    photo = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
     async with GatewayClient(address) as client:
         return (await client.create_avatar(photo, "benchmark")).avatar_id
 

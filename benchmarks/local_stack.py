@@ -21,13 +21,13 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
-from avatar.client import GatewayClient
-from avatar.stack import LocalStack, StackPorts
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks.latency import free_ports
-from tests.support.fake_openai import FakeOpenAI
 
 SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 @dataclass

@@ -35,8 +35,8 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` and `tests` 
 import grpc
 import numpy as np
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
+from avatar_devtools.client import GatewayClient
 from benchmarks.local_stack import SERVICES, RunningStack, process_memory, running_stack
 from benchmarks.reporting import describe_machine, machine
 

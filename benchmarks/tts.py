@@ -118,8 +118,8 @@ def _speak(registry, text: str, voice: str) -> tuple[float, float, float]:  # no
 
 
 def _espeak_registry():  # noqa: ANN202
-    from avatar.services.tts.engines.espeak import DEFAULT_ESPEAK_VOICES, EspeakEngine
-    from avatar.services.tts.voices import VoiceRegistry
+    from avatar_tts.engines.espeak import DEFAULT_ESPEAK_VOICES, EspeakEngine
+    from avatar_tts.voices import VoiceRegistry
 
     voices = [spec for spec in DEFAULT_ESPEAK_VOICES if spec.name in ("en-us", "hr")]
     registry = VoiceRegistry([EspeakEngine(voices)], "en-us", 2000)
@@ -128,9 +128,9 @@ def _espeak_registry():  # noqa: ANN202
 
 
 def _coqui_registry(name: str, model, vocoder, device: str):  # noqa: ANN001, ANN202
-    from avatar.services.tts.engines.coqui import CoquiEngine
-    from avatar.services.tts.engines.coqui_models import CoquiVoiceSpec
-    from avatar.services.tts.voices import VoiceRegistry
+    from avatar_tts.engines.coqui import CoquiEngine
+    from avatar_tts.engines.coqui_models import CoquiVoiceSpec
+    from avatar_tts.voices import VoiceRegistry
 
     spec = CoquiVoiceSpec(
         name,
@@ -159,7 +159,7 @@ def run(settings: argparse.Namespace, workdir: Path) -> list[Measurement]:
         results += measure(registry, "espeak", "en-us", "en", settings)
         results += measure(registry, "espeak", "hr", "hr", settings)
     if "tiny" in engines:
-        from tests.support.tiny_glowtts import build_tiny_glowtts, build_tiny_multiband_melgan
+        from avatar_devtools.tiny_glowtts import build_tiny_glowtts, build_tiny_multiband_melgan
 
         model = build_tiny_glowtts(workdir / "tiny")
         vocoder = build_tiny_multiband_melgan(workdir / "tiny-vocoder")

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from tests.support.tiny_glowtts import TinyCheckpoint
+from avatar_devtools.tiny_glowtts import TinyCheckpoint
 
 FRAMES_PER_PHONEME = 6.0
 

@@ -16,19 +16,20 @@ def _load_generator():
 
 
 def test_generated_stubs_match_protos(tmp_path):
-    generated = _load_generator().generate(tmp_path)
-    assert len(generated) == 3 * len(list((ROOT / "protos").rglob("*.proto")))
+    generator = _load_generator()
+    generated = generator.generate(tmp_path)
+    assert len(generated) == 3 * len(generator.proto_files())
     stale = []
     for path in generated:
         relative = path.relative_to(tmp_path)
-        checked_in = ROOT / "src" / relative
+        checked_in = ROOT / "protos" / relative
         if not checked_in.exists() or checked_in.read_bytes() != path.read_bytes():
             stale.append(str(relative))
     assert not stale, f"stubs out of date, run `make protos`: {stale}"
 
 
 def test_every_proto_package_matches_its_directory():
-    for proto in (ROOT / "protos").rglob("*.proto"):
+    for proto in _load_generator().proto_files():
         package = next(
             line.split()[1].rstrip(";")
             for line in proto.read_text().splitlines()
@@ -40,14 +41,14 @@ def test_every_proto_package_matches_its_directory():
 
 def test_every_message_and_field_is_commented():
     uncommented = []
-    for proto in (ROOT / "protos").rglob("*.proto"):
+    for proto in _load_generator().proto_files():
         lines = proto.read_text().splitlines()
         for number, line in enumerate(lines):
             stripped = line.strip()
             declares = stripped.startswith(("message ", "enum ", "service ", "rpc ")) or (
-                "=" in stripped and stripped.endswith(";") and not stripped.startswith(
-                    ("syntax", "package", "import", "option", "//")
-                )
+                "=" in stripped
+                and stripped.endswith(";")
+                and not stripped.startswith(("syntax", "package", "import", "option", "//"))
             )
             if declares and not lines[number - 1].strip().startswith("//"):
                 uncommented.append(f"{proto.name}:{number + 1}: {stripped}")

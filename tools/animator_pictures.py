@@ -2,11 +2,11 @@
 
 Usage: python tools/animator_pictures.py [--closed-photo] [--sheets]
 
-``--closed-photo`` derives ``src/avatar/assets/sample_face_closed.jpg`` from the
+``--closed-photo`` derives ``tools/devtools/avatar_devtools/assets/sample_face_closed.jpg`` from the
 sample photo with the animator's own renderer (lips closed, everything else as
 in the photo), a second test face whose mouth shows no teeth. ``--sheets``
 renders an espeak-ng sentence on both sample photos and writes one contact sheet
-of labelled frames per photo to ``src/avatar/services/animator/docs/``. With no
+of labelled frames per photo to ``services/animator/docs/``. With no
 option, both are made.
 """
 
@@ -19,16 +19,16 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from avatar.core.images import encode_jpeg
-from avatar.services.animator.emphasis import BROW_SECONDS
-from avatar.services.animator.engine import AnimationSession, MotionSettings
-from avatar.services.animator.face import FacePreparer, PreparedFace
-from avatar.services.animator.motion import FramePose, IdleMotion
-from avatar.services.animator.visemes import MouthShape, visemes_for_symbol
+from avatar_animator.emphasis import BROW_SECONDS
+from avatar_animator.engine import AnimationSession, MotionSettings
+from avatar_animator.face import FacePreparer, PreparedFace
+from avatar_animator.motion import FramePose, IdleMotion
+from avatar_animator.visemes import MouthShape, visemes_for_symbol
+from avatar_core.images import encode_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
-ASSETS = ROOT / "src" / "avatar" / "assets"
-DOCS = ROOT / "src" / "avatar" / "services" / "animator" / "docs"
+ASSETS = ROOT / "tools" / "devtools" / "avatar_devtools" / "assets"
+DOCS = ROOT / "services" / "animator" / "docs"
 SENTENCE = "Maybe we could talk about the moon, Bob."
 FPS = 25.0
 SEED = 5
@@ -45,7 +45,7 @@ def make_closed_photo() -> Path:
 
 
 def _speech() -> tuple[np.ndarray, list, int]:
-    from avatar.services.tts.engines.espeak import EspeakEngine
+    from avatar_tts.engines.espeak import EspeakEngine
 
     engine = EspeakEngine()
     chunks = list(engine.synthesize(SENTENCE, "en-us"))

@@ -1,4 +1,4 @@
-"""Regenerates the Python stubs (with .pyi) of every .proto under protos/ into src/.
+"""Regenerates the Python stubs (with .pyi) of every .proto under protos/, beside it.
 
 Usage: python tools/gen_protos.py [--out DIR]
 
@@ -18,9 +18,14 @@ ROOT = Path(__file__).resolve().parent.parent
 PROTO_ROOT = ROOT / "protos"
 
 
+def proto_files() -> list[Path]:
+    """Every contract, ``protos/avatar/<service>/v1/*.proto`` (not build copies)."""
+    return sorted(PROTO_ROOT.glob("avatar/*/v*/*.proto"))
+
+
 def generate(out_dir: Path) -> list[Path]:
     """Compiles every proto into ``out_dir``; returns the generated files."""
-    protos = sorted(PROTO_ROOT.rglob("*.proto"))
+    protos = proto_files()
     include = Path(protoc.__file__).parent / "_proto"
     args = [
         "protoc",
@@ -59,7 +64,7 @@ def _ensure_packages(out_dir: Path, package_dir: Path) -> None:
 def main() -> None:
     """Command-line entry point."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "src")
+    parser.add_argument("--out", type=Path, default=PROTO_ROOT)
     args = parser.parse_args()
     files = generate(args.out)
     print(f"generated {len(files)} files under {args.out}", file=sys.stderr)

@@ -8,20 +8,20 @@ import dlib
 import numpy as np
 import pytest
 
-from avatar.services.animator.face import FacePreparer, PreparedFace, default_predictor_path
+from avatar_animator.face import FacePreparer, PreparedFace, default_predictor_path
 from tests.animator.observer import FaceObserver
 
 
 @pytest.fixture(scope="session")
 def sample_photo() -> bytes:
     """The bundled sample face photo (JPEG bytes)."""
-    return (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+    return (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 @pytest.fixture(scope="session")
 def closed_photo() -> bytes:
     """The sample face with its lips closed (no teeth showing), JPEG bytes."""
-    return (resources.files("avatar") / "assets" / "sample_face_closed.jpg").read_bytes()
+    return (resources.files("avatar_devtools") / "assets" / "sample_face_closed.jpg").read_bytes()
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import cv2
 import dlib
 import numpy as np
 
-from avatar.services.animator.face import default_predictor_path
+from avatar_animator.face import default_predictor_path
 
 INNER_LIP_PAIRS = ((61, 67), (62, 66), (63, 65))
 # Points that move only with the head: nose bridge and eye corners.

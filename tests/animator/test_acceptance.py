@@ -25,10 +25,10 @@ from importlib import resources
 import numpy as np
 import pytest
 
-from avatar.core.timing import Phoneme
-from avatar.services.animator.engine import AnimationSession, MotionSettings
-from avatar.services.animator.face import PreparedFace
-from avatar.services.tts.engines.espeak import EspeakEngine
+from avatar_animator.engine import AnimationSession, MotionSettings
+from avatar_animator.face import PreparedFace
+from avatar_core.timing import Phoneme
+from avatar_tts.engines.espeak import EspeakEngine
 from tests.animator.observer import (
     Observation,
     blinks,
@@ -100,7 +100,9 @@ def render(
 def clips(preparer, speech, observer) -> dict[str, Clip]:
     result = {}
     for label, name in PHOTOS.items():
-        face, _ = preparer.prepare((resources.files("avatar") / "assets" / name).read_bytes())
+        face, _ = preparer.prepare(
+            (resources.files("avatar_devtools") / "assets" / name).read_bytes()
+        )
         frames = render(face, speech, SEED)
         result[label] = Clip(face, frames, [observer.observe(frame) for frame in frames])
     return result

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from avatar.core.timing import Phoneme
-from avatar.services.animator.audio import SoundMeter, audio_mouth
-from avatar.services.animator.emphasis import MIN_GAP_SECONDS, NOD_SECONDS, EmphasisTrack
+from avatar_animator.audio import SoundMeter, audio_mouth
+from avatar_animator.emphasis import MIN_GAP_SECONDS, NOD_SECONDS, EmphasisTrack
+from avatar_core.timing import Phoneme
 
 FPS = 25.0
 RATE = 16000

@@ -7,13 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from avatar.core.timing import Phoneme
-from avatar.services.animator.engine import (
+from avatar_animator.engine import (
     LOOKAHEAD_SECONDS,
     AnimationSession,
     MotionSettings,
 )
-from avatar.services.animator.errors import AnimationInputError
+from avatar_animator.errors import AnimationInputError
+from avatar_core.timing import Phoneme
 
 STEADY = MotionSettings(seed=3, blinks_per_minute=0.0, still_head=True)
 
@@ -109,7 +109,7 @@ def test_mouth_opens_on_vowels_and_closes_on_bilabials(sample_face, lip_meter):
 
 
 def test_espeak_speech_drives_the_lips(sample_face, lip_meter):
-    espeak = pytest.importorskip("avatar.services.tts.engines.espeak")
+    espeak = pytest.importorskip("avatar_tts.engines.espeak")
     engine = espeak.EspeakEngine()
     chunks = list(engine.synthesize("Maybe Bob can pop by. Are you happy?", "en-us"))
     session = AnimationSession(sample_face, fps=25.0, sample_rate=engine.sample_rate, motion=STEADY)

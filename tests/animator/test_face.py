@@ -10,14 +10,14 @@ import cv2
 import numpy as np
 import pytest
 
-from avatar.core.images import InvalidImageError, decode_image, encode_jpeg
-from avatar.services.animator.errors import FaceTooSmallError, NoFaceError
-from avatar.services.animator.face import (
+from avatar_animator.errors import FaceTooSmallError, NoFaceError
+from avatar_animator.face import (
     FacePreparer,
     LandmarkDetector,
     crop_box,
     default_predictor_path,
 )
+from avatar_core.images import InvalidImageError, decode_image, encode_jpeg
 
 
 class CountingDetector(LandmarkDetector):

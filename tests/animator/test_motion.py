@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.services.animator.errors import AnimationInputError
-from avatar.services.animator.motion import (
+from avatar_animator.errors import AnimationInputError
+from avatar_animator.motion import (
     IdleMotion,
     MotionSettings,
     smooth_noise,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from avatar.services.animator.face import FacePreparer
-from avatar.services.animator.motion import FramePose
-from avatar.services.animator.visemes import MouthShape
+from avatar_animator.face import FacePreparer
+from avatar_animator.motion import FramePose
+from avatar_animator.visemes import MouthShape
 
 
 def _changed_rows_and_columns(

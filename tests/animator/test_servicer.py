@@ -16,7 +16,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
-from avatar.core.images import decode_jpeg, encode_jpeg
+from avatar_core.images import decode_jpeg, encode_jpeg
 from tests.animator.observer import FaceObserver, blinks
 from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server

@@ -21,7 +21,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from PIL import Image
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
-from avatar.core.images import decode_image, decode_jpeg, encode_jpeg
+from avatar_core.images import decode_image, decode_jpeg, encode_jpeg
 from tests.support.network import metric_value, scrape
 from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server

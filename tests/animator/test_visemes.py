@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.core.timing import Phoneme
-from avatar.services.animator.visemes import (
+from avatar_animator.visemes import (
     REST_SHAPE,
     Viseme,
     VisemeTrack,
     viseme_segments,
     visemes_for_symbol,
 )
+from avatar_core.timing import Phoneme
 
 
 @pytest.mark.parametrize(

@@ -21,19 +21,19 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.client import GatewayClient
-from avatar.core.config import ServerConfig
-from avatar.core.server import AvatarServer
 from avatar.gateway.v1 import gateway_pb2
-from avatar.services.enhancer.config import EnhancerConfig
-from avatar.services.enhancer.servicer import create_service
-from avatar.stack import LocalStack, StackPorts
+from avatar_core.config import ServerConfig
+from avatar_core.server import AvatarServer
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.stack import LocalStack, StackPorts
+from avatar_enhancer.config import EnhancerConfig
+from avatar_enhancer.servicer import create_service
 from tests.support.held_calls import HeldEnhance
 from tests.support.network import free_ports, metric_value, scrape
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 SIX_SENTENCES = (
     "Good morning everyone. Today we talk about the weather. The sky is clear and blue. "
     "A light breeze comes from the west. Tomorrow may bring some rain. Thank you for listening."
@@ -71,7 +71,7 @@ def _start_enhancer(port: int, metrics_port: int, log_path) -> subprocess.Popen:
     }
     with open(log_path, "wb") as log:
         return subprocess.Popen(
-            [sys.executable, "-m", "avatar.services.enhancer"],
+            [sys.executable, "-m", "avatar_enhancer"],
             env=environment,
             stdout=log,
             stderr=subprocess.STDOUT,

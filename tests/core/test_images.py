@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar.core.images import InvalidImageError, decode_image, decode_jpeg, encode_jpeg
+from avatar_core.images import InvalidImageError, decode_image, decode_jpeg, encode_jpeg
 
 
 def _gradient(width: int = 64, height: int = 48) -> np.ndarray:

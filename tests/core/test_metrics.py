@@ -9,10 +9,10 @@ import grpc
 import pytest
 from prometheus_client import CollectorRegistry
 
-from avatar.core.config import ServerConfig
-from avatar.core.metrics import ServiceMetrics
-from avatar.core.server import AvatarServer, Service
 from avatar.enhancer.v1 import enhancer_pb2
+from avatar_core.config import ServerConfig
+from avatar_core.metrics import ServiceMetrics
+from avatar_core.server import AvatarServer, Service
 from tests.support.network import metric_value, scrape
 
 SERVICE = "test.Echo"
@@ -109,8 +109,8 @@ async def test_stream_messages_are_counted_both_ways(echo_server):
 
 
 async def test_served_methods_have_every_code_at_zero_before_the_first_call():
-    from avatar.services.enhancer.config import EnhancerConfig
-    from avatar.services.enhancer.servicer import create_service
+    from avatar_enhancer.config import EnhancerConfig
+    from avatar_enhancer.servicer import create_service
 
     config = EnhancerConfig(
         server=ServerConfig(service="enhancer", host="127.0.0.1", metrics_port=0)

@@ -14,11 +14,11 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
-from avatar.core.gate import RETRY_AFTER_KEY, RETRY_PUSHBACK_KEY
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_core.gate import RETRY_AFTER_KEY, RETRY_PUSHBACK_KEY
 from tests.support.held_calls import HeldEnhance, HeldReflection
 from tests.support.network import metric_value, scrape
 from tests.support.services import in_process_server

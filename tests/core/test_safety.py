@@ -6,10 +6,10 @@ from __future__ import annotations
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.core.config import ServerConfig
-from avatar.core.safety import MAX_DETAILS_CHARS
-from avatar.core.server import Service, running_server
 from avatar.tts.v1 import tts_pb2
+from avatar_core.config import ServerConfig
+from avatar_core.safety import MAX_DETAILS_CHARS
+from avatar_core.server import Service, running_server
 
 METHOD = "/test.Echo/Refuse"
 

@@ -14,12 +14,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar.common.v1 import media_pb2
-from avatar.core.config import ConfigError, ServerConfig
-from avatar.core.frames import encode_frame
-from avatar.core.server import AvatarServer, Service
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
-from avatar.services.enhancer.config import EnhancerConfig
-from avatar.services.enhancer.servicer import create_service
+from avatar_core.config import ConfigError, ServerConfig
+from avatar_core.frames import encode_frame
+from avatar_core.server import AvatarServer, Service
+from avatar_enhancer.config import EnhancerConfig
+from avatar_enhancer.servicer import create_service
 from tests.support.network import free_ports
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -110,7 +110,7 @@ def test_sigterm_stops_a_server_process_with_exit_code_zero():
         "AVATAR_ENHANCER_METRICS_PORT": str(metrics_port),
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "avatar.services.enhancer"],
+        [sys.executable, "-m", "avatar_enhancer"],
         env=environment,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -142,7 +142,7 @@ def test_a_bad_setting_fails_at_start_naming_the_variable():
 def test_a_bad_setting_stops_the_process_with_a_clear_message():
     environment = {**os.environ, "AVATAR_ENHANCER_PORT": "not-a-port"}
     result = subprocess.run(
-        [sys.executable, "-m", "avatar.services.enhancer"],
+        [sys.executable, "-m", "avatar_enhancer"],
         env=environment,
         capture_output=True,
         text=True,

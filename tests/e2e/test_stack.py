@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from avatar.stack import LocalStack, StackPorts
-from tests.support.fake_openai import FakeOpenAI
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.stack import LocalStack, StackPorts
 from tests.support.network import free_ports, metric_value, scrape
 
 pytestmark = pytest.mark.slow
@@ -57,7 +57,7 @@ def stack(tmp_path_factory, fake_llm):
 
 @pytest.fixture(scope="module")
 def sample_avatar(stack):
-    photo = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
     async def create():
         async with GatewayClient(stack.gateway_address) as client:

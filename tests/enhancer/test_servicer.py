@@ -11,12 +11,12 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar.common.v1 import media_pb2
-from avatar.core.config import ServerConfig
-from avatar.core.frames import decode_frame, encode_frame
-from avatar.core.server import running_server
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
-from avatar.services.enhancer.config import EnhancerConfig
-from avatar.services.enhancer.servicer import create_service
+from avatar_core.config import ServerConfig
+from avatar_core.frames import decode_frame, encode_frame
+from avatar_core.server import running_server
+from avatar_enhancer.config import EnhancerConfig
+from avatar_enhancer.servicer import create_service
 
 
 def _noisy_face(seed: int = 0, size: int = 64) -> np.ndarray:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from avatar.common.v1 import media_pb2
-from avatar.gateway.metrics import AvSyncMeter
+from avatar_gateway.metrics import AvSyncMeter
 
 RATE = 16000
 FPS = 25.0

@@ -10,11 +10,11 @@ import av
 import numpy as np
 from PIL import Image, ImageSequence
 
-from avatar.client import GatewayClient
+from avatar_devtools.client import GatewayClient
 from tests.animator.observer import FaceObserver
 from tests.support.services import in_process_server
 
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 def _mp4_frames(data: bytes) -> list[np.ndarray]:

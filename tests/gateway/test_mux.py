@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from avatar.core.images import encode_jpeg
-from avatar.gateway.mux import Mp4Writer, MuxError, make_gif, write_mp4
+from avatar_core.images import encode_jpeg
+from avatar_gateway.mux import Mp4Writer, MuxError, make_gif, write_mp4
 
 
 def _frame(index: int, width: int = 96, height: int = 64) -> np.ndarray:

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from avatar.gateway.sentences import SentenceBuffer, is_question, split_sentences
+from avatar_gateway.sentences import SentenceBuffer, is_question, split_sentences
 
 
 @pytest.mark.parametrize(

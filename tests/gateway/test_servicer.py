@@ -8,13 +8,13 @@ from importlib import resources
 import grpc
 import pytest
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from tests.support.fake_openai import FakeOpenAI
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.fake_openai import FakeOpenAI
 from tests.support.network import free_ports
 from tests.support.services import in_process_server
 
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 @contextlib.asynccontextmanager

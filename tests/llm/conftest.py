@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.support.fake_openai import FakeOpenAI
+from avatar_devtools.fake_openai import FakeOpenAI
 
 
 @pytest.fixture

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.core.config import ConfigError
-from avatar.services.llm.config import LlmConfig, setup_hint
-from avatar.services.llm.engine import DEFAULT_SYSTEM_PROMPT
+from avatar_core.config import ConfigError
+from avatar_llm.config import LlmConfig, setup_hint
+from avatar_llm.engine import DEFAULT_SYSTEM_PROMPT
 
 ENDPOINT = {"AVATAR_LLM_BASE_URL": "http://localhost:11434/v1/", "AVATAR_LLM_MODEL": "llama3.2"}
 

@@ -7,7 +7,8 @@ import dataclasses
 
 import pytest
 
-from avatar.services.llm.engine import (
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_llm.engine import (
     DEFAULT_SYSTEM_PROMPT,
     ChatEngine,
     ChatSettings,
@@ -15,7 +16,6 @@ from avatar.services.llm.engine import (
     NotConfiguredError,
     UpstreamError,
 )
-from tests.support.fake_openai import FakeOpenAI
 
 
 def _settings(base_url: str, **overrides) -> ChatSettings:

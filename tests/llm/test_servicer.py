@@ -9,13 +9,13 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.core.config import ServerConfig
-from avatar.core.server import running_server
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
-from avatar.services.llm.config import LlmConfig
-from avatar.services.llm.engine import ChatSettings
-from avatar.services.llm.servicer import create_service
-from tests.support.fake_openai import FakeOpenAI
+from avatar_core.config import ServerConfig
+from avatar_core.server import running_server
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_llm.config import LlmConfig
+from avatar_llm.engine import ChatSettings
+from avatar_llm.servicer import create_service
 from tests.support.network import metric_value, scrape
 
 

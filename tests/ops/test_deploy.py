@@ -16,8 +16,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from avatar.core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
-from avatar.stack import MODULES
+from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
+from avatar_devtools.stack import MODULES
 from tests.support.tools import ROOT, kustomize, venv_tool
 
 DEPLOY = ROOT / "deploy"
@@ -139,7 +139,7 @@ def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
     for downstream in ("llm", "tts", "animator", "enhancer"):
         address = gateway[f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS"]
         assert address == f"dns:///{downstream}:{DEFAULT_PORTS[downstream]}"
-    clients = (ROOT / "src/avatar/gateway/clients.py").read_text()
+    clients = (ROOT / "gateway/avatar_gateway/clients.py").read_text()
     assert '("grpc.lb_policy_name", "round_robin")' in clients
     store = by_kind(base, "PersistentVolumeClaim")["avatar-store"]
     assert store["spec"]["accessModes"] == ["ReadWriteMany"]
@@ -231,7 +231,7 @@ def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_servic
             "CMD",
             "python",
             "-m",
-            "avatar.core.probe",
+            "avatar_core.probe",
             f"127.0.0.1:{DEFAULT_PORTS[name]}",
         ]
         drain = float(service["environment"][f"AVATAR_{name.upper()}_GRACE_SECONDS"])
@@ -269,7 +269,7 @@ def test_dockerfile_installs_the_service_extra_as_a_non_root_user(service, varia
     assert user.split(":")[0].isdigit() and int(user.split(":")[0]) != 0
     port, metrics = DEFAULT_PORTS[service], DEFAULT_METRICS_PORTS[service]
     assert re.search(rf"^EXPOSE {port} {metrics}$", final_stage, re.MULTILINE)
-    assert f'"avatar.core.probe", "127.0.0.1:{port}"' in final_stage
+    assert f'"avatar_core.probe", "127.0.0.1:{port}"' in final_stage
     assert f'ENTRYPOINT ["python", "-m", "{MODULES[service]}"]' in final_stage
     for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE):
         for name in source.split():

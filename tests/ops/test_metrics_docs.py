@@ -13,9 +13,9 @@ from tests.support.services import in_process_server
 from tests.support.tools import ROOT
 
 READMES = {
-    "gateway": ROOT / "src/avatar/gateway/README.md",
+    "gateway": ROOT / "gateway/README.md",
     **{
-        service: ROOT / f"src/avatar/services/{service}/README.md"
+        service: ROOT / f"services/{service}/README.md"
         for service in ("llm", "tts", "animator", "enhancer")
     },
 }

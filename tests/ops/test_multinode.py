@@ -24,14 +24,14 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from avatar.multinode import SERVICES, MultiNodeStack
-from avatar.netns import NamespaceNetwork, pick_subnet, run_ip
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.multinode import SERVICES, MultiNodeStack
+from avatar_devtools.netns import NamespaceNetwork, pick_subnet, run_ip
 
 pytestmark = pytest.mark.slow
 
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 TEXT = "Hi, how are you today?"
 
 
@@ -182,7 +182,7 @@ def test_the_network_is_removed_even_when_the_block_fails():
 
 def test_the_command_runs_the_failover_and_removes_its_nodes(tmp_path):
     completed = subprocess.run(
-        [sys.executable, "-m", "avatar.cli", "multinode"],
+        [sys.executable, "-m", "avatar_devtools.cli", "multinode"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -24,11 +24,11 @@ import grpc
 import pytest
 import yaml
 
-from avatar.client import GatewayClient, SpeakResult
-from avatar.core.config import DEFAULT_METRICS_PORTS
 from avatar.gateway.v1 import gateway_pb2
-from avatar.stack import LocalStack, StackPorts
-from tests.support.fake_openai import FakeOpenAI
+from avatar_core.config import DEFAULT_METRICS_PORTS
+from avatar_devtools.client import GatewayClient, SpeakResult
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.stack import LocalStack, StackPorts
 from tests.support.network import free_ports
 from tests.support.promql import exposed_names, metric_names
 from tests.support.tools import ROOT, system_tool
@@ -217,7 +217,7 @@ def _ttff_buckets(prometheus: PrometheusApi) -> dict[float, float]:
 
 
 async def _speak_twice(address: str) -> tuple[SpeakResult, grpc.aio.AioRpcError]:
-    photo = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
     async with GatewayClient(address) as client:
         avatar = await client.create_avatar(photo, "ops")
         result = await client.speak(

@@ -1,14 +1,14 @@
-"""The container health probe (``python -m avatar.core.probe``) against a real server."""
+"""The container health probe (``python -m avatar_core.probe``) against a real server."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 
-from avatar.core.config import ServerConfig
-from avatar.core.server import AvatarServer, Service
-from avatar.services.enhancer.config import EnhancerConfig
-from avatar.services.enhancer.servicer import create_service
+from avatar_core.config import ServerConfig
+from avatar_core.server import AvatarServer, Service
+from avatar_enhancer.config import EnhancerConfig
+from avatar_enhancer.servicer import create_service
 from tests.support.network import free_ports
 
 
@@ -16,7 +16,7 @@ async def _probe(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "avatar.core.probe",
+        "avatar_core.probe",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

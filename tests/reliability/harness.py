@@ -22,17 +22,17 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
-from avatar.core.frames import encode_frame
-from avatar.core.server import AvatarServer
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
-from tests.support.fake_openai import FakeOpenAI
+from avatar_core.frames import encode_frame
+from avatar_core.server import AvatarServer
+from avatar_devtools.fake_openai import FakeOpenAI
 from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 DOWNSTREAM = ("llm", "tts", "animator", "enhancer")
 SERVICE_NAMES = {
     "gateway": "avatar.gateway.v1.GatewayService",

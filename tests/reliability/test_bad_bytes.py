@@ -9,8 +9,8 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from avatar_devtools.fuzzing import all_rpcs
 from tests.reliability.harness import assert_still_serving, outcome
-from tests.support.fuzzing import all_rpcs
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -6,8 +6,8 @@ import grpc
 import pytest
 
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
+from avatar_devtools.fake_openai import FakeOpenAI
 from tests.reliability.harness import Case, check_case, outcome
-from tests.support.fake_openai import FakeOpenAI
 from tests.support.services import in_process_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

@@ -16,9 +16,9 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from avatar.stack import LocalStack, StackPorts
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks.local_stack import running_stack
 from tests.reliability.harness import health_status
 from tests.reliability.inputs import LONG_TEXT

@@ -10,9 +10,9 @@ import asyncio
 
 import pytest
 
+from avatar_devtools.fuzz_overrides import avatar_overrides
+from avatar_devtools.fuzzing import SERVICES, Fuzzer, all_rpcs
 from tests.reliability.harness import PHOTO, assert_still_serving, server_errors, small_frame_batch
-from tests.support.fuzz_overrides import avatar_overrides
-from tests.support.fuzzing import SERVICES, Fuzzer, all_rpcs
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -9,9 +9,9 @@ import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
-from avatar.core.config import ConfigError
-from avatar.gateway.config import GatewayConfig
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from avatar_core.config import ConfigError
+from avatar_gateway.config import GatewayConfig
 from tests.support.network import metric_value, scrape
 from tests.support.services import in_process_server
 

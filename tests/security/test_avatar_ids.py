@@ -9,9 +9,9 @@ from dataclasses import asdict
 import grpc
 import pytest
 
-from avatar.client import GatewayClient
-from avatar.gateway.store import AvatarMedia, AvatarRecord, AvatarStore
 from avatar.gateway.v1 import gateway_pb2
+from avatar_devtools.client import GatewayClient
+from avatar_gateway.store import AvatarMedia, AvatarRecord, AvatarStore
 from tests.support.services import in_process_server
 
 MEDIA = AvatarMedia(photo=b"photo", idle_clip_mp4=b"clip", poster_gif=b"GIF89a")

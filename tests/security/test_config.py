@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from avatar.core.config import ClientTls, ConfigError, ServerConfig
-from avatar.gateway.config import GatewayConfig
+from avatar_core.config import ClientTls, ConfigError, ServerConfig
+from avatar_gateway.config import GatewayConfig
 
 
 def test_server_tls_settings(certificates):
@@ -81,7 +81,7 @@ def test_a_server_with_a_missing_certificate_stops_at_start():
         "AVATAR_ENHANCER_TLS_KEY": "/no/such/key.pem",
     }
     result = subprocess.run(
-        [sys.executable, "-m", "avatar.services.enhancer"],
+        [sys.executable, "-m", "avatar_enhancer"],
         env=environment,
         capture_output=True,
         text=True,

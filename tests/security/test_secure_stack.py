@@ -13,17 +13,17 @@ from importlib import resources
 import grpc
 import pytest
 
-from avatar.client import GatewayClient
 from avatar.gateway.v1 import gateway_pb2
-from avatar.stack import LocalStack, StackPorts
-from tests.support.fake_openai import FakeOpenAI
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.stack import LocalStack, StackPorts
 from tests.support.network import free_ports
 
 pytestmark = pytest.mark.slow
 
 SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
 TOKEN = "stack-token-5f0c2b7e"
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 def _secure_environment(certificates, root, llm_url: str) -> dict[str, str]:

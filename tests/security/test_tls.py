@@ -13,19 +13,19 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.cli import main as cli_main
-from avatar.client import GatewayClient
 from avatar.common.v1 import media_pb2
-from avatar.core.config import ClientTls
-from avatar.core.frames import encode_frame
-from avatar.core.tls import aio_channel
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
-from avatar.stack import LocalStack, StackError, StackPorts
+from avatar_core.config import ClientTls
+from avatar_core.frames import encode_frame
+from avatar_core.tls import aio_channel
+from avatar_devtools.cli import main as cli_main
+from avatar_devtools.client import GatewayClient
+from avatar_devtools.stack import LocalStack, StackError, StackPorts
 from tests.support.network import free_ports
 from tests.support.services import in_process_server
 
 SERVING = health_pb2.HealthCheckResponse.SERVING
-PHOTO = (resources.files("avatar") / "assets" / "sample_face.jpg").read_bytes()
+PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 async def _health(address: str, tls: ClientTls | None) -> int:
@@ -214,7 +214,7 @@ async def _run_probe(*args: str) -> tuple[int, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "avatar.core.probe",
+        "avatar_core.probe",
         *args,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,

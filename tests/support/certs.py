@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from avatar.core.config import ClientTls
+from avatar_core.config import ClientTls
 
 _VALIDITY = datetime.timedelta(days=2)
 

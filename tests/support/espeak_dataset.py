@@ -41,7 +41,7 @@ def write_espeak_dataset(root: Path, sentences: tuple[str, ...], voice: str = "h
     Returns:
         ``root``.
     """
-    from avatar.services.tts.engines.espeak import EspeakEngine
+    from avatar_tts.engines.espeak import EspeakEngine
 
     engine = EspeakEngine()
     engine.load()

@@ -17,8 +17,8 @@ import numpy as np
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from avatar.common.v1 import media_pb2
-from avatar.core.frames import encode_frame
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
+from avatar_core.frames import encode_frame
 
 
 class _HeldStream:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.support.tiny_glowtts import TinyCheckpoint, grapheme_characters
+from avatar_devtools.tiny_glowtts import TinyCheckpoint, grapheme_characters
 
 EMBEDDING_SIZE = 16
 

@@ -12,13 +12,13 @@ soundfile = pytest.importorskip(
 )
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar.services.tts.engines.base import (  # noqa: E402
+from avatar_tts.engines.base import (  # noqa: E402
     InvalidSpeakerSampleError,
     SpeakerSampleRequiredError,
 )
-from avatar.services.tts.engines.coqui import CoquiEngine  # noqa: E402
-from avatar.services.tts.engines.coqui_models import CoquiVoiceSpec  # noqa: E402
-from avatar.services.tts.engines.speaker_sample import (  # noqa: E402
+from avatar_tts.engines.coqui import CoquiEngine  # noqa: E402
+from avatar_tts.engines.coqui_models import CoquiVoiceSpec  # noqa: E402
+from avatar_tts.engines.speaker_sample import (  # noqa: E402
     decode_speaker_sample,
     speaker_wav_file,
 )

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.core.config import ConfigError
-from avatar.services.tts.config import (
+from avatar_core.config import ConfigError
+from avatar_tts.config import (
     COQUI_PRESETS,
     TtsConfig,
     parse_coqui_voices,

@@ -8,14 +8,14 @@ import time
 import numpy as np
 import pytest
 
-from avatar.services.tts.engines.base import (
+from avatar_tts.engines.base import (
     CloningNotSupportedError,
     InvalidTextError,
     SynthesisChunk,
     UnknownVoiceError,
     VoiceUnavailableError,
 )
-from avatar.services.tts.engines.espeak import EspeakEngine
+from avatar_tts.engines.espeak import EspeakEngine
 
 SAMPLE_RATE = 22050
 ENGLISH = "Hi, how are you today?"
@@ -50,7 +50,7 @@ def test_default_voices_load_and_report_22050_hz(engine):
 
 
 def test_unknown_espeak_voice_is_marked_unavailable_not_fatal():
-    from avatar.services.tts.engines.espeak import EspeakVoiceSpec
+    from avatar_tts.engines.espeak import EspeakVoiceSpec
 
     engine = EspeakEngine(
         [

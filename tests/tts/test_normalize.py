@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.services.tts.engines.espeak import EspeakEngine
-from avatar.services.tts.text import croatian, english, normalize_text
-from avatar.services.tts.voices import VoiceRegistry
+from avatar_tts.engines.espeak import EspeakEngine
+from avatar_tts.text import croatian, english, normalize_text
+from avatar_tts.voices import VoiceRegistry
 
 
 @pytest.mark.parametrize(

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar.core.config import ServerConfig
-from avatar.core.server import running_server
-from avatar.services.tts.config import TtsConfig
-from avatar.services.tts.engines.coqui_models import CoquiVoiceSpec
-from avatar.services.tts.servicer import create_service
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_core.config import ServerConfig
+from avatar_core.server import running_server
+from avatar_tts.config import TtsConfig
+from avatar_tts.engines.coqui_models import CoquiVoiceSpec
+from avatar_tts.servicer import create_service
 from tests.support.network import metric_value, scrape
 
 ENGLISH = "Hi, how are you today?"

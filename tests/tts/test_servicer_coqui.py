@@ -8,12 +8,12 @@ import pytest
 
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar.core.server import running_server  # noqa: E402
-from avatar.services.tts.config import TtsConfig  # noqa: E402
-from avatar.services.tts.servicer import create_service  # noqa: E402
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
+from avatar_core.server import running_server  # noqa: E402
+from avatar_devtools.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
+from avatar_tts.config import TtsConfig  # noqa: E402
+from avatar_tts.servicer import create_service  # noqa: E402
 from tests.support.network import metric_value, scrape  # noqa: E402
-from tests.support.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
 from tests.support.tiny_yourtts import build_tiny_yourtts  # noqa: E402
 from tests.tts.test_cloning import encoded_voice  # noqa: E402
 

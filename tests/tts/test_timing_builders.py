@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from avatar.core.timing import Phoneme, Word
-from avatar.services.tts.engines.coqui_timing import (
+from avatar_core.timing import Phoneme, Word
+from avatar_tts.engines.coqui_timing import (
     TokenDuration,
     fit_to_duration,
     letter_to_sound,
     tokens_to_timings,
 )
-from avatar.services.tts.engines.espeak_library import EVENT_PHONEME, EVENT_WORD, EspeakEvent
-from avatar.services.tts.engines.espeak_timing import EspeakTimingBuilder, parse_phoneme_name
+from avatar_tts.engines.espeak_library import EVENT_PHONEME, EVENT_WORD, EspeakEvent
+from avatar_tts.engines.espeak_timing import EspeakTimingBuilder, parse_phoneme_name
 
 RATE = 1000  # one sample per millisecond keeps the arithmetic readable
 

@@ -12,10 +12,10 @@ import grpc
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from avatar import cli
-from avatar.services.tts.train import main as train_main
-from avatar.services.tts.training.dataset import DatasetError, load_dataset, split
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_devtools import cli
+from avatar_tts.train import main as train_main
+from avatar_tts.training.dataset import DatasetError, load_dataset, split
 from tests.support.espeak_dataset import CROATIAN_SENTENCES, write_espeak_dataset
 from tests.support.services import in_process_server
 

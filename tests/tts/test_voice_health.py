@@ -11,10 +11,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar.services.tts.servicer import voice_health_name  # noqa: E402
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
+from avatar_devtools.tiny_glowtts import build_tiny_glowtts  # noqa: E402
+from avatar_tts.servicer import voice_health_name  # noqa: E402
 from tests.support.services import in_process_server  # noqa: E402
-from tests.support.tiny_glowtts import build_tiny_glowtts  # noqa: E402
 
 pytestmark = pytest.mark.coqui
 SERVING = health_pb2.HealthCheckResponse.SERVING
@@ -33,7 +33,7 @@ async def server(tmp_path, caplog):
         f"corrupt={corrupt.checkpoint_path}|{corrupt.config_path};"
         f"missing={missing}|{good.config_path}"
     )
-    caplog.set_level(logging.ERROR, logger="avatar.services.tts.servicer")
+    caplog.set_level(logging.ERROR, logger="avatar_tts.servicer")
     environment = {"AVATAR_TTS_COQUI_VOICES": voices, "AVATAR_TTS_COQUI_DEVICE": "cpu"}
     async with in_process_server("tts", environment) as running:
         yield running

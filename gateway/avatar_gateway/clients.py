@@ -1,0 +1,218 @@
+"""One thin client per downstream service; each owns its channel.
+
+Every call takes the remaining deadline of the gateway's own call, so deadlines
+propagate, and failures surface as :class:`StageError` naming the stage, so the
+gateway can answer e.g. UNAVAILABLE "animator stage unavailable: ...".
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import grpc
+
+from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
+from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
+from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
+from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_core.config import ClientTls
+from avatar_core.tls import aio_channel
+
+MAX_MESSAGE_BYTES = 16 * 1024 * 1024
+# Longest pause between reconnection attempts to a service that went away (plus 20 %
+# jitter); DEFAULT_CONNECT_WAIT_SECONDS covers one such pause.
+MAX_RECONNECT_BACKOFF_MS = 1000
+DEFAULT_CONNECT_WAIT_SECONDS = 1.5
+
+
+class StageError(Exception):
+    """A downstream stage failed.
+
+    Attributes:
+        stage: ``"llm"``, ``"tts"``, ``"animate"`` or ``"enhance"``.
+        code: The gRPC status code to answer with.
+        details: The downstream service's message.
+    """
+
+    def __init__(self, stage: str, code: grpc.StatusCode, details: str) -> None:
+        super().__init__(f"{stage} stage: {details}")
+        self.stage = stage
+        self.code = code
+        self.details = details
+
+    @classmethod
+    def from_rpc_error(cls, stage: str, service: str, error: grpc.aio.AioRpcError) -> StageError:
+        """Converts a downstream RPC error, naming the stage and service."""
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            details = f"{service} service unavailable: {error.details()}"
+        elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
+            details = f"{service} service did not answer within the deadline"
+        else:
+            details = error.details() or code.name
+        return cls(stage, code, details)
+
+
+def _channel(address: str, tls: ClientTls | None) -> grpc.aio.Channel:
+    return aio_channel(
+        address,
+        tls,
+        options=[
+            # Frame batches and photos exceed gRPC's 4 MiB default.
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            # Several replicas behind one DNS name: spread calls over all of them.
+            ("grpc.lb_policy_name", "round_robin"),
+            # Reconnect soon after a restarted service comes back.
+            ("grpc.initial_reconnect_backoff_ms", 200),
+            ("grpc.max_reconnect_backoff_ms", MAX_RECONNECT_BACKOFF_MS),
+        ],
+    )
+
+
+class _Client:
+    """Base of the per-service clients: a channel, a stage name and error mapping.
+
+    Args:
+        address: ``host:port`` of the service.
+        connect_wait_seconds: How long a call waits for a disconnected channel to
+            connect before it is made (0: not at all).
+        tls: TLS (mutual TLS with a client certificate) to the service; None
+            talks plaintext.
+    """
+
+    stage = ""
+    service = ""
+
+    def __init__(
+        self,
+        address: str,
+        *,
+        connect_wait_seconds: float = DEFAULT_CONNECT_WAIT_SECONDS,
+        tls: ClientTls | None = None,
+    ) -> None:
+        self.address = address
+        self.connect_wait_seconds = connect_wait_seconds
+        self.channel = _channel(address, tls)
+
+    async def close(self) -> None:
+        """Closes the channel."""
+        await self.channel.close()
+
+    async def wait_until_connected(self, timeout: float | None) -> float | None:
+        """Waits a little for a disconnected channel to connect; returns the time left.
+
+        A channel whose service went away retries with backoff and, until it
+        reconnects, fails calls at once. Waiting up to ``connect_wait_seconds`` (and
+        never past ``timeout``) lets a service that is back serve the very next call;
+        one still down fails it with UNAVAILABLE after that wait.
+        """
+        state = self.channel.get_state(try_to_connect=True)
+        if state == grpc.ChannelConnectivity.READY or self.connect_wait_seconds <= 0:
+            return timeout
+        started = time.monotonic()
+        limit = (
+            self.connect_wait_seconds
+            if timeout is None
+            else min(self.connect_wait_seconds, timeout)
+        )
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.channel.channel_ready(), limit)
+        return None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
+
+    async def _stream(
+        self, start: Callable[[float | None], Any], timeout: float | None
+    ) -> AsyncIterator[Any]:
+        call = start(await self.wait_until_connected(timeout))
+        try:
+            async for response in call:
+                yield response
+        except grpc.aio.AioRpcError as error:
+            raise StageError.from_rpc_error(self.stage, self.service, error) from None
+        finally:
+            call.cancel()
+
+
+class LlmClient(_Client):
+    """Client of ``avatar.llm.v1.LlmService``."""
+
+    stage = "llm"
+    service = "llm"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        super().__init__(address, **options)
+        self._stub = llm_pb2_grpc.LlmServiceStub(self.channel)
+
+    def chat(self, request: llm_pb2.ChatRequest, timeout: float | None) -> AsyncIterator[Any]:
+        """Streams the answer events of one chat message."""
+        return self._stream(lambda left: self._stub.Chat(request, timeout=left), timeout)
+
+
+class TtsClient(_Client):
+    """Client of ``avatar.tts.v1.TtsService``."""
+
+    stage = "tts"
+    service = "tts"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        super().__init__(address, **options)
+        self._stub = tts_pb2_grpc.TtsServiceStub(self.channel)
+
+    def synthesize(
+        self, request: tts_pb2.SynthesizeRequest, timeout: float | None
+    ) -> AsyncIterator[tts_pb2.SynthesizeResponse]:
+        """Streams audio and timing events of one utterance."""
+        return self._stream(lambda left: self._stub.Synthesize(request, timeout=left), timeout)
+
+
+class AnimatorClient(_Client):
+    """Client of ``avatar.animator.v1.AnimatorService``."""
+
+    stage = "animate"
+    service = "animator"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        super().__init__(address, **options)
+        self._stub = animator_pb2_grpc.AnimatorServiceStub(self.channel)
+
+    async def prepare(
+        self, image: bytes, timeout: float | None
+    ) -> animator_pb2.PrepareAvatarResponse:
+        """Finds the face and landmarks of a photo."""
+        left = await self.wait_until_connected(timeout)
+        try:
+            return await self._stub.PrepareAvatar(
+                animator_pb2.PrepareAvatarRequest(image=image), timeout=left
+            )
+        except grpc.aio.AioRpcError as error:
+            raise StageError.from_rpc_error(self.stage, self.service, error) from None
+
+    def animate(
+        self,
+        requests: AsyncIterator[animator_pb2.AnimateRequest]
+        | Iterable[animator_pb2.AnimateRequest],
+        timeout: float | None,
+    ) -> AsyncIterator[animator_pb2.AnimateResponse]:
+        """Streams frames for a stream of speech."""
+        return self._stream(lambda left: self._stub.Animate(requests, timeout=left), timeout)
+
+
+class EnhancerClient(_Client):
+    """Client of ``avatar.enhancer.v1.EnhancerService``."""
+
+    stage = "enhance"
+    service = "enhancer"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        super().__init__(address, **options)
+        self._stub = enhancer_pb2_grpc.EnhancerServiceStub(self.channel)
+
+    def enhance(
+        self, requests: AsyncIterator[enhancer_pb2.EnhanceRequest], timeout: float | None
+    ) -> AsyncIterator[enhancer_pb2.EnhanceResponse]:
+        """Streams enhanced frame batches for a stream of batches."""
+        return self._stream(lambda left: self._stub.Enhance(requests, timeout=left), timeout)

@@ -1,0 +1,79 @@
+"""Configuration of the gateway, from ``AVATAR_GATEWAY_*`` variables."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from avatar_core.config import (
+    DEFAULT_PORTS,
+    ClientTls,
+    EnvReader,
+    ServerConfig,
+    secret_from_env,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConfig:
+    """Gateway settings.
+
+    Attributes:
+        server: Shared server settings (``AVATAR_GATEWAY_PORT`` etc.).
+        llm_address: ``host:port`` of the llm service; empty turns chat off.
+        tts_address: ``host:port`` of the tts service.
+        animator_address: ``host:port`` of the animator service.
+        enhancer_address: ``host:port`` of the enhancer service.
+        avatar_dir: Directory of the avatar store.
+        max_text_chars: Longest text a Speak request may carry.
+        max_image_bytes: Largest photo CreateAvatar accepts.
+        fps: Default frames per second.
+        idle_clip_seconds: Length of each avatar's idle clip.
+        sentences_ahead: Sentences synthesised ahead of the one being animated.
+        connect_wait_seconds: How long a call waits for a downstream service that went
+            away to reconnect before it fails with UNAVAILABLE.
+        downstream_tls: TLS of the calls to the four services
+            (``AVATAR_GATEWAY_TLS_CA``, ``_TLS_CLIENT_CERT``, ``_TLS_CLIENT_KEY``,
+            ``_TLS_SERVER_NAME``); None calls them in plaintext.
+        auth_token: Bearer token every caller must present
+            (``AVATAR_GATEWAY_AUTH_TOKEN`` or ``AVATAR_GATEWAY_AUTH_TOKEN_FILE``);
+            empty lets every caller in. Kept out of ``repr`` so it is never logged.
+    """
+
+    server: ServerConfig
+    llm_address: str = f"127.0.0.1:{DEFAULT_PORTS['llm']}"
+    tts_address: str = f"127.0.0.1:{DEFAULT_PORTS['tts']}"
+    animator_address: str = f"127.0.0.1:{DEFAULT_PORTS['animator']}"
+    enhancer_address: str = f"127.0.0.1:{DEFAULT_PORTS['enhancer']}"
+    avatar_dir: Path = Path("avatars")
+    max_text_chars: int = 2000
+    max_image_bytes: int = 10 * 1024 * 1024
+    fps: float = 25.0
+    idle_clip_seconds: float = 3.0
+    sentences_ahead: int = 1
+    connect_wait_seconds: float = 1.5
+    downstream_tls: ClientTls | None = None
+    auth_token: str = field(default="", repr=False)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> GatewayConfig:
+        """Reads and validates the settings."""
+        env = EnvReader("AVATAR_GATEWAY_", environ)
+        defaults = cls(server=ServerConfig(service="gateway"))
+        return cls(
+            server=ServerConfig.from_env("gateway", environ),
+            llm_address=env.string("LLM_ADDRESS", defaults.llm_address),
+            tts_address=env.string("TTS_ADDRESS", defaults.tts_address),
+            animator_address=env.string("ANIMATOR_ADDRESS", defaults.animator_address),
+            enhancer_address=env.string("ENHANCER_ADDRESS", defaults.enhancer_address),
+            avatar_dir=Path(env.string("AVATAR_DIR", str(defaults.avatar_dir))),
+            max_text_chars=env.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
+            max_image_bytes=env.integer("MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024),
+            fps=env.number("FPS", 25.0, minimum=1.0, maximum=120.0),
+            idle_clip_seconds=env.number("IDLE_CLIP_SECONDS", 3.0, minimum=0.5, maximum=30.0),
+            sentences_ahead=env.integer("SENTENCES_AHEAD", 1, minimum=1, maximum=16),
+            connect_wait_seconds=env.number("CONNECT_WAIT_SECONDS", 1.5, minimum=0.0, maximum=60.0),
+            downstream_tls=ClientTls.from_env(env),
+            auth_token=secret_from_env(env, "AUTH_TOKEN"),
+        )

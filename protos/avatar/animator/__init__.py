@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.animator.v1 proto package."""

@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.common.v1 proto package."""

@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.enhancer.v1 proto package."""

@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.gateway.v1 proto package."""

@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.llm.v1 proto package."""

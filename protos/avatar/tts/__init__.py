@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.tts.v1 proto package."""

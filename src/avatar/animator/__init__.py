@@ -1,1 +1,0 @@
-"""Generated stubs and code of the avatar.animator.v1 package."""

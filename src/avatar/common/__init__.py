@@ -1,1 +1,0 @@
-"""Generated stubs of the avatar.common.v1 package."""

@@ -1,1 +1,0 @@
-"""Generated stubs and code of the avatar.llm.v1 package."""

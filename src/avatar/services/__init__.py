@@ -1,1 +1,0 @@
-"""The four backend services: llm, tts, animator and enhancer."""

@@ -1,1 +1,0 @@
-"""Generated stubs and code of the avatar.tts.v1 package."""

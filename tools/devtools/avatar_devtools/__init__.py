@@ -1,0 +1,1 @@
+"""Developer tooling: the `avatar` CLI, the local stack, the multi-node demo, helpers for tests and benchmarks."""

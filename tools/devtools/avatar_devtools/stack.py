@@ -1,0 +1,196 @@
+"""Runs the whole stack on one machine: five server processes, health-checked.
+
+Used by ``avatar up``, ``avatar demo`` and the end-to-end tests. Each service is
+its own process (``python -m avatar_<name>``, ``python -m avatar_gateway``)
+configured through its environment, exactly as when the services run on separate
+machines.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, ClientTls
+from avatar_core.tls import sync_channel
+from avatar_devtools.units import UNITS
+
+MODULES = {name: unit.package for name, unit in UNITS.items()}
+
+
+class StackError(RuntimeError):
+    """A service did not start or did not become healthy."""
+
+
+@dataclass(frozen=True, slots=True)
+class StackPorts:
+    """The gRPC and metrics port of each service."""
+
+    grpc: Mapping[str, int]
+    metrics: Mapping[str, int]
+
+    @classmethod
+    def defaults(cls) -> StackPorts:
+        """50051-50055 and 9051-9055."""
+        return cls(grpc=dict(DEFAULT_PORTS), metrics=dict(DEFAULT_METRICS_PORTS))
+
+
+class LocalStack:
+    """Five server processes on this machine.
+
+    Args:
+        ports: Where each service listens.
+        environment: Extra variables for every process (e.g. the LLM's base URL).
+        log_dir: Where each process's output goes (``<service>.log``); None lets
+            it go to this terminal.
+        host: Address the services listen on and are reached at.
+        client_tls: What the health checks use to reach a service that serves TLS
+            (its ``AVATAR_<SERVICE>_TLS_CERT`` is set): the CA and, for mutual TLS,
+            a client certificate.
+    """
+
+    def __init__(
+        self,
+        ports: StackPorts | None = None,
+        environment: Mapping[str, str] | None = None,
+        log_dir: Path | None = None,
+        host: str = "127.0.0.1",
+        client_tls: ClientTls | None = None,
+    ) -> None:
+        self.ports = ports or StackPorts.defaults()
+        self.environment = dict(environment or {})
+        self.log_dir = log_dir
+        self.host = host
+        self.client_tls = client_tls
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    @property
+    def gateway_address(self) -> str:
+        """``host:port`` of the gateway."""
+        return self.address("gateway")
+
+    def address(self, service: str) -> str:
+        """``host:port`` of a service."""
+        return f"{self.host}:{self.ports.grpc[service]}"
+
+    def service_environment(self, service: str) -> dict[str, str]:
+        """The environment a service's process gets."""
+        prefix = f"AVATAR_{service.upper()}_"
+        env = {**os.environ, **self.environment}
+        env[f"{prefix}HOST"] = self.host
+        env[f"{prefix}PORT"] = str(self.ports.grpc[service])
+        env[f"{prefix}METRICS_PORT"] = str(self.ports.metrics[service])
+        if service == "gateway":
+            for downstream in ("llm", "tts", "animator", "enhancer"):
+                env.setdefault(
+                    f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream)
+                )
+        return env
+
+    def command(self, service: str) -> list[str]:
+        """The command line of a service's process."""
+        return [sys.executable, "-m", MODULES[service]]
+
+    def start(self, services: list[str] | None = None) -> None:
+        """Starts the services' processes (all five by default)."""
+        for service in services or list(MODULES):
+            self.start_service(service)
+
+    def start_service(self, service: str) -> None:
+        """Starts one service's process."""
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{service}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.processes[service] = subprocess.Popen(
+            self.command(service),
+            env=self.service_environment(service),
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+
+    def wait_until_serving(self, timeout: float = 180.0, progress=None) -> None:
+        """Blocks until every started service's health check says SERVING.
+
+        Raises:
+            StackError: A process exited, or ``timeout`` passed.
+        """
+        deadline = time.monotonic() + timeout
+        waiting = set(self.processes)
+        while waiting:
+            for service in sorted(waiting):
+                self._check_alive(service)
+                if _is_serving(self.address(service), self.health_check_tls(service)):
+                    waiting.discard(service)
+                    if progress:
+                        progress(f"{service} is serving on {self.address(service)}")
+            if waiting and time.monotonic() > deadline:
+                raise StackError(f"not serving after {timeout:.0f} s: {', '.join(sorted(waiting))}")
+            if waiting:
+                time.sleep(0.2)
+
+    def health_check_tls(self, service: str) -> ClientTls | None:
+        """The TLS settings to reach ``service`` with: None when it serves plaintext.
+
+        Raises:
+            StackError: The service serves TLS and the stack has no ``client_tls``.
+        """
+        serves_tls = self.service_environment(service).get(f"AVATAR_{service.upper()}_TLS_CERT")
+        if serves_tls and self.client_tls is None:
+            raise StackError(
+                f"{service} serves TLS: give the stack the CA to check its health "
+                "(avatar --tls-ca ..., and --tls-cert/--tls-key for mutual TLS)"
+            )
+        return self.client_tls if serves_tls else None
+
+    def _check_alive(self, service: str) -> None:
+        code = self.processes[service].poll()
+        if code is not None:
+            hint = f"; see {self.log_dir / (service + '.log')}" if self.log_dir else ""
+            raise StackError(f"{service} exited with code {code} during start-up{hint}")
+
+    def stop_service(self, service: str, timeout: float = 15.0) -> int | None:
+        """Sends SIGTERM (then SIGKILL after ``timeout``); returns the exit code."""
+        process = self.processes.pop(service, None)
+        if process is None:
+            return None
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        return process.returncode
+
+    def stop(self) -> None:
+        """Stops every service, the gateway first so no new work reaches the others."""
+        for service in ["gateway", *[s for s in self.processes if s != "gateway"]]:
+            self.stop_service(service)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+
+def _is_serving(address: str, tls: ClientTls | None = None) -> bool:
+    try:
+        with sync_channel(address, tls) as channel:
+            response = health_pb2_grpc.HealthStub(channel).Check(
+                health_pb2.HealthCheckRequest(), timeout=1.0
+            )
+        return response.status == health_pb2.HealthCheckResponse.SERVING
+    except grpc.RpcError:
+        return False
