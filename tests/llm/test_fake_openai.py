@@ -6,14 +6,12 @@ import json
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
-SCRIPT = Path(__file__).parents[1] / "support" / "fake_openai.py"
 
 
 def test_command_line_server_prints_its_url_and_serves_models():
     process = subprocess.Popen(
-        [sys.executable, str(SCRIPT), "--port", "0", "--model", "cli-model"],
+        [sys.executable, "-m", "avatar_devtools.fake_openai", "--port", "0", "--model", "cli-model"],
         stdout=subprocess.PIPE,
         text=True,
     )

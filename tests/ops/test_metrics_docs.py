@@ -22,12 +22,17 @@ READMES = {
 DEPLOY_README = ROOT / "deploy" / "README.md"
 # The gateway's token metric exists only where a token is required.
 ENVIRONMENT = {"gateway": {"AVATAR_GATEWAY_AUTH_TOKEN": "s3cret-token-for-tests"}}
-_NAME = re.compile(r"`((?:avatar|grpc_server)_[a-z_]*[a-z])\b")
+_NAME = re.compile(r"`((?:avatar|grpc_server)_[a-z_]*[a-z])\b(?![.\w])")
+# Package names look like metric names; they are not metrics.
+_PACKAGES = {f"avatar_{unit}" for unit in ("core", "llm", "tts", "animator", "enhancer")} | {
+    "avatar_gateway",
+    "avatar_devtools",
+}
 
 
 def documented(text: str) -> set[str]:
     """Metric names written in backticks (label sets and wildcards left out)."""
-    return set(_NAME.findall(text))
+    return set(_NAME.findall(text)) - _PACKAGES
 
 
 def _read(url: str) -> str:

@@ -19,7 +19,7 @@ In a test::
 From the command line (end-to-end tests start it as a process; it prints its base
 URL on the first line of stdout once it accepts connections)::
 
-    python tests/support/fake_openai.py --port 8099 --model fake-model
+    python -m avatar_devtools.fake_openai --port 8099 --model fake-model
 """
 
 from __future__ import annotations
