@@ -8,10 +8,17 @@ import sys
 import urllib.request
 
 
-
 def test_command_line_server_prints_its_url_and_serves_models():
     process = subprocess.Popen(
-        [sys.executable, "-m", "avatar_devtools.fake_openai", "--port", "0", "--model", "cli-model"],
+        [
+            sys.executable,
+            "-m",
+            "avatar_devtools.fake_openai",
+            "--port",
+            "0",
+            "--model",
+            "cli-model",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
