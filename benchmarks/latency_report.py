@@ -7,7 +7,7 @@ from pathlib import Path
 from benchmarks.reporting import describe_machine, markdown_table
 
 SHORT_TEXT = "Hi, how are you today?"
-# DESIGN.md section 7, for "Hi, how are you today?" on a 2-core CPU, default backends.
+# The latency targets, for "Hi, how are you today?" on a 2-core CPU, default backends.
 TARGETS_MS = {"first_audio": 100.0, "first_frame": 150.0}
 TARGET_CLIP_SECONDS = {"low": 0.5, "high": 1.5}
 TARGET_REAL_TIME_FACTOR = 0.2
@@ -69,7 +69,7 @@ def _find(results: list[dict], quality: str, streams: int) -> dict | None:
 
 
 def targets(results: list[dict]) -> list[dict]:
-    """DESIGN section 7's targets against the short sentence's measurements.
+    """The latency targets against the short sentence's measurements.
 
     Latencies are p50 of one stream; "faster than real time" means every counted call
     of every stream had a real-time factor below 1.
@@ -111,7 +111,7 @@ def targets_table(checks: list[dict]) -> str:
     """The targets as Markdown."""
     verdict = {True: "met", False: "**not met**", None: "not measured"}
     rows = [[c["target"], c["goal"], _measured(c), verdict[c["met"]]] for c in checks]
-    return markdown_table(["target (DESIGN section 7)", "goal", "measured", ""], rows)
+    return markdown_table(["target", "goal", "measured", ""], rows)
 
 
 def _measured(check: dict) -> str:
