@@ -76,7 +76,7 @@ class Measurement:
 
 
 def measure(
-    registry,  # noqa: ANN001 - a VoiceRegistry
+    registry,  # a VoiceRegistry
     engine: str,
     voice: str,
     language: str,
@@ -104,7 +104,7 @@ def measure(
     return results
 
 
-def _speak(registry, text: str, voice: str) -> tuple[float, float, float]:  # noqa: ANN001
+def _speak(registry, text: str, voice: str) -> tuple[float, float, float]:
     """(audio seconds, seconds to the first audio, seconds in all) of one synthesis."""
     sample_rate = registry.resolve(voice).sample_rate
     started = time.perf_counter()
@@ -117,7 +117,7 @@ def _speak(registry, text: str, voice: str) -> tuple[float, float, float]:  # no
     return samples / sample_rate, first or 0.0, time.perf_counter() - started
 
 
-def _espeak_registry():  # noqa: ANN202
+def _espeak_registry():
     from avatar_tts.engines.espeak import DEFAULT_ESPEAK_VOICES, EspeakEngine
     from avatar_tts.voices import VoiceRegistry
 
@@ -127,7 +127,7 @@ def _espeak_registry():  # noqa: ANN202
     return registry
 
 
-def _coqui_registry(name: str, model, vocoder, device: str):  # noqa: ANN001, ANN202
+def _coqui_registry(name: str, model, vocoder, device: str):
     from avatar_tts.engines.coqui import CoquiEngine
     from avatar_tts.engines.coqui_models import CoquiVoiceSpec
     from avatar_tts.voices import VoiceRegistry

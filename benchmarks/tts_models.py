@@ -80,7 +80,7 @@ def parameter_count(checkpoint: TinyCheckpoint) -> int:
     return sum(tensor.numel() for tensor in state["model"].values())
 
 
-def _save(directory: Path, model, config) -> TinyCheckpoint:  # noqa: ANN001 - coqui types
+def _save(directory: Path, model, config) -> TinyCheckpoint:  # coqui model and config
     import torch
 
     checkpoint_path = directory / "model.pth"
