@@ -35,7 +35,6 @@ import argparse  # noqa: E402
 import statistics  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
-from importlib import resources  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import cv2  # noqa: E402
@@ -47,6 +46,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from avatar_animator.engine import AnimationSession, MotionSettings  # noqa: E402
 from avatar_animator.face import FacePreparer, PreparedFace  # noqa: E402
 from avatar_core.images import encode_jpeg  # noqa: E402
+from avatar_devtools.samples import sample_face  # noqa: E402
 from avatar_tts.engines.espeak import EspeakEngine  # noqa: E402
 from benchmarks.reporting import (  # noqa: E402
     describe_machine,
@@ -96,7 +96,7 @@ def run_once(face: PreparedFace, audio: tuple, *, encode: bool) -> tuple[int, fl
 
 def measure(size: int, audio: tuple, repeats: int) -> dict:
     """Render and render + encode frame rates at one frame size."""
-    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
+    photo = sample_face()
     face, _ = FacePreparer(output_width=size, output_height=size).prepare(photo)
     result = {"size": size}
     for name, encode in (("render", False), ("render_encode", True)):

@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -37,6 +36,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 
 from avatar.gateway.v1 import gateway_pb2
 from avatar_devtools.client import GatewayClient
+from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks import latency_report
 from benchmarks.latency_report import SHORT_TEXT
@@ -169,7 +169,7 @@ async def sweep(
 
 async def create_sample_avatar(address: str) -> str:
     """Creates an avatar from the bundled sample face; returns its id."""
-    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
+    photo = sample_face()
     async with GatewayClient(address) as client:
         return (await client.create_avatar(photo, "benchmark")).avatar_id
 

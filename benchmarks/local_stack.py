@@ -13,7 +13,6 @@ import os
 import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import grpc
@@ -23,11 +22,13 @@ from prometheus_client.parser import text_string_to_metric_families
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar_devtools.client import GatewayClient
 from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import LocalStack, StackPorts
+from avatar_devtools.units import DOWNSTREAM_SERVICES
 from benchmarks.latency import free_ports
 
-SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
-PHOTO = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
+SERVICES = ["gateway", *DOWNSTREAM_SERVICES]
+PHOTO = sample_face()
 
 
 @dataclass

@@ -29,7 +29,6 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -41,6 +40,7 @@ from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks.latency import TWO_SENTENCES, free_ports
 from benchmarks.reporting import describe_machine, machine, markdown_table, write_outputs
@@ -187,7 +187,7 @@ async def measure(
     clients: StageClients, text: str, batch_sizes: list[int], repeats: int, progress=print
 ) -> dict:
     """Every stage at every batch size."""
-    photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
+    photo = sample_face()
     speech = await synthesize(clients, text)
     # Warm-up: the animator prepares and caches the face, the enhancer its pipeline.
     ready = [

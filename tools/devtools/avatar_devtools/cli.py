@@ -22,7 +22,6 @@ import signal
 import sys
 import tempfile
 import time
-from importlib import resources
 from pathlib import Path
 
 import grpc
@@ -31,6 +30,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_core.config import ClientTls, ConfigError
 from avatar_devtools import multinode
 from avatar_devtools.client import GatewayClient, SpeakResult
+from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import LocalStack, StackError
 from avatar_tts import train as tts_training
 
@@ -44,11 +44,6 @@ MODES = {
     "auto": gateway_pb2.SPEAK_MODE_AUTO,
 }
 QUALITIES = {"low": gateway_pb2.QUALITY_LOW, "high": gateway_pb2.QUALITY_HIGH}
-
-
-def sample_face() -> bytes:
-    """The bundled sample photo (public domain: NASA portrait of Eileen Collins)."""
-    return (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
 
 
 def _say(message: str) -> None:

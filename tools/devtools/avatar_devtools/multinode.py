@@ -18,7 +18,6 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
 import grpc
@@ -26,6 +25,7 @@ import grpc
 from avatar.gateway.v1 import gateway_pb2
 from avatar_devtools.client import GatewayClient, SpeakResult
 from avatar_devtools.netns import NamespaceNetwork, NetnsError, check_support
+from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import MODULES, LocalStack, StackError, StackPorts
 
 SERVICES = list(MODULES)
@@ -232,7 +232,7 @@ def run_command(args: argparse.Namespace, say: Callable[[str], None] = print) ->
             stack.start()
             stack.wait_until_serving(args.start_timeout, progress=say)
             report = asyncio.run(
-                demonstrate_failover(stack, _sample_face(), args.text, say, args.start_timeout)
+                demonstrate_failover(stack, sample_face(), args.text, say, args.start_timeout)
             )
             say("multi-node run OK" if report.ok else "multi-node run FAILED")
             if args.hold:
@@ -257,7 +257,3 @@ def _hold(stack: MultiNodeStack, say: Callable[[str], None]) -> None:
 def _interrupt(signum: int, frame: object) -> None:
     # SIGTERM unwinds like Ctrl-C, so the nodes are removed on the way out.
     raise KeyboardInterrupt
-
-
-def _sample_face() -> bytes:
-    return (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()

@@ -22,7 +22,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, ClientTls
 from avatar_core.tls import sync_channel
-from avatar_devtools.units import UNITS
+from avatar_devtools.units import DOWNSTREAM_SERVICES, UNITS
 
 MODULES = {name: unit.package for name, unit in UNITS.items()}
 
@@ -90,7 +90,7 @@ class LocalStack:
         env[f"{prefix}PORT"] = str(self.ports.grpc[service])
         env[f"{prefix}METRICS_PORT"] = str(self.ports.metrics[service])
         if service == "gateway":
-            for downstream in ("llm", "tts", "animator", "enhancer"):
+            for downstream in DOWNSTREAM_SERVICES:
                 env.setdefault(
                     f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream)
                 )

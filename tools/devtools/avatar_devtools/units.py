@@ -52,3 +52,6 @@ UNITS: dict[str, Unit] = {
 
 SERVICE_NAMES: tuple[str, ...] = tuple(UNITS)
 """The units' names in start order."""
+
+DOWNSTREAM_SERVICES: tuple[str, ...] = tuple(name for name in UNITS if name != "gateway")
+"""The services the gateway composes."""
