@@ -67,10 +67,16 @@ def test_gaze_moves_pixels_inside_the_eyes_only(sample_face):
     landmarks = sample_face.landmarks
     frame = sample_face.warper.render(FramePose(gaze_x=1.0))
     rows, columns = _changed_rows_and_columns(frame, sample_face.image)
-    assert len(columns) > 0
     assert (
         rows.min() >= landmarks[36:48, 1].min() - 6 and rows.max() <= landmarks[36:48, 1].max() + 6
     )
+    # Both eyes look aside (dlib: 36-41 the image's left eye, 42-47 its right), between
+    # their corners; the skin between and beside the eyes stays as in the photo.
+    margin = 6
+    in_left_eye = (columns >= landmarks[36, 0] - margin) & (columns <= landmarks[39, 0] + margin)
+    in_right_eye = (columns >= landmarks[42, 0] - margin) & (columns <= landmarks[45, 0] + margin)
+    assert in_left_eye.sum() >= 5 and in_right_eye.sum() >= 5
+    assert np.all(in_left_eye | in_right_eye), columns[~(in_left_eye | in_right_eye)]
 
 
 def test_opened_mouth_of_a_closed_mouth_photo_shows_teeth_and_a_dark_cavity(preparer, closed_photo):
