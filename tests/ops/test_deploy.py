@@ -1,7 +1,8 @@
-"""deploy/ validated offline: kustomize output against the Kubernetes schemas, the compose
-file against the compose spec, Dockerfiles through hadolint, and the rules we deploy by
-(gRPC probes, drain longer than its grace, rollouts without downtime, non-root, read-only
-root, GPUs only where they help)."""
+"""deploy/ and the units' images validated offline: kustomize output against the Kubernetes
+schemas, the compose file against the compose spec, Dockerfiles through hadolint and the
+build context through ``.dockerignore``, and the rules we deploy by (gRPC probes, drain
+longer than its grace, rollouts without downtime, client-side round robin, non-root,
+read-only root, one unit per image, GPUs only where they help)."""
 
 from __future__ import annotations
 
@@ -9,15 +10,17 @@ import copy
 import os
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 import kubernetes_validate
 import pytest
 import yaml
 
+from avatar.enhancer.v1 import enhancer_pb2
 from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS
-from avatar_devtools.stack import MODULES
+from avatar_devtools.units import UNITS
+from avatar_gateway.clients import EnhancerClient
+from tests.support.services import in_process_server
 from tests.support.tools import ROOT, kustomize, venv_tool
 
 DEPLOY = ROOT / "deploy"
@@ -26,6 +29,8 @@ KUBERNETES_VERSION = "1.32.0"
 SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
 GPU_SERVICES = {"tts", "animator", "enhancer"}
 GPU = "nvidia.com/gpu"
+# Each unit's folder, relative to the repository root (the images' build context).
+FOLDERS = {name: "gateway" if name == "gateway" else f"services/{name}" for name in SERVICES}
 
 
 def build(directory: Path) -> list[dict]:
@@ -139,10 +144,41 @@ def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
     for downstream in ("llm", "tts", "animator", "enhancer"):
         address = gateway[f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS"]
         assert address == f"dns:///{downstream}:{DEFAULT_PORTS[downstream]}"
-    clients = (ROOT / "gateway/avatar_gateway/clients.py").read_text()
-    assert '("grpc.lb_policy_name", "round_robin")' in clients
     store = by_kind(base, "PersistentVolumeClaim")["avatar-store"]
     assert store["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+async def _enhance_nothing():
+    yield enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig())
+    yield enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
+
+
+def _enhance_calls(server) -> float:
+    """How many Enhance calls a server has started, from its own RPC metrics."""
+    return sum(
+        sample.value
+        for family in server.registry.collect()
+        for sample in family.samples
+        if sample.name == "grpc_server_started_total" and sample.labels["grpc_method"] == "Enhance"
+    )
+
+
+async def test_a_gateway_client_spreads_its_calls_over_every_replica():
+    """What the headless Services rely on: one target, several addresses, round robin."""
+    async with in_process_server("enhancer") as first, in_process_server("enhancer") as second:
+        client = EnhancerClient(f"ipv4:127.0.0.1:{first.port},127.0.0.1:{second.port}")
+        try:
+            for _ in range(12):
+                events = [
+                    response.WhichOneof("event")
+                    async for response in client.enhance(_enhance_nothing(), timeout=10)
+                ]
+                assert events == ["started", "end"]
+        finally:
+            await client.close()
+        answered = [_enhance_calls(first), _enhance_calls(second)]
+    assert sum(answered) == 12
+    assert min(answered) > 0, f"one replica took every call: {answered}"
 
 
 def _differences(before, after, path="") -> list[str]:
@@ -237,8 +273,9 @@ def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_servic
         drain = float(service["environment"][f"AVATAR_{name.upper()}_GRACE_SECONDS"])
         assert float(service["stop_grace_period"].removesuffix("s")) > drain
         assert service["read_only"] is True and "/tmp" in service["tmpfs"]
-        dockerfile = DEPLOY.parent / service["build"]["dockerfile"]
-        assert dockerfile.exists(), dockerfile
+        variant = "Dockerfile.cuda" if name in GPU_SERVICES else "Dockerfile"
+        assert service["build"] == {"context": "..", "dockerfile": f"{FOLDERS[name]}/{variant}"}
+        assert (ROOT / service["build"]["dockerfile"]).exists()
     assert reserved == GPU_SERVICES
     gateway = services["gateway"]["environment"]
     for downstream in ("llm", "tts", "animator", "enhancer"):
@@ -248,37 +285,58 @@ def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_servic
 
 
 def _dockerfiles() -> list[tuple[str, str, Path]]:
-    files = [(name, "cpu", DEPLOY / "docker" / f"{name}.Dockerfile") for name in SERVICES]
-    files += [(n, "cuda", DEPLOY / "docker" / f"{n}.cuda.Dockerfile") for n in sorted(GPU_SERVICES)]
+    files = [(name, "cpu", ROOT / FOLDERS[name] / "Dockerfile") for name in SERVICES]
+    files += [(n, "cuda", ROOT / FOLDERS[n] / "Dockerfile.cuda") for n in sorted(GPU_SERVICES)]
     return files
 
 
-@pytest.mark.parametrize(("service", "variant", "path"), _dockerfiles())
-def test_dockerfile_installs_the_service_extra_as_a_non_root_user(service, variant, path):
-    text = path.read_text()
-    final_stage = text.split("\nFROM ")[-1]
-    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
-        "optional-dependencies"
-    ]
-    (extra_arg,) = re.findall(r"^ARG EXTRAS=(\S+)$", final_stage, re.MULTILINE)
-    assert service in extra_arg.split(",") and set(extra_arg.split(",")) <= set(extras)
+def _stages(text: str) -> tuple[str, str]:
+    """The build stage and the final stage of a two-stage Dockerfile."""
+    stages = re.split(r"^FROM ", text, flags=re.MULTILINE)[1:]
+    assert len(stages) == 2, "a build stage and a final stage"
+    return stages[0], stages[-1]
+
+
+def _instructions(stage: str, name: str) -> list[str]:
+    """Every ``name`` instruction of a stage, continuation lines joined."""
+    joined = re.sub(r"\\\n\s*", " ", stage)
+    return re.findall(rf"^{name} (.+)$", joined, re.MULTILINE)
+
+
+@pytest.mark.parametrize(("service", "variant"), [file[:2] for file in _dockerfiles()])
+def test_dockerfile_builds_and_installs_only_its_unit(service, variant):
+    name = "Dockerfile.cuda" if variant == "cuda" else "Dockerfile"
+    build_stage, final_stage = _stages((ROOT / FOLDERS[service] / name).read_text())
+    folder = FOLDERS[service]
+    # The build stage sees the stubs, the shared package and this unit: no other unit's code.
+    copied = [line.split()[0] for line in _instructions(build_stage, "COPY")]
+    assert sorted(copied) == sorted(["protos", "core", folder])
+    (wheel,) = [run for run in _instructions(build_stage, "RUN") if "pip wheel" in run]
+    assert "--no-deps" in wheel.split() and "--wheel-dir /wheels" in wheel
+    assert sorted(wheel.split()[-3:]) == sorted(["./protos", "./core", f"./{folder}"])
+    # The final stage installs those wheels and nothing else of this repository.
+    assert "/wheels /wheels" in " ".join(_instructions(final_stage, "COPY --from=build"))
+    other_copies = [c for c in _instructions(final_stage, "COPY") if not c.startswith("--from")]
+    assert [c.split()[0] for c in other_copies] == ["LICENSE"]
+    (install,) = [run for run in _instructions(final_stage, "RUN") if "pip install" in run]
+    assert "/wheels/" in install and "http" not in install and "git+" not in install
+    if service == "tts" and variant == "cuda":
+        assert '"$1[coqui]"' in install and "/wheels/avatar_tts-" in install
+        (apt,) = [run for run in _instructions(final_stage, "RUN") if "apt-get install" in run]
+        assert "espeak-ng" in apt.split()
+    else:
+        assert "[" not in install, "only the CUDA tts image installs an extra (coqui)"
     if variant == "cuda":
         assert final_stage.startswith("nvidia/cuda:")
-    assert '"$1[${EXTRAS}]"' in final_stage  # the wheel built in the first stage, with its extra
-    (user,) = re.findall(r"^USER (\S+)$", final_stage, re.MULTILINE)
+    (user,) = _instructions(final_stage, "USER")
     assert user.split(":")[0].isdigit() and int(user.split(":")[0]) != 0
     port, metrics = DEFAULT_PORTS[service], DEFAULT_METRICS_PORTS[service]
-    assert re.search(rf"^EXPOSE {port} {metrics}$", final_stage, re.MULTILINE)
-    assert f'"avatar_core.probe", "127.0.0.1:{port}"' in final_stage
-    assert f'ENTRYPOINT ["python", "-m", "{MODULES[service]}"]' in final_stage
-    for source in re.findall(r"^COPY (?!--from)(.+) \S+$", text, re.MULTILINE):
-        for name in source.split():
-            assert (ROOT / name).exists(), name
-            assert re.search(rf"^!{re.escape(name.rstrip('/'))}/?$", _dockerignore(), re.MULTILINE)
-
-
-def _dockerignore() -> str:
-    return (ROOT / ".dockerignore").read_text()
+    assert _instructions(final_stage, "EXPOSE") == [f"{port} {metrics}"]
+    (healthcheck,) = _instructions(final_stage, "HEALTHCHECK")
+    assert healthcheck.endswith(f'CMD ["python", "-m", "avatar_core.probe", "127.0.0.1:{port}"]')
+    assert "PYTHONDONTWRITEBYTECODE=1" in " ".join(_instructions(final_stage, "ENV"))
+    entrypoint = f'["python", "-m", "{UNITS[service].package}"]'
+    assert _instructions(final_stage, "ENTRYPOINT") == [entrypoint]
 
 
 def test_dockerfiles_pass_hadolint():
@@ -291,3 +349,88 @@ def test_dockerfiles_pass_hadolint():
         timeout=120,
     )
     assert linted.returncode == 0 and not linted.stdout.strip(), linted.stdout + linted.stderr
+
+
+# Docker's wildcards as regular expressions.
+_WILDCARDS = {"**/": "(?:.*/)?", "/**": "(?:/.*)?", "**": ".*", "*": "[^/]*", "?": "[^/]"}
+
+
+def _dockerignore_rules() -> list[tuple[bool, re.Pattern[str], str]]:
+    """``.dockerignore`` as (excludes, regular expression, pattern), in file order.
+
+    Docker's syntax: ``*`` and ``?`` stay within one path segment, ``**`` spans any
+    number of them, ``!`` re-includes, and the last pattern that matches wins.
+    """
+    rules = []
+    for line in (ROOT / ".dockerignore").read_text().splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        excludes = not line.startswith("!")
+        pattern = line.removeprefix("!").strip("/")
+        tokens = re.split(r"(\*\*/|/\*\*|\*\*|\*|\?)", pattern)
+        expression = "".join(_WILDCARDS.get(token, re.escape(token)) for token in tokens)
+        rules.append((excludes, re.compile(expression), pattern))
+    return rules
+
+
+def _sent(path: str, rules) -> bool:
+    """Whether the build context holds ``path`` (a pattern matching a parent counts)."""
+    parts = path.split("/")
+    candidates = ["/".join(parts[: i + 1]) for i in range(len(parts))]
+    sent = True
+    for excludes, expression, _ in rules:
+        if any(expression.fullmatch(candidate) for candidate in candidates):
+            sent = not excludes
+    return sent
+
+
+def _build_context(rules) -> set[str]:
+    """The files ``docker build .`` would send from the repository root."""
+    reincluded = [pattern for excludes, _, pattern in rules if not excludes]
+    context = set()
+    for directory, subdirectories, files in os.walk(ROOT):
+        relative = Path(directory).relative_to(ROOT).as_posix().removeprefix(".")
+        # Skip folders that are left out and that no "!" pattern reaches into.
+        subdirectories[:] = [
+            sub
+            for sub in subdirectories
+            if sub != ".git"
+            and (
+                _sent(f"{relative}/{sub}".lstrip("/"), rules)
+                or any(p.startswith(f"{relative}/{sub}/".lstrip("/")) for p in reincluded)
+            )
+        ]
+        for file in files:
+            path = f"{relative}/{file}".lstrip("/")
+            if _sent(path, rules):
+                context.add(path)
+    return context
+
+
+def test_the_build_context_holds_what_the_images_copy_and_nothing_else():
+    rules = _dockerignore_rules()
+    context = _build_context(rules)
+    assert {path.split("/")[0] for path in context} == {
+        "LICENSE",
+        "protos",
+        "core",
+        "services",
+        "gateway",
+    }
+    unwanted = {"tests", ".venv", "build", "dist", "__pycache__", ".pytest_cache", ".ruff_cache"}
+    for path in context:
+        parts = path.split("/")
+        assert not unwanted & set(parts), path
+        assert not any(part.endswith(".egg-info") for part in parts), path
+        assert not path.endswith(".pyc"), path
+    # What setuptools would leave behind in a unit built outside an image stays out too.
+    for leftover in ("build/lib/avatar_tts/__init__.py", "avatar_tts.egg-info/PKG-INFO"):
+        assert not _sent(f"services/tts/{leftover}", rules), leftover
+    expected = {"LICENSE", "protos/pyproject.toml", "protos/avatar/tts/v1/tts_pb2.py"}
+    for name in SERVICES:
+        package = UNITS[name].package
+        for file in ("pyproject.toml", "README.md", f"{package}/__main__.py"):
+            expected.add(f"{FOLDERS[name]}/{file}")
+    expected |= {"core/pyproject.toml", "core/README.md", "core/avatar_core/probe.py"}
+    assert expected <= context, expected - context
