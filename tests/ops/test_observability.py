@@ -2,7 +2,8 @@
 
 The five services run as processes (``LocalStack``); Prometheus runs with the shipped
 scrape configuration and alert rules, rendered for this test's ports and a 1 s scrape
-interval. One high-quality Speak and one Speak that fails in the tts stage later, the
+interval, and the llm service answers from a fake OpenAI-compatible endpoint. One
+high-quality Speak, one chat Speak and one Speak that fails in the tts stage later, the
 values Prometheus holds must be exactly what happened; every ``/metrics`` page must pass
 ``promtool check metrics``; every metric the Grafana dashboard queries must exist.
 """
@@ -39,6 +40,7 @@ SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
 DEPLOY = ROOT / "deploy"
 SCRAPE_INTERVAL = "1s"
 TWO_SENTENCES = "Hello there. It is nice to meet you."
+QUESTION = "What is a fjord?"
 # Series Prometheus makes itself for every target, not found in any /metrics page.
 PROMETHEUS_SERIES = {"up"}
 
@@ -89,25 +91,31 @@ class PrometheusApi:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def fake_llm():
+    """The model endpoint the llm service answers from."""
+    server = FakeOpenAI()
+    with server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory, fake_llm):
     root = tmp_path_factory.mktemp("ops-stack")
     ports = free_ports(10)
     stack_ports = StackPorts(
         grpc=dict(zip(SERVICES, ports[:5], strict=True)),
         metrics=dict(zip(SERVICES, ports[5:], strict=True)),
     )
-    fake_llm = FakeOpenAI()
-    with fake_llm:
-        environment = {
-            "AVATAR_GATEWAY_AVATAR_DIR": str(root / "avatars"),
-            "AVATAR_LLM_BASE_URL": fake_llm.base_url,
-            "AVATAR_LLM_API_KEY": "test-key",
-            "AVATAR_LLM_MODEL": "fake-model",
-        }
-        with LocalStack(stack_ports, environment, log_dir=root / "logs") as running:
-            running.start()
-            running.wait_until_serving(timeout=180)
-            yield running
+    environment = {
+        "AVATAR_GATEWAY_AVATAR_DIR": str(root / "avatars"),
+        "AVATAR_LLM_BASE_URL": fake_llm.base_url,
+        "AVATAR_LLM_API_KEY": "test-key",
+        "AVATAR_LLM_MODEL": "fake-model",
+    }
+    with LocalStack(stack_ports, environment, log_dir=root / "logs") as running:
+        running.start()
+        running.wait_until_serving(timeout=180)
+        yield running
 
 
 @pytest.fixture(scope="module")
@@ -170,13 +178,15 @@ SYNTHESIZED = (
     'sum(grpc_server_handled_total{{job="tts",grpc_method="Synthesize",grpc_code="{code}"}})'
 )
 TTS_ERRORS = 'sum(avatar_errors_total{job="gateway",stage="tts",code="NOT_FOUND"})'
+LLM_STAGE = 'sum(avatar_stage_seconds_{part}{{job="gateway",stage="llm"}})'
 
 
 @dataclass
 class Observed:
-    """A Speak and what Prometheus held before and after it."""
+    """The Speak calls and what Prometheus held before and after them."""
 
     result: SpeakResult
+    chat: SpeakResult
     failure: grpc.aio.AioRpcError
     before: dict[str, float]
     after: dict[str, float]
@@ -191,6 +201,11 @@ QUERIES = {
     "synthesized_not_found": SYNTHESIZED.format(code="NOT_FOUND"),
     "synthesized_unknown": SYNTHESIZED.format(code="UNKNOWN"),
     "tts_errors": TTS_ERRORS,
+    "chat_ok": 'sum(grpc_server_handled_total{job="llm",grpc_method="Chat",grpc_code="OK"})',
+    "first_delta_count": 'sum(avatar_llm_time_to_first_delta_seconds_count{job="llm"})',
+    "answer_characters": 'sum(avatar_llm_answer_characters_total{job="llm"})',
+    "llm_stage_count": LLM_STAGE.format(part="count"),
+    "llm_stage_sum": LLM_STAGE.format(part="sum"),
 }
 
 
@@ -198,13 +213,14 @@ QUERIES = {
 def observed(stack, prometheus) -> Observed:
     before = {name: prometheus.value(query) for name, query in QUERIES.items()}
     buckets_before = _ttff_buckets(prometheus)
-    result, failure = asyncio.run(_speak_twice(stack.gateway_address))
+    result, chat, failure = asyncio.run(_speak_chat_and_fail(stack.gateway_address))
     # Every count was made before the calls returned: a scrape that began later has them all.
     finished = time.time()
     for service in SERVICES:
         prometheus.wait_until(f'timestamp(up{{job="{service}"}})', lambda v: v > finished)
     after = {name: prometheus.value(query) for name, query in QUERIES.items()}
-    return Observed(result, failure, before, after, buckets_before, _ttff_buckets(prometheus))
+    buckets_after = _ttff_buckets(prometheus)
+    return Observed(result, chat, failure, before, after, buckets_before, buckets_after)
 
 
 def _ttff_buckets(prometheus: PrometheusApi) -> dict[float, float]:
@@ -216,13 +232,21 @@ def _ttff_buckets(prometheus: PrometheusApi) -> dict[float, float]:
     return {float(s["metric"]["le"]): float(s["value"][1]) for s in series}
 
 
-async def _speak_twice(address: str) -> tuple[SpeakResult, grpc.aio.AioRpcError]:
+async def _speak_chat_and_fail(
+    address: str,
+) -> tuple[SpeakResult, SpeakResult, grpc.aio.AioRpcError]:
     photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
     async with GatewayClient(address) as client:
         avatar = await client.create_avatar(photo, "ops")
         result = await client.speak(
             gateway_pb2.SpeakRequest(
                 avatar_id=avatar.avatar_id, text=TWO_SENTENCES, quality=gateway_pb2.QUALITY_HIGH
+            ),
+            timeout=120,
+        )
+        chat = await client.speak(
+            gateway_pb2.SpeakRequest(
+                avatar_id=avatar.avatar_id, text=QUESTION, mode=gateway_pb2.SPEAK_MODE_CHAT
             ),
             timeout=120,
         )
@@ -233,7 +257,7 @@ async def _speak_twice(address: str) -> tuple[SpeakResult, grpc.aio.AioRpcError]
                 ),
                 timeout=60,
             )
-    return result, failed.value
+    return result, chat, failed.value
 
 
 def test_shipped_scrape_config_has_one_job_per_service_at_its_default_port():
@@ -269,13 +293,33 @@ def test_prometheus_holds_exactly_what_one_speak_did(observed):
     for bound, count in observed.buckets_after.items():
         added = count - observed.buckets_before.get(bound, 0.0)
         assert added == (1 if bound >= summary.time_to_first_frame_seconds else 0), bound
-    # tts handled one Synthesize per sentence, and refused the unknown voice once.
-    assert after["synthesized_ok"] - before["synthesized_ok"] == summary.sentences
+    # tts handled one Synthesize per sentence (the chat's too), and refused the unknown
+    # voice once.
+    spoken = summary.sentences + observed.chat.summary.sentences
+    assert after["synthesized_ok"] - before["synthesized_ok"] == spoken
     assert after["synthesized_not_found"] - before["synthesized_not_found"] == 1
     assert after["synthesized_unknown"] == before["synthesized_unknown"]
     # The gateway counted the failure under its stage and code.
     assert observed.failure.code() == grpc.StatusCode.NOT_FOUND
     assert after["tts_errors"] - before["tts_errors"] == 1
+
+
+def test_prometheus_holds_exactly_what_one_chat_did(observed, fake_llm):
+    chat, before, after = observed.chat, observed.before, observed.after
+    asked = fake_llm.requests[-1]["messages"]
+    assert QUESTION in asked[-1]["content"]
+    answer = fake_llm.reply(asked)
+    assert chat.summary.spoken_text == answer  # the avatar spoke the model's answer
+    # llm served one Chat, streamed every character of the answer, timed its first delta.
+    assert after["chat_ok"] - before["chat_ok"] == 1
+    assert after["first_delta_count"] - before["first_delta_count"] == 1
+    assert after["answer_characters"] - before["answer_characters"] == len(answer)
+    # The gateway timed its llm stage once, with the seconds the summary reports.
+    llm_seconds = {stage.stage: stage.seconds for stage in chat.summary.stages}["llm"]
+    assert after["llm_stage_count"] - before["llm_stage_count"] == 1
+    assert after["llm_stage_sum"] - before["llm_stage_sum"] == pytest.approx(
+        llm_seconds, rel=1e-9, abs=1e-12
+    )
 
 
 def test_every_target_is_up_and_every_alert_rule_evaluates(observed, prometheus):
@@ -316,7 +360,7 @@ def test_promtool_check_metrics_is_clean_on_every_service(stack, observed):
     for service in SERVICES:
         port = stack.ports.metrics[service]
         text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()
-        assert b"avatar_" in text or service == "llm"
+        assert b"avatar_" in text, service  # its own metrics beside the RPC ones, llm's too
         checked = subprocess.run(
             [promtool, "check", "metrics"], input=text, capture_output=True, timeout=30
         )
