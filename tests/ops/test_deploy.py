@@ -168,16 +168,20 @@ async def test_a_gateway_client_spreads_its_calls_over_every_replica():
     async with in_process_server("enhancer") as first, in_process_server("enhancer") as second:
         client = EnhancerClient(f"ipv4:127.0.0.1:{first.port},127.0.0.1:{second.port}")
         try:
-            for _ in range(12):
+            # Round robin picks among connected replicas: a few calls may come before the
+            # second connection is up, so allow for that on a busy machine.
+            for calls in range(1, 41):
                 events = [
                     response.WhichOneof("event")
                     async for response in client.enhance(_enhance_nothing(), timeout=10)
                 ]
                 assert events == ["started", "end"]
+                answered = [_enhance_calls(first), _enhance_calls(second)]
+                if calls >= 8 and min(answered) > 0:
+                    break
         finally:
             await client.close()
-        answered = [_enhance_calls(first), _enhance_calls(second)]
-    assert sum(answered) == 12
+    assert sum(answered) == calls
     assert min(answered) > 0, f"one replica took every call: {answered}"
 
 
