@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import hmac
-from collections.abc import AsyncIterator, Callable
-from typing import Any
+from collections.abc import AsyncIterator
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter
 
 from avatar_core.gate import wrap_handler
+from avatar_core.handlers import HandlerInterceptor, MethodName
 
 AUTHORIZATION_KEY = "authorization"
 BEARER_PREFIX = "bearer "
@@ -40,7 +40,7 @@ def bearer_metadata(token: str) -> tuple[tuple[str, str], ...]:
     return ((AUTHORIZATION_KEY, f"Bearer {token}"),) if token else ()
 
 
-class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
+class BearerTokenInterceptor(HandlerInterceptor):
     """Refuses calls without the right bearer token with UNAUTHENTICATED.
 
     Args:
@@ -48,6 +48,8 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
         registry: Where refused calls are counted
             (``avatar_server_unauthenticated_calls_total``).
     """
+
+    exempt_prefixes = OPEN_PREFIXES
 
     def __init__(self, token: str, registry: CollectorRegistry) -> None:
         if not token:
@@ -60,21 +62,17 @@ class BearerTokenInterceptor(grpc.aio.ServerInterceptor):
             registry=registry,
         )
 
-    async def intercept_service(
+    def wrap(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
+        handler: grpc.RpcMethodHandler,
+        method: MethodName,
+        call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         """Passes authenticated calls on; answers the rest with UNAUTHENTICATED."""
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(OPEN_PREFIXES):
-            return handler
-        problem = self._problem(handler_call_details.invocation_metadata or ())
+        problem = self._problem(call_details.invocation_metadata or ())
         if problem is None:
             return handler
-        service, _, name = method.lstrip("/").partition("/")
-        self._refused.labels(service, name).inc()
+        self._refused.labels(method.service, method.method).inc()
         return wrap_handler(handler, lambda context: _refuse(context, problem))
 
     def _problem(self, metadata) -> str | None:

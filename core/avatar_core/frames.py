@@ -129,8 +129,3 @@ def pcm_to_samples(pcm: bytes) -> np.ndarray:
     if len(pcm) % 2:
         raise FrameFormatError(f"PCM chunk has an odd number of bytes ({len(pcm)})")
     return np.frombuffer(pcm, dtype="<i2").astype(np.int16, copy=False)
-
-
-def samples_to_pcm(samples: np.ndarray) -> bytes:
-    """Encodes int16 samples as s16le bytes."""
-    return np.asarray(samples, dtype="<i2").tobytes()

@@ -17,12 +17,11 @@ import asyncio
 import contextlib
 import inspect
 from collections.abc import AsyncIterator, Callable
-from typing import Any
 
 import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from avatar_core.handlers import rewrap_handler
+from avatar_core.handlers import HandlerInterceptor, MethodName, rewrap_handler
 
 RETRY_PUSHBACK_KEY = "grpc-retry-pushback-ms"
 RETRY_AFTER_KEY = "retry-after-ms"
@@ -83,7 +82,7 @@ def wrap_handler(handler: grpc.RpcMethodHandler, admission: Admission) -> grpc.R
     return rewrap_handler(handler, unary_response, stream_response)
 
 
-class CallGate(grpc.aio.ServerInterceptor):
+class CallGate(HandlerInterceptor):
     """Admits at most ``limit`` calls at once; refuses the rest, and all while draining.
 
     Args:
@@ -92,6 +91,8 @@ class CallGate(grpc.aio.ServerInterceptor):
         retry_after_ms: Back-off suggested to refused callers.
         metrics: Where in-flight and refused calls are counted.
     """
+
+    exempt_prefixes = UNGATED_PREFIXES
 
     def __init__(
         self, server_name: str, limit: int, retry_after_ms: int, metrics: GateMetrics
@@ -120,18 +121,16 @@ class CallGate(grpc.aio.ServerInterceptor):
             await asyncio.wait_for(self._idle.wait(), timeout)
         return self._in_flight == 0
 
-    async def intercept_service(
+    def wrap(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
+        handler: grpc.RpcMethodHandler,
+        method: MethodName,
+        call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         """Puts every call except health checks behind the gate."""
-        handler = await continuation(handler_call_details)
-        method = handler_call_details.method
-        if handler is None or method.startswith(UNGATED_PREFIXES):
-            return handler
-        service, _, name = method.lstrip("/").partition("/")
-        return wrap_handler(handler, lambda context: self._admission(context, service, name))
+        return wrap_handler(
+            handler, lambda context: self._admission(context, method.service, method.method)
+        )
 
     @contextlib.asynccontextmanager
     async def _admission(

@@ -20,7 +20,7 @@ import grpc
 from google.protobuf import descriptor_pool
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
-from avatar_core.handlers import rewrap_handler
+from avatar_core.handlers import HandlerInterceptor, MethodName, rewrap_handler
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 # A cancel that reaches the handler this close to its deadline is the deadline's doing.
@@ -190,11 +190,6 @@ def start_metrics_endpoint(registry: CollectorRegistry, host: str, port: int) ->
     return server.server_port
 
 
-def _split_method(full_method: str) -> tuple[str, str]:
-    service, _, method = full_method.lstrip("/").partition("/")
-    return service, method
-
-
 def _rpc_type(handler: grpc.RpcMethodHandler) -> str:
     return _rpc_type_of(handler.request_streaming, handler.response_streaming)
 
@@ -209,23 +204,20 @@ def _rpc_type_of(request_streaming: bool, response_streaming: bool) -> str:
     return "unary"
 
 
-class MetricsInterceptor(grpc.aio.ServerInterceptor):
+class MetricsInterceptor(HandlerInterceptor):
     """Counts and times every RPC, unary or streaming, into an :class:`RpcMetrics`."""
 
     def __init__(self, metrics: RpcMetrics) -> None:
         self._metrics = metrics
 
-    async def intercept_service(
+    def wrap(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
+        handler: grpc.RpcMethodHandler,
+        method: MethodName,
+        call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         """Wraps the method's handler with counting and timing."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
-        service, method = _split_method(handler_call_details.method)
-        labels = (_rpc_type(handler), service, method)
+        labels = (_rpc_type(handler), method.service, method.method)
         metrics = self._metrics
         sent = metrics.sent.labels(*labels)
         received = metrics.received.labels(*labels)

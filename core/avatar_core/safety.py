@@ -22,7 +22,7 @@ from typing import Any
 import grpc
 from google.protobuf.message import DecodeError
 
-from avatar_core.handlers import rewrap_handler
+from avatar_core.handlers import HandlerInterceptor, MethodName, rewrap_handler
 
 MAX_DETAILS_CHARS = 1000
 """Longest status message sent; longer ones are cut, well under header size limits."""
@@ -76,18 +76,16 @@ async def _checked_stream(
         yield request
 
 
-class SafetyInterceptor(grpc.aio.ServerInterceptor):
+class SafetyInterceptor(HandlerInterceptor):
     """Undecodable requests get INVALID_ARGUMENT; abort messages stay short."""
 
-    async def intercept_service(
+    def wrap(
         self,
-        continuation: Callable[[grpc.HandlerCallDetails], Any],
-        handler_call_details: grpc.HandlerCallDetails,
+        handler: grpc.RpcMethodHandler,
+        method: MethodName,
+        call_details: grpc.HandlerCallDetails,
     ) -> grpc.RpcMethodHandler:
         """Wraps the method's handler with a deserialiser that never raises."""
-        handler = await continuation(handler_call_details)
-        if handler is None:
-            return handler
 
         async def checked(request_or_iterator: Any, context: grpc.aio.ServicerContext) -> Any:
             if handler.request_streaming:

@@ -1,7 +1,8 @@
 """One bootstrap for every avatar server.
 
-A server is described by a :class:`Service` (its servicers, warm-up and clean-up)
-and a :class:`~avatar_core.config.ServerConfig`. :class:`AvatarServer` builds a
+A server is described by a :class:`Service` (its servicers, warm-up and clean-up;
+:func:`create_service_with` builds one for a unit's servicer) and a
+:class:`~avatar_core.config.ServerConfig`. :class:`AvatarServer` builds a
 ``grpc.aio`` server with explicit options, registers health checking and
 reflection, serves Prometheus metrics, reports NOT_SERVING until the warm-up has
 finished, and on SIGTERM drains: health flips to NOT_SERVING at once (and keeps
@@ -15,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import grpc
+from google.protobuf.descriptor import ServiceDescriptor
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import CollectorRegistry, Gauge, ProcessCollector
@@ -64,6 +68,53 @@ class Service:
 
 
 ServiceFactory = Callable[[CollectorRegistry], Service]
+
+
+def create_service_with(
+    servicer: Any,
+    add_to_server: Callable[[Any, grpc.aio.Server], None],
+    service_descriptor: ServiceDescriptor,
+    *,
+    warm_up: Callable[[], Awaitable[None]] | None = None,
+    close: Callable[[], Awaitable[None] | None] | None = None,
+    interceptors: list[grpc.aio.ServerInterceptor] | None = None,
+    health_checks: Callable[[], Mapping[str, bool]] | None = None,
+) -> Service:
+    """A :class:`Service` that serves one servicer under its proto service's full name.
+
+    Args:
+        servicer: The servicer instance.
+        add_to_server: The generated ``add_<Name>Servicer_to_server`` function.
+        service_descriptor: The proto service, e.g.
+            ``tts_pb2.DESCRIPTOR.services_by_name["TtsService"]``; its full name
+            names the health check and the metrics series.
+        warm_up: See :attr:`Service.warm_up`.
+        close: Releases resources after the server has stopped; plain functions
+            (e.g. a servicer's ``close`` that stops its thread pool) and coroutine
+            functions both work.
+        interceptors: See :attr:`Service.interceptors`.
+        health_checks: See :attr:`Service.health_checks`.
+    """
+    return Service(
+        registrations=[
+            (service_descriptor.full_name, lambda server: add_to_server(servicer, server))
+        ],
+        warm_up=warm_up,
+        close=None if close is None else _awaitable(close),
+        interceptors=list(interceptors or ()),
+        health_checks=health_checks,
+    )
+
+
+def _awaitable(function: Callable[[], Awaitable[None] | None]) -> Callable[[], Awaitable[None]]:
+    """``function`` as a coroutine function, whether it returns an awaitable or not."""
+
+    async def call() -> None:
+        result = function()
+        if inspect.isawaitable(result):
+            await result
+
+    return call
 
 
 def server_options(config: ServerConfig) -> list[tuple[str, int]]:

@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry
 
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar_core.auth import BearerTokenInterceptor
-from avatar_core.server import Service
+from avatar_core.server import Service, create_service_with
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.metrics import GatewayMetrics
@@ -37,16 +37,10 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
         for client in (clients.llm, clients.tts, clients.animator, clients.enhancer):
             await client.close()
 
-    name = gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"].full_name
-    return Service(
-        registrations=[
-            (
-                name,
-                lambda server: gateway_pb2_grpc.add_GatewayServiceServicer_to_server(
-                    servicer, server
-                ),
-            )
-        ],
+    return create_service_with(
+        servicer,
+        gateway_pb2_grpc.add_GatewayServiceServicer_to_server,
+        gateway_pb2.DESCRIPTOR.services_by_name["GatewayService"],
         close=close,
         interceptors=[BearerTokenInterceptor(config.auth_token, registry)]
         if config.auth_token
