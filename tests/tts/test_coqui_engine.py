@@ -9,18 +9,18 @@ import pytest
 
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar_devtools.tiny_glowtts import (  # noqa: E402
+from avatar_devtools.tiny_glowtts import (
     GLOW_TTS_MODEL_NAME,
     build_tiny_glowtts,
     install_as_downloaded,
 )
-from avatar_tts.engines.base import (  # noqa: E402
+from avatar_tts.engines.base import (
     CloningNotSupportedError,
     SynthesisChunk,
     VoiceUnavailableError,
 )
-from avatar_tts.engines.coqui import CoquiEngine  # noqa: E402
-from avatar_tts.engines.coqui_models import CoquiVoiceSpec  # noqa: E402
+from avatar_tts.engines.coqui import CoquiEngine
+from avatar_tts.engines.coqui_models import CoquiVoiceSpec
 
 pytestmark = pytest.mark.coqui
 TEXT = "Hello world, how are you today?"

@@ -8,14 +8,14 @@ import pytest
 
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
-from avatar_core.server import running_server  # noqa: E402
-from avatar_devtools.tiny_glowtts import build_tiny_glowtts, install_as_downloaded  # noqa: E402
-from avatar_tts.config import TtsConfig  # noqa: E402
-from avatar_tts.servicer import create_service  # noqa: E402
-from tests.support.network import metric_value, scrape  # noqa: E402
-from tests.support.tiny_yourtts import build_tiny_yourtts  # noqa: E402
-from tests.tts.test_cloning import encoded_voice  # noqa: E402
+from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_core.server import running_server
+from avatar_devtools.tiny_glowtts import build_tiny_glowtts, install_as_downloaded
+from avatar_tts.config import TtsConfig
+from avatar_tts.servicer import create_service
+from tests.support.network import metric_value, scrape
+from tests.support.tiny_yourtts import build_tiny_yourtts
+from tests.tts.test_cloning import encoded_voice
 
 pytestmark = pytest.mark.coqui
 MAX_SAMPLE_BYTES = 200_000

@@ -11,10 +11,10 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 pytest.importorskip("TTS", reason="coqui-tts (the 'coqui' extra) is not installed")
 
-from avatar.tts.v1 import tts_pb2, tts_pb2_grpc  # noqa: E402
-from avatar_devtools.tiny_glowtts import build_tiny_glowtts  # noqa: E402
-from avatar_tts.servicer import voice_health_name  # noqa: E402
-from tests.support.services import in_process_server  # noqa: E402
+from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_devtools.tiny_glowtts import build_tiny_glowtts
+from avatar_tts.servicer import voice_health_name
+from tests.support.services import in_process_server
 
 pytestmark = pytest.mark.coqui
 SERVING = health_pb2.HealthCheckResponse.SERVING

@@ -49,7 +49,6 @@ LID_CREASES = ((78, 37, 19), (79, 38, 20), (80, 43, 23), (81, 44, 24))
 # Vertices 82-83 are fixed anchors on the cheeks, between each lower lid and mouth corner:
 # without them a triangle from eye to mouth would drag the lower lid as the mouth moves.
 CHEEK_ANCHORS = ((82, (40, 41), 48), (83, (46, 47), 54))
-FIRST_BORDER_VERTEX = 84
 # Each midpoint moves as a blend of its two landmarks; next to a corner it follows the
 # inner landmark more, which rounds the opening into a U rather than a V.
 _MIDPOINT_WEIGHTS = np.zeros((8, 8))

@@ -7,13 +7,12 @@ from collections.abc import AsyncIterator
 
 import grpc
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter
+from prometheus_client import CollectorRegistry
 
 from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar_core.frames import FrameFormatError, decode_frame, encode_frame
-from avatar_core.metrics import ServiceMetrics
-from avatar_core.server import Service
+from avatar_core.server import Service, create_service_with
 from avatar_core.streams import payload, read_config
 from avatar_enhancer.config import EnhancerConfig
 from avatar_enhancer.engine import (
@@ -22,6 +21,7 @@ from avatar_enhancer.engine import (
     UnknownBackendError,
     create_enhancer,
 )
+from avatar_enhancer.metrics import EnhancerMetrics
 
 
 class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
@@ -29,17 +29,13 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
 
     Args:
         config: Service settings.
-        registry: Metrics registry of the server.
+        metrics: The enhancer's metrics.
     """
 
-    def __init__(self, config: EnhancerConfig, registry: CollectorRegistry) -> None:
+    def __init__(self, config: EnhancerConfig, metrics: EnhancerMetrics) -> None:
         self._config = config
-        # Backend load time and the worker pool's queue.
-        self._service_metrics = ServiceMetrics(registry)
-        self._executor = self._service_metrics.thread_pool("enhance", config.workers)
-        self._frames = Counter(
-            "avatar_enhancer_frames", "Frames enhanced.", ["backend"], registry=registry
-        )
+        self._metrics = metrics
+        self._executor = metrics.service.thread_pool("enhance", config.workers)
 
     async def warm_up(self) -> None:
         """Loads the default backend and enhances one frame, before the server says SERVING."""
@@ -49,7 +45,7 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
             backend = create_enhancer(name)
             backend.enhance(np.zeros((64, 64, 3), np.uint8), EnhanceSettings())
 
-        with self._service_metrics.loading(name):
+        with self._metrics.service.loading(name):
             await asyncio.get_running_loop().run_in_executor(self._executor, load)
 
     async def Enhance(
@@ -81,7 +77,7 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
             except (FrameFormatError, EnhancerError) as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
             total += len(batch.frames)
-            self._frames.labels(backend.name).inc(len(batch.frames))
+            self._metrics.frames.labels(backend.name).inc(len(batch.frames))
             sequence += 1
             yield enhancer_pb2.EnhanceResponse(sequence=sequence, frames=batch)
         yield enhancer_pb2.EnhanceResponse(
@@ -117,20 +113,11 @@ def _output_problem(config: enhancer_pb2.EnhanceConfig) -> str | None:
 
 def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Service:
     """Builds the enhancer's :class:`Service` for the shared bootstrap."""
-    servicer = EnhancerServicer(config, registry)
-
-    async def close() -> None:
-        servicer.close()
-
-    return Service(
-        registrations=[
-            (
-                enhancer_pb2.DESCRIPTOR.services_by_name["EnhancerService"].full_name,
-                lambda server: enhancer_pb2_grpc.add_EnhancerServiceServicer_to_server(
-                    servicer, server
-                ),
-            )
-        ],
+    servicer = EnhancerServicer(config, EnhancerMetrics(registry))
+    return create_service_with(
+        servicer,
+        enhancer_pb2_grpc.add_EnhancerServiceServicer_to_server,
+        enhancer_pb2.DESCRIPTOR.services_by_name["EnhancerService"],
         warm_up=servicer.warm_up,
-        close=close,
+        close=servicer.close,
     )

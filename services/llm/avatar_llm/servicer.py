@@ -7,11 +7,10 @@ import time
 from collections.abc import AsyncIterator
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry
 
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
-from avatar_core.metrics import LATENCY_BUCKETS
-from avatar_core.server import Service
+from avatar_core.server import Service, create_service_with
 from avatar_llm.config import LlmConfig, setup_hint
 from avatar_llm.engine import (
     ChatEngine,
@@ -19,37 +18,9 @@ from avatar_llm.engine import (
     NotConfiguredError,
     UpstreamError,
 )
+from avatar_llm.metrics import LlmMetrics
 
 log = logging.getLogger(__name__)
-
-
-class LlmMetrics:
-    """The llm service's own metrics, next to the shared RPC metrics."""
-
-    def __init__(self, registry: CollectorRegistry, engine: ChatEngine) -> None:
-        self.time_to_first_delta = Histogram(
-            "avatar_llm_time_to_first_delta_seconds",
-            "Time from a chat request to the first piece of the answer.",
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.answer_characters = Counter(
-            "avatar_llm_answer_characters",
-            "Characters of answer text streamed.",
-            registry=registry,
-        )
-        self.upstream_errors = Counter(
-            "avatar_llm_upstream_errors",
-            "Failed requests to the model endpoint, by kind (connection, timeout, status).",
-            ["kind"],
-            registry=registry,
-        )
-        conversations = Gauge(
-            "avatar_llm_conversations",
-            "Conversations whose history is kept in memory.",
-            registry=registry,
-        )
-        conversations.set_function(lambda: len(engine.history))
 
 
 class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
@@ -120,18 +91,17 @@ def upstream_status(error: UpstreamError) -> grpc.StatusCode:
 def create_service(config: LlmConfig, registry: CollectorRegistry) -> Service:
     """Builds the llm service's :class:`Service` for the shared bootstrap."""
     engine = ChatEngine(config.chat)
-    servicer = LlmServicer(engine, LlmMetrics(registry, engine))
+    metrics = LlmMetrics(registry)
+    metrics.count_conversations_with(lambda: len(engine.history))
+    servicer = LlmServicer(engine, metrics)
 
     async def warm_up() -> None:
         await _check_endpoint(engine)
 
-    return Service(
-        registrations=[
-            (
-                llm_pb2.DESCRIPTOR.services_by_name["LlmService"].full_name,
-                lambda server: llm_pb2_grpc.add_LlmServiceServicer_to_server(servicer, server),
-            )
-        ],
+    return create_service_with(
+        servicer,
+        llm_pb2_grpc.add_LlmServiceServicer_to_server,
+        llm_pb2.DESCRIPTOR.services_by_name["LlmService"],
         warm_up=warm_up,
         close=engine.close,
     )

@@ -11,12 +11,11 @@ from typing import TypeVar
 
 import grpc
 import numpy as np
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry
 
 from avatar.common.v1 import media_pb2
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
-from avatar_core.metrics import LATENCY_BUCKETS, ServiceMetrics
-from avatar_core.server import Service
+from avatar_core.server import Service, create_service_with
 from avatar_tts.audio import Resampler
 from avatar_tts.config import TtsConfig
 from avatar_tts.engines.base import (
@@ -30,10 +29,12 @@ from avatar_tts.engines.base import (
     VoiceInfo,
     VoiceUnavailableError,
 )
+from avatar_tts.metrics import TtsMetrics
 from avatar_tts.voices import VoiceRegistry, build_registry
 
 _LOGGER = logging.getLogger(__name__)
-SERVICE_NAME = tts_pb2.DESCRIPTOR.services_by_name["TtsService"].full_name
+SERVICE_DESCRIPTOR = tts_pb2.DESCRIPTOR.services_by_name["TtsService"]
+SERVICE_NAME = SERVICE_DESCRIPTOR.full_name
 _MIN_SAMPLE_RATE = 8000
 _MAX_SAMPLE_RATE = 192_000
 _T = TypeVar("_T")
@@ -55,34 +56,6 @@ def status_of(error: TtsError) -> grpc.StatusCode:
         if isinstance(error, error_type):
             return code
     return grpc.StatusCode.INTERNAL
-
-
-class TtsMetrics:
-    """The tts service's own metrics (besides the shared RPC metrics)."""
-
-    def __init__(self, registry: CollectorRegistry) -> None:
-        # Model load times, the worker pool's queue and the coqui model cache.
-        self.service = ServiceMetrics(registry)
-        self.audio_seconds = Counter(
-            "avatar_tts_audio_seconds",
-            "Seconds of audio synthesised.",
-            ["voice"],
-            registry=registry,
-        )
-        self.first_chunk_seconds = Histogram(
-            "avatar_tts_time_to_first_chunk_seconds",
-            "Time from request to the first audio chunk.",
-            ["voice"],
-            buckets=LATENCY_BUCKETS,
-            registry=registry,
-        )
-        self.real_time_factor = Histogram(
-            "avatar_tts_real_time_factor",
-            "Synthesis time divided by audio duration.",
-            ["voice"],
-            buckets=(0.001, 0.003, 0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
-            registry=registry,
-        )
 
 
 class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
@@ -300,7 +273,7 @@ async def iterate_in_thread(
                 in_flight.add_done_callback(lambda _: _submit_quietly(executor, close))
 
 
-def _submit_quietly(executor: ThreadPoolExecutor, function) -> None:  # noqa: ANN001
+def _submit_quietly(executor: ThreadPoolExecutor, function) -> None:
     try:
         executor.submit(function)
     except RuntimeError:  # the executor is shutting down; run it here instead
@@ -323,18 +296,11 @@ def create_service(config: TtsConfig, registry: CollectorRegistry) -> Service:
 
     voices = build_registry(config, on_speaker_cache_lookup=count_speaker_lookup)
     servicer = TtsServicer(voices, config.workers, metrics)
-
-    async def close() -> None:
-        servicer.close()
-
-    return Service(
-        registrations=[
-            (
-                SERVICE_NAME,
-                lambda server: tts_pb2_grpc.add_TtsServiceServicer_to_server(servicer, server),
-            )
-        ],
+    return create_service_with(
+        servicer,
+        tts_pb2_grpc.add_TtsServiceServicer_to_server,
+        SERVICE_DESCRIPTOR,
         warm_up=servicer.warm_up,
-        close=close,
+        close=servicer.close,
         health_checks=servicer.health_checks,
     )

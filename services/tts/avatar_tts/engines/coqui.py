@@ -241,7 +241,7 @@ class CoquiEngine(TtsEngine):
                 # The synthesizer's own bridge between the two models' spectrogram scales.
                 device = next(synthesizer.vocoder_model.parameters()).device
                 wave = synthesizer._run_vocoder(outputs["outputs"]["model_outputs"][0], device)
-        except Exception as error:  # noqa: BLE001 - torch and coqui raise anything
+        except Exception as error:  # torch and coqui raise anything
             raise SynthesisError(f"coqui model {spec.model} failed: {error!r}") from error
         wave = _to_numpy(wave)
         if synthesizer.tts_config.audio.get("do_trim_silence"):
@@ -305,7 +305,7 @@ class CoquiEngine(TtsEngine):
                 )
                 for piece in pieces:
                     yield SynthesisChunk(samples=_to_int16(_to_numpy(piece)))
-            except Exception as error:  # noqa: BLE001 - torch and coqui raise anything
+            except Exception as error:  # torch and coqui raise anything
                 raise SynthesisError(f"coqui model {spec.model} failed: {error!r}") from error
 
 

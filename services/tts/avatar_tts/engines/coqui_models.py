@@ -190,7 +190,7 @@ def load_synthesizer(spec: CoquiVoiceSpec, device: str, models_dir: str = "") ->
             vocoder_config=vocoder_config,
             use_cuda=device == "cuda",
         )
-    except Exception as error:  # noqa: BLE001 - coqui raises anything from a bad checkpoint
+    except Exception as error:  # coqui raises anything from a bad checkpoint
         raise CoquiModelError(f"cannot load {checkpoint}: {error!r}") from error
 
 
@@ -245,7 +245,7 @@ def _download(manager: Any, name: str) -> tuple[str, str, dict[str, Any]]:
     _LOGGER.info("loading coqui model %s from %s (downloading if absent)", name, folder)
     try:
         checkpoint, config, item = manager.download_model(name)
-    except Exception as error:  # noqa: BLE001 - network, archive and file errors alike
+    except Exception as error:  # network, archive and file errors alike
         raise CoquiModelError(f"cannot download {name} into {folder}: {error!r}") from error
     return str(checkpoint), str(config) if config else "", item
 

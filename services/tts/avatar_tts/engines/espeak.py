@@ -187,7 +187,7 @@ class EspeakEngine(TtsEngine):
         def produce() -> None:
             try:
                 library.synthesize(text, espeak_voice, self._rate, on_audio)
-            except Exception as error:  # noqa: BLE001 - handed to the consumer to raise
+            except Exception as error:  # handed to the consumer to raise
                 items.put(_Finished(error))
             else:
                 items.put(_Finished())

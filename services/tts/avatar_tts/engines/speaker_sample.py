@@ -118,7 +118,7 @@ def _decode_with_ffmpeg(data: bytes) -> SpeakerSample:
         ) from error
 
 
-def _decode_stream(container, stream, resampler) -> SpeakerSample:  # noqa: ANN001 - PyAV types
+def _decode_stream(container, stream, resampler) -> SpeakerSample:  # PyAV types
     rate = int(stream.rate)
     limit = int((MAX_SPEAKER_SAMPLE_SECONDS + 1.0) * rate)
     pieces: list[np.ndarray] = []

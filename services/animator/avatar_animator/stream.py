@@ -1,0 +1,233 @@
+"""One Animate stream, free of gRPC: speech in as it arrives, frame batches out.
+
+An :class:`AnimateStream` wraps an :class:`~avatar_animator.engine.AnimationSession`
+with what a streaming caller needs:
+
+* the sample rate may come with the first audio chunk instead of up front, and phonemes
+  sent before it wait for the session;
+* every audio chunk states its sample offset: a gap before it (a sender that skips
+  silence) is filled with silence, an overlap with earlier audio is refused, and so is
+  an utterance beyond the length limit;
+* rendering and encoding run in the worker pool, and each frame is encoded as soon as
+  it is rendered; frames then wait until a whole batch is ready, and at the end the
+  rest go as one shorter batch.
+
+Bad input raises :class:`~avatar_animator.errors.AnimationInputError`, whose message
+is meant for the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+from avatar_animator.engine import AnimationSession, MotionSettings, PreparedFace
+from avatar_animator.errors import AnimationInputError
+from avatar_animator.metrics import AnimatorMetrics
+from avatar_core.frames import FrameFormatError, pcm_to_samples
+from avatar_core.timing import Phoneme
+
+FrameT = TypeVar("FrameT")
+RunBlocking = Callable[..., Awaitable[Any]]
+"""Runs ``function(*args)`` off the event loop, e.g. in the service's worker pool."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamSettings:
+    """What one stream renders, and how frames are grouped.
+
+    Attributes:
+        fps: Frames per second.
+        batch_size: Frames per batch (the last batch may hold fewer).
+        max_audio_seconds: Longest utterance accepted.
+        start_frame: Global index of the first frame (idle motion continues from there).
+        loop_frames: When positive, idle motion repeats every this many frames.
+        motion: Idle motion and articulation settings.
+    """
+
+    fps: float
+    batch_size: int
+    max_audio_seconds: float
+    start_frame: int = 0
+    loop_frames: int = 0
+    motion: MotionSettings = field(default_factory=MotionSettings)
+
+
+@dataclass(frozen=True, slots=True)
+class FrameBatch(Generic[FrameT]):
+    """Encoded frames that leave the stream together.
+
+    Attributes:
+        sequence: Number of the batch in its stream, from 1.
+        frames: The encoded frames, in order.
+    """
+
+    sequence: int
+    frames: list[FrameT]
+
+
+class AnimateStream(Generic[FrameT]):
+    """State of one animation stream: the session, frames waiting for a batch, counters.
+
+    Args:
+        face: The prepared photo.
+        settings: Frame rate, batching and motion of the stream.
+        encode: Turns one rendered RGB frame and its index into the frame sent on;
+            runs in the pool right after rendering.
+        run_blocking: Runs rendering off the event loop (a thread by default).
+        metrics: Where rendered frames and their times are recorded, if anywhere.
+
+    Attributes:
+        batches_sent: Batches taken with :meth:`batches` so far.
+        frames_sent: Frames in those batches.
+    """
+
+    def __init__(
+        self,
+        face: PreparedFace,
+        settings: StreamSettings,
+        encode: Callable[[np.ndarray, int], FrameT],
+        run_blocking: RunBlocking = asyncio.to_thread,
+        metrics: AnimatorMetrics | None = None,
+    ) -> None:
+        if settings.batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {settings.batch_size}")
+        self._face = face
+        self._settings = settings
+        self._encode = encode
+        self._run_blocking = run_blocking
+        self._metrics = metrics
+        self._session: AnimationSession | None = None
+        self._early_phonemes: list[Phoneme] = []
+        self._pending: list[FrameT] = []
+        self.batches_sent = 0
+        self.frames_sent = 0
+
+    @property
+    def started(self) -> bool:
+        """Whether the sample rate is known and the session exists."""
+        return self._session is not None
+
+    @property
+    def used_timings(self) -> bool:
+        """Whether phoneme timings drove the mouth (rather than the audio alone)."""
+        if self._session is None:
+            return bool(self._early_phonemes)
+        return self._session.used_timings
+
+    def start(self, sample_rate: int) -> None:
+        """Creates the animation session once the sample rate is known.
+
+        Raises:
+            AnimationInputError: A setting or the sample rate is out of range.
+        """
+        settings = self._settings
+        self._session = AnimationSession(
+            self._face,
+            fps=settings.fps,
+            sample_rate=sample_rate,
+            start_frame=settings.start_frame,
+            loop_frames=settings.loop_frames,
+            motion=settings.motion,
+        )
+        if self._early_phonemes:
+            self._session.push_phonemes(self._early_phonemes)
+
+    async def add_audio(self, pcm: bytes, sample_offset: int, sample_rate: int = 0) -> None:
+        """Adds s16le PCM that starts at ``sample_offset``, then renders what it allows.
+
+        Args:
+            pcm: Mono s16le samples.
+            sample_offset: Position of the first sample in the utterance; a gap after
+                the audio so far is filled with silence.
+            sample_rate: The audio's rate; 0 when the stream already knows it.
+
+        Raises:
+            AnimationInputError: The rate is unknown or changes, the bytes are not
+                whole samples, the chunk overlaps earlier audio, or the utterance grows
+                beyond the limit.
+        """
+        if self._session is None:
+            if not sample_rate:
+                raise AnimationInputError(
+                    "sample_rate is unknown: set it in the config or the audio chunk"
+                )
+            self.start(sample_rate)
+        session = self._session
+        if sample_rate and sample_rate != session.sample_rate:
+            raise AnimationInputError(
+                f"audio chunk at {sample_rate} Hz in a {session.sample_rate} Hz stream"
+            )
+        try:
+            samples = pcm_to_samples(pcm)
+        except FrameFormatError as error:
+            raise AnimationInputError(str(error)) from error
+        gap = self._gap_before(session, sample_offset, len(samples))
+
+        def push_and_render() -> list[FrameT]:
+            if gap:
+                session.push_audio(np.zeros(gap, dtype=np.int16))
+            session.push_audio(samples)
+            return self._render(session.render_ready)
+
+        self._pending.extend(await self._run_blocking(push_and_render))
+
+    async def add_phonemes(self, phonemes: Iterable[Phoneme]) -> None:
+        """Adds timed phonemes; from now on they drive the mouth.
+
+        Raises:
+            AnimationInputError: A phoneme's times are unusable.
+        """
+        phonemes = list(phonemes)
+        if self._session is None:
+            self._early_phonemes.extend(phonemes)
+            return
+        self._session.push_phonemes(phonemes)
+        self._pending.extend(await self._run_blocking(self._render, self._session.render_ready))
+
+    async def finish(self) -> None:
+        """Ends the input and renders the frames left."""
+        if self._session is not None:
+            self._pending.extend(await self._run_blocking(self._render, self._session.finish))
+
+    def batches(self, *, flush: bool = False) -> Iterator[FrameBatch[FrameT]]:
+        """Takes the waiting frames as whole batches; with ``flush`` the rest as well."""
+        size = self._settings.batch_size
+        while len(self._pending) >= size or (flush and self._pending):
+            frames, self._pending = self._pending[:size], self._pending[size:]
+            self.batches_sent += 1
+            self.frames_sent += len(frames)
+            yield FrameBatch(self.batches_sent, frames)
+
+    def _gap_before(self, session: AnimationSession, sample_offset: int, samples: int) -> int:
+        """Silent samples between the audio so far and a chunk at ``sample_offset``."""
+        received = round(session.audio_seconds * session.sample_rate)
+        if sample_offset < received:
+            raise AnimationInputError(
+                f"audio chunk at sample {sample_offset} overlaps earlier audio "
+                f"(expected {received})"
+            )
+        limit = self._settings.max_audio_seconds
+        if (sample_offset + samples) / session.sample_rate > limit:
+            raise AnimationInputError(f"utterance longer than the {limit:g} s limit")
+        return sample_offset - received
+
+    def _render(self, produce: Callable[[], list[np.ndarray]]) -> list[FrameT]:
+        """Renders with ``produce`` and encodes the frames (in the pool), timing both."""
+        session = self._session
+        started = time.perf_counter()
+        frames = produce()
+        rendered = time.perf_counter()
+        first = session.frames_rendered - len(frames)
+        encoded = [self._encode(frame, first + offset) for offset, frame in enumerate(frames)]
+        if frames and self._metrics is not None:
+            driver = "timings" if session.used_timings else "audio"
+            self._metrics.record_frames(
+                driver, len(frames), rendered - started, time.perf_counter() - rendered
+            )
+        return encoded
