@@ -16,7 +16,9 @@ from avatar_tts.config import (
 def test_defaults_need_no_variables():
     config = TtsConfig.from_env({})
     assert config.server.port == 50053 and config.server.metrics_port == 9053
-    assert config.default_voice == "en-us"
+    assert config.default_voice == "heart"  # the neural voice inside the hibari-tts wheel
+    assert [spec.name for spec in config.hibari_voices] == ["heart"]
+    assert [spec.name for spec in config.piper_voices] == ["joe"]
     assert config.max_text_chars == 2000
     assert config.coqui_voices == ()
     assert {"en-us", "en-gb", "hr"} <= {spec.name for spec in config.espeak_voices}
@@ -103,8 +105,9 @@ def test_espeak_voices_can_be_chosen():
         {"AVATAR_TTS_ESPEAK_VOICES": "hr,de", "AVATAR_TTS_DEFAULT_VOICE": "hr"}
     )
     assert [spec.name for spec in config.espeak_voices] == ["hr", "de"]
-    with pytest.raises(ConfigError, match="AVATAR_TTS_DEFAULT_VOICE"):
-        TtsConfig.from_env({"AVATAR_TTS_ESPEAK_VOICES": "hr"})
+    with pytest.raises(ConfigError, match="AVATAR_TTS_DEFAULT_VOICE='en-us'"):
+        # Without the neural voice the default is espeak-ng's en-us, which is not listed.
+        TtsConfig.from_env({"AVATAR_TTS_ESPEAK_VOICES": "hr", "AVATAR_TTS_HIBARI_VOICES": ""})
     with pytest.raises(ConfigError, match="listed twice"):
         parse_espeak_voices("hr,hr")
 

@@ -64,15 +64,16 @@ async def test_synthesis_streams_started_audio_with_timings_then_end(stub):
     assert set(kinds[1:-1]) == {"audio", "timings"}
     assert [r.sequence for r in responses] == list(range(len(responses)))
     started, end = responses[0].started, responses[-1].end
-    assert (started.voice, started.sample_rate, started.has_timings) == ("en-us", 22050, True)
+    # The default voice is the neural one: hibari's heart, at 24 kHz.
+    assert (started.voice, started.sample_rate, started.has_timings) == ("heart", 24000, True)
     offset = 0
     for response in responses:
         if response.HasField("audio"):
             assert response.audio.sample_offset == offset
-            assert response.audio.sample_rate == 22050
+            assert response.audio.sample_rate == 24000
             offset += len(response.audio.pcm) // 2
     assert end.total_samples == offset == len(_pcm(responses))
-    assert end.duration_seconds == pytest.approx(offset / 22050)
+    assert end.duration_seconds == pytest.approx(offset / 24000)
     phonemes = [p for r in responses if r.HasField("timings") for p in r.timings.phonemes]
     words = [w.text for r in responses if r.HasField("timings") for w in r.timings.words]
     assert abs(phonemes[-1].end_seconds - end.duration_seconds) < 0.001
@@ -93,10 +94,11 @@ async def test_croatian_text_gets_croatian_phonemes_and_audio(stub):
     assert abs(phonemes[-1].end_seconds - len(audio) / 22050) < 0.001
 
 
-async def test_first_audio_chunk_is_at_most_200_ms(stub):
-    responses = await _synthesize(stub, text=ENGLISH * 3)
+@pytest.mark.parametrize("voice", ["", "joe", "en-us"])
+async def test_first_audio_chunk_is_at_most_200_ms(stub, voice):
+    responses = await _synthesize(stub, text=ENGLISH * 3, voice=voice)
     first_audio = next(r.audio for r in responses if r.HasField("audio"))
-    assert 0 < len(first_audio.pcm) // 2 <= 0.2 * 22050
+    assert 0 < len(first_audio.pcm) // 2 <= 0.2 * first_audio.sample_rate
 
 
 async def test_requested_sample_rate_resamples_the_audio(stub):
@@ -112,7 +114,11 @@ async def test_requested_sample_rate_resamples_the_audio(stub):
 async def test_list_voices_shows_what_really_loaded(stub):
     response = await stub.ListVoices(tts_pb2.ListVoicesRequest())
     voices = {voice.name: voice for voice in response.voices}
-    assert response.default_voice == "en-us"
+    assert response.default_voice == "heart"
+    assert [name for name, voice in voices.items() if voice.is_default] == ["heart"]
+    assert (voices["heart"].engine, voices["heart"].language) == ("hibari", "en-US")
+    assert (voices["joe"].engine, voices["joe"].sample_rate) == ("piper", 22050)
+    assert voices["heart"].available and voices["joe"].available
     assert voices["hr"].available and voices["hr"].engine == "espeak"
     assert voices["hr"].language == "hr" and voices["hr"].has_timings
     assert not voices["broken"].available and "not found" in voices["broken"].error
@@ -129,7 +135,8 @@ async def test_list_voices_shows_what_really_loaded(stub):
         (
             {"text": "Hi.", "voice": "nope"},
             grpc.StatusCode.NOT_FOUND,
-            "unknown voice 'nope'; available voices: en-us, en-gb, hr, de, fr, es, it, broken",
+            "unknown voice 'nope'; available voices: en-us, en-gb, hr, de, fr, es, it, heart, joe, "
+            "broken",
         ),
         ({"text": "Hi.", "voice": "broken"}, grpc.StatusCode.FAILED_PRECONDITION, "not found"),
         (

@@ -1,5 +1,9 @@
 """Configuration of the tts service, from ``AVATAR_TTS_*`` variables.
 
+The neural voices (``AVATAR_TTS_HIBARI_VOICES``, ``AVATAR_TTS_PIPER_VOICES``) are parsed by
+:mod:`avatar_tts.neural_config`. The default voice is hibari's ``heart`` when it is offered,
+else espeak-ng's ``en-us``.
+
 Coqui voices are listed in ``AVATAR_TTS_COQUI_VOICES``, entries separated by ``;``:
 
 - ``glow-tts`` - a preset by name (``glow-tts``, ``your-tts``, ``hr-vits``, ``xtts-v2``);
@@ -18,6 +22,16 @@ from dataclasses import dataclass, fields, replace
 from avatar_core.config import ConfigError, EnvReader, ServerConfig
 from avatar_tts.engines.coqui_models import CoquiVoiceSpec
 from avatar_tts.engines.espeak import DEFAULT_ESPEAK_VOICES, EspeakVoiceSpec
+from avatar_tts.engines.hibari import HibariVoiceSpec
+from avatar_tts.engines.piper_voice import PiperVoiceSpec
+from avatar_tts.neural_config import (
+    DEFAULT_HIBARI_VOICES,
+    DEFAULT_PIPER_VOICES,
+    HIBARI_PRESETS,
+    PIPER_PRESETS,
+    parse_hibari_voices,
+    parse_piper_voices,
+)
 
 COQUI_PRESETS: dict[str, CoquiVoiceSpec] = {
     "glow-tts": CoquiVoiceSpec(
@@ -51,6 +65,9 @@ _OPTION_KEYS = frozenset(
     f.name for f in fields(CoquiVoiceSpec) if f.name not in ("name", "model", "config_path")
 )
 _DEVICES = ("auto", "cpu", "cuda")
+NEURAL_DEFAULT_VOICE = "heart"
+"""The default voice when it is offered: hibari's, inside the ``hibari-tts`` wheel."""
+ESPEAK_DEFAULT_VOICE = "en-us"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,12 +76,16 @@ class TtsConfig:
 
     Attributes:
         server: Shared server settings (``AVATAR_TTS_PORT`` etc.; port 50053, metrics 9053).
-        default_voice: Voice of requests that name none (``AVATAR_TTS_DEFAULT_VOICE``).
+        default_voice: Voice of requests that name none (``AVATAR_TTS_DEFAULT_VOICE``):
+            ``heart`` when hibari's heart is offered, else ``en-us``.
         max_text_chars: Longest text accepted (``AVATAR_TTS_MAX_TEXT_CHARS``).
         normalize_text: Whether numbers, currency, times and abbreviations are spelled out
             before synthesis (``AVATAR_TTS_NORMALIZE_TEXT``).
         espeak_voices: The espeak-ng voices offered (``AVATAR_TTS_ESPEAK_VOICES``).
         espeak_rate_words_per_minute: espeak-ng speaking rate (``AVATAR_TTS_ESPEAK_RATE``).
+        hibari_voices: Hibari voices (``AVATAR_TTS_HIBARI_VOICES``); ``heart`` by default.
+        piper_voices: Piper voices (``AVATAR_TTS_PIPER_VOICES``); ``joe`` by default.
+        onnx_threads: ONNX Runtime threads per neural voice (``AVATAR_TTS_ONNX_THREADS``).
         coqui_voices: Coqui voices (``AVATAR_TTS_COQUI_VOICES``); none by default.
         coqui_device: ``auto``, ``cpu`` or ``cuda`` (``AVATAR_TTS_COQUI_DEVICE``).
         coqui_models_dir: Where coqui keeps downloaded models (``AVATAR_TTS_COQUI_MODELS_DIR``);
@@ -80,11 +101,14 @@ class TtsConfig:
     """
 
     server: ServerConfig
-    default_voice: str = "en-us"
+    default_voice: str = NEURAL_DEFAULT_VOICE
     max_text_chars: int = 2000
     normalize_text: bool = True
     espeak_voices: tuple[EspeakVoiceSpec, ...] = DEFAULT_ESPEAK_VOICES
     espeak_rate_words_per_minute: int = 175
+    hibari_voices: tuple[HibariVoiceSpec, ...] = (HIBARI_PRESETS["heart"],)
+    piper_voices: tuple[PiperVoiceSpec, ...] = (PIPER_PRESETS["joe"],)
+    onnx_threads: int = 1
     coqui_voices: tuple[CoquiVoiceSpec, ...] = ()
     coqui_device: str = "auto"
     coqui_models_dir: str = ""
@@ -108,13 +132,26 @@ class TtsConfig:
         if device not in _DEVICES:
             raise ConfigError(f"{env.name('COQUI_DEVICE')}={device!r}: use one of {_DEVICES}")
         first_chunk = env.number("FIRST_CHUNK_SECONDS", 0.1, minimum=0.01, maximum=0.2)
+        hibari_voices = parse_hibari_voices(
+            env.string("HIBARI_VOICES", DEFAULT_HIBARI_VOICES), env.name("HIBARI_VOICES")
+        )
+        piper_voices = parse_piper_voices(
+            env.string("PIPER_VOICES", DEFAULT_PIPER_VOICES), env.name("PIPER_VOICES")
+        )
+        offers_neural_default = any(spec.name == NEURAL_DEFAULT_VOICE for spec in hibari_voices)
         config = cls(
             server=ServerConfig.from_env("tts", environ),
-            default_voice=env.string("DEFAULT_VOICE", "en-us"),
+            default_voice=env.string(
+                "DEFAULT_VOICE",
+                NEURAL_DEFAULT_VOICE if offers_neural_default else ESPEAK_DEFAULT_VOICE,
+            ),
             max_text_chars=env.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
             normalize_text=env.boolean("NORMALIZE_TEXT", True),
             espeak_voices=espeak_voices,
             espeak_rate_words_per_minute=env.integer("ESPEAK_RATE", 175, minimum=80, maximum=450),
+            hibari_voices=hibari_voices,
+            piper_voices=piper_voices,
+            onnx_threads=env.integer("ONNX_THREADS", 1, minimum=1, maximum=64),
             coqui_voices=coqui_voices,
             coqui_device=device,
             coqui_models_dir=env.string("COQUI_MODELS_DIR"),
@@ -137,17 +174,23 @@ class TtsConfig:
 
     def check_voice_names(self, env: EnvReader) -> None:
         """Fails when voice names clash or the default voice is not configured."""
-        espeak_names = {spec.name for spec in self.espeak_voices}
-        for spec in self.coqui_voices:
-            if spec.name in espeak_names:
-                raise ConfigError(
-                    f"{env.name('COQUI_VOICES')}: {spec.name!r} is already an espeak voice"
-                )
-        names = [*espeak_names, *(spec.name for spec in self.coqui_voices)]
-        if self.default_voice not in names:
+        offered: dict[str, str] = {}
+        for variable, engine, specs in (
+            ("ESPEAK_VOICES", "an espeak", self.espeak_voices),
+            ("HIBARI_VOICES", "a hibari", self.hibari_voices),
+            ("PIPER_VOICES", "a piper", self.piper_voices),
+            ("COQUI_VOICES", "a coqui", self.coqui_voices),
+        ):
+            for spec in specs:
+                if spec.name in offered:
+                    raise ConfigError(
+                        f"{env.name(variable)}: {spec.name!r} is already {offered[spec.name]} voice"
+                    )
+                offered[spec.name] = engine
+        if self.default_voice not in offered:
             raise ConfigError(
                 f"{env.name('DEFAULT_VOICE')}={self.default_voice!r} is not a configured voice; "
-                f"voices: {', '.join(sorted(names))}"
+                f"voices: {', '.join(sorted(offered))}"
             )
 
 

@@ -28,6 +28,8 @@ from avatar_tts.engines.base import (
 )
 from avatar_tts.engines.coqui import CoquiEngine
 from avatar_tts.engines.espeak import EspeakEngine
+from avatar_tts.engines.hibari import HibariEngine
+from avatar_tts.engines.piper import PiperEngine
 from avatar_tts.scripts import script_problem
 from avatar_tts.text import WordNamer, normalize_text
 
@@ -75,7 +77,7 @@ class VoiceRegistry(TtsEngine):
         self.max_text_chars = max_text_chars
         self.normalize = normalize
         self.max_speaker_sample_bytes = max_speaker_sample_bytes
-        # Seconds each engine took to load and warm up, by engine name ("espeak", "coqui").
+        # Seconds each engine took to load and warm up, by engine name ("espeak", "hibari"...).
         self.load_seconds: dict[str, float] = {}
 
     @property
@@ -198,7 +200,8 @@ def _named_words(chunks: Iterator[SynthesisChunk], namer: WordNamer) -> Iterator
 def build_registry(
     config: TtsConfig, on_speaker_cache_lookup: Callable[[bool], None] | None = None
 ) -> VoiceRegistry:
-    """Builds the espeak engine (always) and the coqui engine (when voices are configured).
+    """Builds the espeak engine (always) and the hibari, piper and coqui engines (when voices
+    are configured for them).
 
     Args:
         config: The service's settings.
@@ -212,6 +215,18 @@ def build_registry(
             chunk_seconds=config.chunk_seconds,
         )
     ]
+    chunking = {
+        "first_chunk_seconds": config.first_chunk_seconds,
+        "chunk_seconds": config.chunk_seconds,
+    }
+    if config.hibari_voices:
+        engines.append(
+            HibariEngine(list(config.hibari_voices), threads=config.onnx_threads, **chunking)
+        )
+    if config.piper_voices:
+        engines.append(
+            PiperEngine(list(config.piper_voices), threads=config.onnx_threads, **chunking)
+        )
     if config.coqui_voices:
         engines.append(
             CoquiEngine(

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from avatar.common.v1 import media_pb2 as avatar_dot_common_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61vatar/tts/v1/tts.proto\x12\ravatar.tts.v1\x1a\x1c\x61vatar/common/v1/media.proto\"]\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\r\x12\x16\n\x0espeaker_sample\x18\x04 \x01(\x0c\"K\n\x10SynthesisStarted\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x13\n\x0bhas_timings\x18\x03 \x01(\x08\"?\n\x0cSynthesisEnd\x12\x15\n\rtotal_samples\x18\x01 \x01(\x04\x12\x18\n\x10\x64uration_seconds\x18\x02 \x01(\x01\"\xf0\x01\n\x12SynthesizeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.avatar.tts.v1.SynthesisStartedH\x00\x12-\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.AudioChunkH\x00\x12\x30\n\x07timings\x18\x04 \x01(\x0b\x32\x1d.avatar.common.v1.TimingTrackH\x00\x12*\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1b.avatar.tts.v1.SynthesisEndH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListVoicesRequest\"\xce\x01\n\x05Voice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x13\n\x0bsample_rate\x18\x04 \x01(\r\x12\x18\n\x10supports_cloning\x18\x05 \x01(\x08\x12\x1a\n\x12supports_streaming\x18\x06 \x01(\x08\x12\x13\n\x0bhas_timings\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\"Q\n\x12ListVoicesResponse\x12$\n\x06voices\x18\x01 \x03(\x0b\x32\x14.avatar.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t2\xb4\x01\n\nTtsService\x12S\n\nSynthesize\x12 .avatar.tts.v1.SynthesizeRequest\x1a!.avatar.tts.v1.SynthesizeResponse0\x01\x12Q\n\nListVoices\x12 .avatar.tts.v1.ListVoicesRequest\x1a!.avatar.tts.v1.ListVoicesResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61vatar/tts/v1/tts.proto\x12\ravatar.tts.v1\x1a\x1c\x61vatar/common/v1/media.proto\"]\n\x11SynthesizeRequest\x12\x0c\n\x04text\x18\x01 \x01(\t\x12\r\n\x05voice\x18\x02 \x01(\t\x12\x13\n\x0bsample_rate\x18\x03 \x01(\r\x12\x16\n\x0espeaker_sample\x18\x04 \x01(\x0c\"K\n\x10SynthesisStarted\x12\r\n\x05voice\x18\x01 \x01(\t\x12\x13\n\x0bsample_rate\x18\x02 \x01(\r\x12\x13\n\x0bhas_timings\x18\x03 \x01(\x08\"?\n\x0cSynthesisEnd\x12\x15\n\rtotal_samples\x18\x01 \x01(\x04\x12\x18\n\x10\x64uration_seconds\x18\x02 \x01(\x01\"\xf0\x01\n\x12SynthesizeResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x32\n\x07started\x18\x02 \x01(\x0b\x32\x1f.avatar.tts.v1.SynthesisStartedH\x00\x12-\n\x05\x61udio\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.AudioChunkH\x00\x12\x30\n\x07timings\x18\x04 \x01(\x0b\x32\x1d.avatar.common.v1.TimingTrackH\x00\x12*\n\x03\x65nd\x18\x05 \x01(\x0b\x32\x1b.avatar.tts.v1.SynthesisEndH\x00\x42\x07\n\x05\x65vent\"\x13\n\x11ListVoicesRequest\"\xe2\x01\n\x05Voice\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0e\n\x06\x65ngine\x18\x02 \x01(\t\x12\x10\n\x08language\x18\x03 \x01(\t\x12\x13\n\x0bsample_rate\x18\x04 \x01(\r\x12\x18\n\x10supports_cloning\x18\x05 \x01(\x08\x12\x1a\n\x12supports_streaming\x18\x06 \x01(\x08\x12\x13\n\x0bhas_timings\x18\x07 \x01(\x08\x12\x11\n\tavailable\x18\x08 \x01(\x08\x12\r\n\x05\x65rror\x18\t \x01(\t\x12\x13\n\x0b\x64\x65scription\x18\n \x01(\t\x12\x12\n\nis_default\x18\x0b \x01(\x08\"Q\n\x12ListVoicesResponse\x12$\n\x06voices\x18\x01 \x03(\x0b\x32\x14.avatar.tts.v1.Voice\x12\x15\n\rdefault_voice\x18\x02 \x01(\t2\xb4\x01\n\nTtsService\x12S\n\nSynthesize\x12 .avatar.tts.v1.SynthesizeRequest\x1a!.avatar.tts.v1.SynthesizeResponse0\x01\x12Q\n\nListVoices\x12 .avatar.tts.v1.ListVoicesRequest\x1a!.avatar.tts.v1.ListVoicesResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,9 +43,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_LISTVOICESREQUEST']._serialized_start=552
   _globals['_LISTVOICESREQUEST']._serialized_end=571
   _globals['_VOICE']._serialized_start=574
-  _globals['_VOICE']._serialized_end=780
-  _globals['_LISTVOICESRESPONSE']._serialized_start=782
-  _globals['_LISTVOICESRESPONSE']._serialized_end=863
-  _globals['_TTSSERVICE']._serialized_start=866
-  _globals['_TTSSERVICE']._serialized_end=1046
+  _globals['_VOICE']._serialized_end=800
+  _globals['_LISTVOICESRESPONSE']._serialized_start=802
+  _globals['_LISTVOICESRESPONSE']._serialized_end=883
+  _globals['_TTSSERVICE']._serialized_start=886
+  _globals['_TTSSERVICE']._serialized_end=1066
 # @@protoc_insertion_point(module_scope)

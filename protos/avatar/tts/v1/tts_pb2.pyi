@@ -56,7 +56,7 @@ class ListVoicesRequest(_message.Message):
     def __init__(self) -> None: ...
 
 class Voice(_message.Message):
-    __slots__ = ("name", "engine", "language", "sample_rate", "supports_cloning", "supports_streaming", "has_timings", "available", "error", "description")
+    __slots__ = ("name", "engine", "language", "sample_rate", "supports_cloning", "supports_streaming", "has_timings", "available", "error", "description", "is_default")
     NAME_FIELD_NUMBER: _ClassVar[int]
     ENGINE_FIELD_NUMBER: _ClassVar[int]
     LANGUAGE_FIELD_NUMBER: _ClassVar[int]
@@ -67,6 +67,7 @@ class Voice(_message.Message):
     AVAILABLE_FIELD_NUMBER: _ClassVar[int]
     ERROR_FIELD_NUMBER: _ClassVar[int]
     DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
     name: str
     engine: str
     language: str
@@ -77,7 +78,8 @@ class Voice(_message.Message):
     available: bool
     error: str
     description: str
-    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., language: _Optional[str] = ..., sample_rate: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., supports_streaming: _Optional[bool] = ..., has_timings: _Optional[bool] = ..., available: _Optional[bool] = ..., error: _Optional[str] = ..., description: _Optional[str] = ...) -> None: ...
+    is_default: bool
+    def __init__(self, name: _Optional[str] = ..., engine: _Optional[str] = ..., language: _Optional[str] = ..., sample_rate: _Optional[int] = ..., supports_cloning: _Optional[bool] = ..., supports_streaming: _Optional[bool] = ..., has_timings: _Optional[bool] = ..., available: _Optional[bool] = ..., error: _Optional[str] = ..., description: _Optional[str] = ..., is_default: _Optional[bool] = ...) -> None: ...
 
 class ListVoicesResponse(_message.Message):
     __slots__ = ("voices", "default_voice")

@@ -24,6 +24,10 @@ _CALLBACK_BUFFER_MILLISECONDS = 50
 _POSITION_CHARACTER = 1
 _CHARS_UTF8 = 1
 _PARAMETER_RATE = 1
+# espeak_TextToPhonemes' phoneme mode: IPA characters, no separators between phonemes.
+_PHONEMES_IPA = 0x02
+# Punctuation that ends a clause; a Piper voice was trained with it in the phonemes.
+_CLAUSE_PUNCTUATION = ",.;:?!"
 
 EVENT_LIST_TERMINATED = 0
 EVENT_WORD = 1
@@ -145,6 +149,12 @@ class EspeakLibrary:
             ctypes.c_void_p,
         ]
         library.espeak_Synth.restype = ctypes.c_int
+        library.espeak_TextToPhonemes.argtypes = [
+            ctypes.POINTER(ctypes.c_void_p),
+            ctypes.c_int,
+            ctypes.c_int,
+        ]
+        library.espeak_TextToPhonemes.restype = ctypes.c_char_p
 
     def has_voice(self, voice: str) -> bool:
         """Tells whether espeak-ng knows the voice (e.g. ``"en-us"``, ``"hr"``)."""
@@ -180,6 +190,32 @@ class EspeakLibrary:
         if status != 0 and not stopped:
             raise EspeakLibraryError(f"espeak_Synth failed with status {status}")
 
+    def text_to_phonemes(self, text: str, voice: str) -> list[Clause]:
+        """Reads ``text`` as IPA phonemes, clause by clause, without synthesising audio.
+
+        Raises:
+            EspeakLibraryError: The voice is unknown.
+        """
+        encoded = text.encode("utf-8")
+        buffer = ctypes.create_string_buffer(encoded)
+        start = ctypes.addressof(buffer)
+        pointer = ctypes.c_void_p(start)
+        clauses: list[Clause] = []
+        with self._lock:
+            if self._library.espeak_SetVoiceByName(voice.encode()) != 0:
+                raise EspeakLibraryError(f"espeak-ng has no voice {voice!r}")
+            while pointer.value:
+                before = pointer.value - start
+                phonemes = self._library.espeak_TextToPhonemes(
+                    ctypes.byref(pointer), _CHARS_UTF8, _PHONEMES_IPA
+                )
+                after = pointer.value - start if pointer.value else len(encoded)
+                consumed = encoded[before:after].decode("utf-8", errors="replace")
+                clauses.append(
+                    Clause((phonemes or b"").decode("utf-8", errors="replace"), _ending(consumed))
+                )
+        return [clause for clause in clauses if clause.phonemes.strip() or clause.punctuation]
+
     def _on_synth(self, wave, sample_count: int, events) -> int:  # noqa: ANN001 - ctypes types
         """The C callback: copies audio and events out and hands them on; 1 aborts."""
         handler = self._handler
@@ -195,6 +231,30 @@ class EspeakLibrary:
         except Exception:  # noqa: BLE001 - an exception must not cross into C; stop instead
             self._stopped = True
         return 1 if self._stopped else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Clause:
+    """One clause of a text read as phonemes.
+
+    Attributes:
+        phonemes: IPA phonemes with stress marks, words separated by spaces.
+        punctuation: The punctuation mark that ended the clause (``","``, ``"."``, ``"?"``...);
+            empty when the text ended without one.
+    """
+
+    phonemes: str
+    punctuation: str
+
+
+def _ending(consumed: str) -> str:
+    """The clause punctuation in the text espeak-ng consumed for one clause.
+
+    espeak-ng reads one character past the clause (the start of the next one), so the last
+    clause punctuation in the consumed text is the one that ended it.
+    """
+    found = [character for character in consumed if character in _CLAUSE_PUNCTUATION]
+    return found[-1] if found else ""
 
 
 def _copy_events(events) -> list[EspeakEvent]:  # noqa: ANN001 - ctypes pointer
