@@ -33,7 +33,8 @@ class StageError(Exception):
     """A downstream stage failed.
 
     Attributes:
-        stage: ``"llm"``, ``"tts"``, ``"animate"`` or ``"enhance"``.
+        stage: ``"llm"``, ``"tts"``, ``"animator"`` or ``"enhancer"``: the name of the
+            service, as in the per-stage times of a Speak summary.
         code: The gRPC status code to answer with.
         details: The downstream service's message.
     """
@@ -172,7 +173,7 @@ class TtsClient(_Client):
 class AnimatorClient(_Client):
     """Client of ``avatar.animator.v1.AnimatorService``."""
 
-    stage = "animate"
+    stage = "animator"
     service = "animator"
 
     def __init__(self, address: str, **options: Any) -> None:
@@ -204,7 +205,7 @@ class AnimatorClient(_Client):
 class EnhancerClient(_Client):
     """Client of ``avatar.enhancer.v1.EnhancerService``."""
 
-    stage = "enhance"
+    stage = "enhancer"
     service = "enhancer"
 
     def __init__(self, address: str, **options: Any) -> None:

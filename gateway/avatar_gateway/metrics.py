@@ -9,8 +9,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from avatar.common.v1 import media_pb2
 from avatar_core.metrics import LATENCY_BUCKETS
 
-STAGES = ("llm", "tts", "animate", "enhance", "mux")
-
 
 class GatewayMetrics:
     """Latency, throughput and error metrics of Speak requests.

@@ -15,14 +15,11 @@ from avatar_core.images import InvalidImageError
 from avatar_gateway.avatars import AvatarFactory
 from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
-from avatar_gateway.metrics import AvSyncMeter, GatewayMetrics
-from avatar_gateway.pipeline import Clients, SpeakPipeline, SpeakPlan, SpeakStats
-from avatar_gateway.recording import StreamRecorder
+from avatar_gateway.metrics import GatewayMetrics
+from avatar_gateway.pipeline import Clients, SpeakPipeline, SpeakPlan
 from avatar_gateway.sentences import is_question
 from avatar_gateway.store import AvatarMedia, AvatarNotFoundError, AvatarRecord, AvatarStore
 from avatar_gateway.validation import display_name_problem, speak_request_problem
-
-MP4_CHUNK_BYTES = 512 * 1024
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
@@ -109,47 +106,34 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     ) -> AsyncIterator[gateway_pb2.SpeakResponse]:
         """Streams sentences, audio and frames, then the MP4 when asked, then a summary."""
         plan, record = await self._plan(request, context)
-        quality = "high" if plan.high_quality else "low"
         pipeline = SpeakPipeline(
             self._clients, plan, context.time_remaining, self._config.sentences_ahead
         )
-        recorder: StreamRecorder | None = None
-        sync = AvSyncMeter(plan.fps)
         sequence = 0
         last_sent = None
         self._metrics.in_flight.inc()
         try:
             async for event in pipeline.events():
                 if sequence == 0:
-                    yield self._started(plan, record, pipeline.stats, sequence)
+                    yield self._started(plan, record, pipeline.measurements.sample_rate)
                     sequence += 1
-                    if request.include_mp4:
-                        recorder = StreamRecorder(pipeline.stats.sample_rate, plan.fps)
-                self._observe(event, pipeline.stats, recorder, sync)
+                kind = event.WhichOneof("event")
+                self._count_media(event, kind)
                 now = time.perf_counter()
-                if last_sent is not None and event.WhichOneof("event") in ("audio", "frames"):
+                if last_sent is not None and kind in ("audio", "frames"):
                     self._metrics.inter_chunk_gap.observe(now - last_sent)
                 last_sent = now
                 event.sequence = sequence
                 sequence += 1
                 yield event
-            if recorder is not None:
-                async for chunk in self._video_chunks(recorder, pipeline.stats):
-                    chunk.sequence = sequence
-                    sequence += 1
-                    yield chunk
-            summary = self._summary(pipeline.stats)
-            self._record_metrics(summary, quality)
-            for offset in sync.offsets():
-                self._metrics.av_offset.observe(abs(offset))
+            summary = pipeline.measurements.summary()
+            self._record_metrics(summary, plan, pipeline.measurements.av_offsets)
             yield gateway_pb2.SpeakResponse(sequence=sequence, summary=summary)
         except StageError as error:
             self._metrics.errors.labels(error.stage, error.code.name).inc()
             await context.abort(error.code, str(error))
         finally:
             self._metrics.in_flight.dec()
-            if recorder is not None:
-                recorder.close()
 
     async def _plan(
         self, request: gateway_pb2.SpeakRequest, context: grpc.aio.ServicerContext
@@ -184,15 +168,18 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             fps=request.fps or self._config.fps,
             frame_encoding=request.frame_encoding or media_pb2.FRAME_ENCODING_JPEG,
             motion=request.motion,
+            include_mp4=request.include_mp4,
         )
         return plan, record
 
-    def _started(self, plan: SpeakPlan, record: AvatarRecord, stats: SpeakStats, sequence: int):
+    def _started(
+        self, plan: SpeakPlan, record: AvatarRecord, sample_rate: int
+    ) -> gateway_pb2.SpeakResponse:
         return gateway_pb2.SpeakResponse(
-            sequence=sequence,
+            sequence=0,
             started=gateway_pb2.SpeakStarted(
                 request_id=uuid.uuid4().hex,
-                sample_rate=stats.sample_rate,
+                sample_rate=sample_rate,
                 fps=plan.fps,
                 frame_width=record.frame_width,
                 frame_height=record.frame_height,
@@ -200,55 +187,16 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             ),
         )
 
-    def _observe(
-        self, event, stats: SpeakStats, recorder: StreamRecorder | None, sync: AvSyncMeter
-    ) -> None:
-        kind = event.WhichOneof("event")
-        if kind == "sentence":
-            sync.sentence(event.sentence.start_seconds)
-        elif kind == "frames":
-            sync.frames(event.frames)
-            if stats.first_frame_at is None:
-                stats.first_frame_at = time.perf_counter()
-            stats.frames += len(event.frames.frames)
+    def _count_media(self, event: gateway_pb2.SpeakResponse, kind: str | None) -> None:
+        if kind == "frames":
             self._metrics.frames.inc(len(event.frames.frames))
-            if recorder is not None:
-                recorder.add_frames(event.frames)
         elif kind == "audio":
-            sync.audio(event.audio)
             self._metrics.audio_seconds.inc(len(event.audio.pcm) / 2 / event.audio.sample_rate)
-            if recorder is not None:
-                recorder.add_audio(event.audio)
 
-    async def _video_chunks(
-        self, recorder: StreamRecorder, stats: SpeakStats
-    ) -> AsyncIterator[gateway_pb2.SpeakResponse]:
-        data = await recorder.finish()
-        stats.add_stage("mux", recorder.busy_seconds)
-        for offset in range(0, len(data), MP4_CHUNK_BYTES):
-            piece = data[offset : offset + MP4_CHUNK_BYTES]
-            last = offset + MP4_CHUNK_BYTES >= len(data)
-            yield gateway_pb2.SpeakResponse(video=gateway_pb2.VideoChunk(data=piece, last=last))
-
-    def _summary(self, stats: SpeakStats) -> gateway_pb2.SpeakSummary:
-        total = time.perf_counter() - stats.started_at
-        audio_seconds = stats.samples / stats.sample_rate if stats.sample_rate else 0.0
-        return gateway_pb2.SpeakSummary(
-            time_to_first_audio_seconds=_since(stats.started_at, stats.first_audio_at),
-            time_to_first_frame_seconds=_since(stats.started_at, stats.first_frame_at),
-            total_seconds=total,
-            audio_seconds=audio_seconds,
-            real_time_factor=total / audio_seconds if audio_seconds else 0.0,
-            frames=stats.frames,
-            sentences=stats.sentences,
-            stages=[
-                gateway_pb2.StageTiming(stage=stage, seconds=seconds)
-                for stage, seconds in stats.stage_seconds.items()
-            ],
-            spoken_text=" ".join(stats.spoken_text),
-        )
-
-    def _record_metrics(self, summary: gateway_pb2.SpeakSummary, quality: str) -> None:
+    def _record_metrics(
+        self, summary: gateway_pb2.SpeakSummary, plan: SpeakPlan, av_offsets: list[float]
+    ) -> None:
+        quality = "high" if plan.high_quality else "low"
         self._metrics.time_to_first_audio.labels(quality).observe(
             summary.time_to_first_audio_seconds
         )
@@ -258,10 +206,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._metrics.real_time_factor.labels(quality).observe(summary.real_time_factor)
         for stage in summary.stages:
             self._metrics.stage_seconds.labels(stage.stage).observe(stage.seconds)
-
-
-def _since(start: float, moment: float | None) -> float:
-    return moment - start if moment is not None else 0.0
+        for offset in av_offsets:
+            self._metrics.av_offset.observe(abs(offset))
 
 
 def _avatar_message(record: AvatarRecord, media: AvatarMedia | None) -> gateway_pb2.Avatar:

@@ -135,7 +135,7 @@ async def test_speak_streams_audio_and_frames_in_order_and_mp4_is_valid(stack, s
     assert summary.frames == len(frame_indices) and summary.sentences == 4
     assert abs(summary.audio_seconds - audio_seconds) < 1e-6
     assert 0 < summary.time_to_first_audio_seconds <= summary.time_to_first_frame_seconds
-    assert {stage.stage for stage in summary.stages} >= {"tts", "animate", "mux"}
+    assert {stage.stage for stage in summary.stages} >= {"tts", "animator", "mux"}
     # Sentence start positions add up with the audio.
     starts = [s.start_seconds for s in result.sentences]
     assert starts == sorted(starts) and starts[0] == 0.0
@@ -163,7 +163,7 @@ async def test_high_quality_passes_every_frame_through_the_enhancer(stack, sampl
     after = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
     assert result.frames > 0
     assert after - before == result.frames
-    assert "enhance" in {stage.stage for stage in result.summary.stages}
+    assert "enhancer" in {stage.stage for stage in result.summary.stages}
 
 
 async def test_chat_mode_speaks_the_llm_answer(stack, sample_avatar, fake_llm):

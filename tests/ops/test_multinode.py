@@ -199,7 +199,7 @@ def test_the_command_runs_the_failover_and_removes_its_nodes(tmp_path):
     output = completed.stdout
     assert completed.returncode == 0, output + completed.stderr
     assert "spoke across the nodes" in output
-    assert "gateway answers UNAVAILABLE: animate stage: animator service unavailable" in output
+    assert "gateway answers UNAVAILABLE: animator stage: animator service unavailable" in output
     assert "recovered on the same client channel and the same gateway" in output
     assert "unchanged" in output and "multi-node run OK" in output
     namespaces = {word for word in output.split() if word.startswith("avatar-")}

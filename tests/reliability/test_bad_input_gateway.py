@@ -152,7 +152,7 @@ CASES = [
         "gateway",
         _speak(text="Hi.", motion=media_pb2.MotionSettings(articulation=25)),
         INVALID,
-        "animate stage: articulation must be",
+        "animator stage: articulation must be",
     ),
     Case(
         "conversation id of 1000 characters",

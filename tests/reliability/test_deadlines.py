@@ -161,6 +161,6 @@ async def test_a_stage_that_fails_mid_stream_leaves_no_task_behind(tmp_path):
                     # The enhancer goes away while the gateway waits for more frames.
                     await stack.servers["enhancer"].stop(grace=0)
         assert caught.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
-        assert "enhance stage" in caught.value.details()
+        assert "enhancer stage" in caught.value.details()
         assert await _no_tasks_left(baseline) == []
         await assert_still_serving(stack, "gateway")

@@ -31,8 +31,8 @@ HIGH = gateway_pb2.QUALITY_HIGH
 # What to ask so that the killed service is busy, and which stage the error must name.
 SCENARIOS = {
     "tts": ({}, "tts stage"),
-    "animator": ({}, "animate stage"),
-    "enhancer": ({"quality": HIGH}, "enhance stage"),
+    "animator": ({}, "animator stage"),
+    "enhancer": ({"quality": HIGH}, "enhancer stage"),
     "llm": ({"mode": CHAT}, "llm stage"),
 }
 

@@ -79,6 +79,6 @@ async def test_chat_in_high_quality_over_mutual_tls_everywhere(tmp_path, certifi
     assert result.sentences and all(s.from_llm for s in result.sentences)
     assert result.frames > 0 and len(result.audio) > 0
     stages = {stage.stage for stage in result.summary.stages}
-    assert {"llm", "tts", "animate", "enhance"} <= stages
+    assert {"llm", "tts", "animator", "enhancer"} <= stages
     assert unauthenticated.value.code() == grpc.StatusCode.UNAUTHENTICATED
     assert unreachable.value.code() == grpc.StatusCode.UNAVAILABLE

@@ -1,0 +1,63 @@
+"""The ``enhancer`` stage (high quality): every frame batch through the enhancer, in order."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from avatar.common.v1 import media_pb2
+from avatar.enhancer.v1 import enhancer_pb2
+from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.stages.base import Stage, StageContext, requests_until
+from avatar_gateway.stages.events import END, EndOfStream
+
+
+class EnhancerStage(Stage):
+    """Streams the animator's frame batches through one ``Enhance`` call.
+
+    One call serves the whole request, so the enhancer keeps what it prepared for the
+    avatar's still photo; batches come back in order with the indices they went in
+    with, and go to the client in the request's frame encoding.
+
+    Args:
+        context: What the request's stages work with.
+        inbox: Frame batches with their indices stamped, then :data:`END`.
+        to_client: Where enhanced batches go, then :data:`END`.
+    """
+
+    name = "enhancer"
+
+    def __init__(
+        self,
+        context: StageContext,
+        inbox: asyncio.Queue[media_pb2.FrameBatch | EndOfStream],
+        to_client: asyncio.Queue[gateway_pb2.SpeakResponse | EndOfStream],
+    ) -> None:
+        super().__init__(context)
+        self._inbox = inbox
+        self._to_client = to_client
+
+    async def run(self) -> None:
+        """Enhances batches until the inbox ends, then puts :data:`END`."""
+        with self.timed():
+            await self._enhance()
+        await self._to_client.put(END)
+
+    async def _enhance(self) -> None:
+        call_ended = asyncio.Event()
+        try:
+            responses = self.context.clients.enhancer.enhance(
+                requests_until(call_ended, self._requests()), self.timeout()
+            )
+            async for response in responses:
+                if response.WhichOneof("event") == "frames":
+                    await self._to_client.put(gateway_pb2.SpeakResponse(frames=response.frames))
+        finally:
+            call_ended.set()
+
+    async def _requests(self) -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
+        encoding = self.context.plan.frame_encoding
+        yield enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig(encoding=encoding))
+        while (batch := await self._inbox.get()) is not END:
+            yield enhancer_pb2.EnhanceRequest(frames=batch)
+        yield enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
