@@ -1,0 +1,173 @@
+"""The downstream clients: failures name their stage, deadlines reach the services."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+
+import grpc
+import pytest
+
+from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
+from avatar.enhancer.v1 import enhancer_pb2
+from avatar.llm.v1 import llm_pb2
+from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
+from avatar_gateway.clients import (
+    AnimatorClient,
+    EnhancerClient,
+    LlmClient,
+    StageError,
+    TtsClient,
+)
+from tests.support.network import free_ports
+
+
+class _Tts(tts_pb2_grpc.TtsServiceServicer):
+    """Notes the deadline each call arrives with; text "slow" never answers, "bad" is refused."""
+
+    def __init__(self) -> None:
+        self.time_remaining: list[float | None] = []
+
+    async def Synthesize(self, request, context):
+        """Started and end, or a refusal, or nothing at all."""
+        self.time_remaining.append(context.time_remaining())
+        if request.text == "bad":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "unknown voice 'nobody'")
+        if request.text == "slow":
+            await asyncio.sleep(30)
+        yield tts_pb2.SynthesizeResponse(started=tts_pb2.SynthesisStarted(sample_rate=16_000))
+        yield tts_pb2.SynthesizeResponse(end=tts_pb2.SynthesisEnd())
+
+
+class _Animator(animator_pb2_grpc.AnimatorServiceServicer):
+    def __init__(self) -> None:
+        self.time_remaining: list[float | None] = []
+
+    async def PrepareAvatar(self, request, context):
+        """A prepared face, whatever the photo."""
+        self.time_remaining.append(context.time_remaining())
+        return animator_pb2.PrepareAvatarResponse(content_hash="c0ffee")
+
+
+@contextlib.asynccontextmanager
+async def _serving() -> AsyncIterator[tuple[str, _Tts, _Animator]]:
+    tts, animator = _Tts(), _Animator()
+    server = grpc.aio.server()
+    tts_pb2_grpc.add_TtsServiceServicer_to_server(tts, server)
+    animator_pb2_grpc.add_AnimatorServiceServicer_to_server(animator, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    await server.start()
+    try:
+        yield f"127.0.0.1:{port}", tts, animator
+    finally:
+        await server.stop(grace=None)
+
+
+async def _drain(stream: AsyncIterator) -> list:
+    return [item async for item in stream]
+
+
+async def _enhance_nothing():
+    yield enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig())
+
+
+CALLS = {
+    "llm": (LlmClient, lambda c: _drain(c.chat(llm_pb2.ChatRequest(message="hi"), 5))),
+    "tts": (TtsClient, lambda c: _drain(c.synthesize(tts_pb2.SynthesizeRequest(text="hi"), 5))),
+    "animator": (AnimatorClient, lambda c: c.prepare(b"photo", 5)),
+    "enhancer": (EnhancerClient, lambda c: _drain(c.enhance(_enhance_nothing(), 5))),
+}
+
+
+@pytest.mark.parametrize("stage", list(CALLS))
+async def test_a_service_nobody_listens_for_is_unavailable_naming_its_stage(stage):
+    client_type, call = CALLS[stage]
+    [port] = free_ports(1)
+    client = client_type(f"127.0.0.1:{port}", connect_wait_seconds=0.2)
+    try:
+        with pytest.raises(StageError) as caught:
+            await call(client)
+    finally:
+        await client.close()
+    assert caught.value.stage == stage
+    assert caught.value.code == grpc.StatusCode.UNAVAILABLE
+    assert str(caught.value).startswith(f"{stage} stage: {stage} service unavailable: ")
+
+
+async def test_the_callers_deadline_reaches_the_service():
+    async with _serving() as (address, tts, animator):
+        client = TtsClient(address)
+        animator_client = AnimatorClient(address)
+        try:
+            await _drain(client.synthesize(tts_pb2.SynthesizeRequest(text="hi"), 3.0))
+            await _drain(client.synthesize(tts_pb2.SynthesizeRequest(text="hi"), None))
+            await animator_client.prepare(b"photo", 2.0)
+        finally:
+            await client.close()
+            await animator_client.close()
+    with_deadline, without = tts.time_remaining
+    assert 2.0 < with_deadline <= 3.05  # the deadline travels in milliseconds
+    assert without is None
+    [prepare] = animator.time_remaining
+    assert 1.0 < prepare <= 2.05
+
+
+async def test_a_deadline_that_passes_is_deadline_exceeded_naming_the_service():
+    async with _serving() as (address, _, _):
+        client = TtsClient(address)
+        started = time.perf_counter()
+        try:
+            with pytest.raises(StageError) as caught:
+                await _drain(client.synthesize(tts_pb2.SynthesizeRequest(text="slow"), 0.3))
+        finally:
+            await client.close()
+    assert time.perf_counter() - started < 5
+    assert caught.value.code == grpc.StatusCode.DEADLINE_EXCEEDED
+    assert caught.value.details == "tts service did not answer within the deadline"
+
+
+async def test_a_refusal_keeps_the_services_code_and_message():
+    async with _serving() as (address, _, _):
+        client = TtsClient(address)
+        try:
+            with pytest.raises(StageError) as caught:
+                await _drain(client.synthesize(tts_pb2.SynthesizeRequest(text="bad"), 5))
+        finally:
+            await client.close()
+    assert (caught.value.stage, caught.value.code) == ("tts", grpc.StatusCode.INVALID_ARGUMENT)
+    assert str(caught.value) == "tts stage: unknown voice 'nobody'"
+
+
+async def test_waiting_for_a_connection_never_outlasts_the_deadline():
+    [port] = free_ports(1)
+    client = TtsClient(f"127.0.0.1:{port}", connect_wait_seconds=5.0)
+    try:
+        started = time.perf_counter()
+        left = await client.wait_until_connected(0.2)
+    finally:
+        await client.close()
+    assert time.perf_counter() - started < 1.0
+    assert left == 0.0
+
+
+async def test_the_time_spent_connecting_is_taken_off_the_deadline():
+    [port] = free_ports(1)
+    client = TtsClient(f"127.0.0.1:{port}", connect_wait_seconds=0.3)
+    try:
+        left = await client.wait_until_connected(10.0)
+    finally:
+        await client.close()
+    assert 9.0 < left <= 9.75
+
+
+async def test_without_a_deadline_the_connection_wait_is_bounded_and_none_is_left():
+    [port] = free_ports(1)
+    client = TtsClient(f"127.0.0.1:{port}", connect_wait_seconds=0.2)
+    try:
+        started = time.perf_counter()
+        assert await client.wait_until_connected(None) is None
+    finally:
+        await client.close()
+    assert time.perf_counter() - started < 1.5
