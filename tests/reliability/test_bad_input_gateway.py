@@ -98,7 +98,7 @@ CASES = [
         "gateway",
         _speak(text="你好，世界。"),
         INVALID,
-        "tts stage: voice 'en-us' (en-US) reads Latin script, but the text is mostly Chinese",
+        "(en-US) reads Latin script, but the text is mostly Chinese",
     ),
     Case(
         "Arabic text, English voice",

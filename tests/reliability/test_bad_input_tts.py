@@ -36,7 +36,7 @@ CASES = [
         "tts",
         _synthesize(text="你好，世界。"),
         INVALID,
-        "voice 'en-us' (en-US) reads Latin script, but the text is mostly Chinese (Han)",
+        "(en-US) reads Latin script, but the text is mostly Chinese (Han)",
     ),
     Case(
         "Arabic text, English voice",
