@@ -39,7 +39,7 @@ DEFAULT_FPS = 25.0
 DEFAULT_JPEG_QUALITY = 85
 DEFAULT_BATCH_SIZE = 5
 MAX_BATCH_SIZE = 100
-# Frame batches stay well under 1 MiB (DESIGN.md section 3): raw frames are few per batch.
+# Frame batches stay well under 1 MiB (the contract of avatar.common.v1): raw frames are few per batch.
 MAX_BATCH_BYTES = 800 * 1024
 
 

@@ -1,4 +1,4 @@
-"""The tts service's Prometheus metrics (DESIGN section 5), on the server's registry."""
+"""The tts service's Prometheus metrics, on the server's registry."""
 
 from __future__ import annotations
 
