@@ -1,9 +1,9 @@
 """Phonemes (IPA) to visemes, and visemes to a coarticulated mouth track.
 
 Visemes follow Meta's 15-class set (sil, PP, FF, TH, DD, kk, CH, SS, nn, RR, aa,
-E, ih, oh, ou). Both TTS engines emit IPA; symbols are normalised (stress and
-length marks, diacritics and tie bars removed) and split greedily into known
-sounds, so a diphthong such as ``aɪ`` becomes ``aa`` then ``ih``.
+E, ih, oh, ou). The TTS engines emit IPA (Kokoro's own symbols are read as the
+IPA they stand for); symbols are normalised (stress and length marks, diacritics
+and tie bars removed) and split greedily into known sounds, so a diphthong such as ``aɪ`` becomes ``aa`` then ``ih``.
 
 :class:`VisemeTrack` turns timed visemes into :class:`MouthShape` values with
 Cohen-Massaro style dominance functions: every segment pulls the mouth towards
@@ -71,6 +71,21 @@ _VISEME_SOUNDS: dict[Viseme, tuple[str, ...]] = {
 _WEAK_SOUNDS = ("h", "ɦ", "ʔ", "ħ", "ʕ")
 _SOUND_VISEME = {sound: viseme for viseme, sounds in _VISEME_SOUNDS.items() for sound in sounds}
 _LONGEST_SOUND = max(len(sound) for sound in _SOUND_VISEME)
+# Kokoro's own symbols (the hibari voice's vocabulary: capitals for diphthongs, ligatures for
+# affricates), read as the IPA they stand for; its engine already sends IPA, this is for any
+# track that carries them as they are.
+_KOKORO_SOUNDS = {
+    "A": "eɪ",
+    "I": "aɪ",
+    "O": "oʊ",
+    "Q": "əʊ",
+    "W": "aʊ",
+    "Y": "ɔɪ",
+    "ʤ": "dʒ",
+    "ʧ": "tʃ",
+    "ᵊ": "ə",
+    "ᵻ": "ɪ",
+}
 # Marks that change a sound's length, stress or tone but not the mouth shape.
 _IGNORED_MARKS = frozenset("ˈˌːˑ'\u0361\u035c-ʰʲʷˠˤⁿˡ˞̃")
 
@@ -157,7 +172,7 @@ def visemes_for_symbol(symbol: str) -> tuple[Viseme | None, ...]:
         glottal sound with no shape of its own. A pause gives ``(Viseme.SIL,)``;
         a symbol with no known sound gives ``(None,)``.
     """
-    text = normalize_symbol(symbol)
+    text = "".join(_KOKORO_SOUNDS.get(char, char) for char in normalize_symbol(symbol))
     if not text.strip():
         return (Viseme.SIL,)
     found: list[Viseme | None] = []
