@@ -122,11 +122,11 @@ class TtsServicer(tts_pb2_grpc.TtsServiceServicer):
     async def ListVoices(
         self, request: tts_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
     ) -> tts_pb2.ListVoicesResponse:
-        """Lists every configured voice with whether it really loaded."""
-        return tts_pb2.ListVoicesResponse(
-            voices=[_voice_proto(voice) for voice in self._voices.voices()],
-            default_voice=self._voices.default_voice,
-        )
+        """Lists every configured voice with whether it really loaded, the default marked."""
+        voices = [_voice_proto(voice) for voice in self._voices.voices()]
+        for voice in voices:
+            voice.is_default = voice.name == self._voices.default_voice
+        return tts_pb2.ListVoicesResponse(voices=voices, default_voice=self._voices.default_voice)
 
     def _record(self, info: VoiceInfo, duration: float, elapsed: float) -> None:
         self._metrics.audio_seconds.labels(info.name).inc(duration)
