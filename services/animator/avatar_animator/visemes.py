@@ -3,7 +3,8 @@
 Visemes follow Meta's 15-class set (sil, PP, FF, TH, DD, kk, CH, SS, nn, RR, aa,
 E, ih, oh, ou). The TTS engines emit IPA (Kokoro's own symbols are read as the
 IPA they stand for); symbols are normalised (stress and length marks, diacritics
-and tie bars removed) and split greedily into known sounds, so a diphthong such as ``aɪ`` becomes ``aa`` then ``ih``.
+and tie bars removed) and split greedily into known sounds, so a diphthong such
+as ``aɪ`` becomes ``aa`` then ``ih``.
 
 :class:`VisemeTrack` turns timed visemes into :class:`MouthShape` values with
 Cohen-Massaro style dominance functions: every segment pulls the mouth towards

@@ -137,7 +137,9 @@ class NeuralEngine(TtsEngine):
                 language=self._language(spec, self._loaded.get(spec.name)),
                 sample_rate=self._sample_rate(spec, self._loaded.get(spec.name)),
                 supports_cloning=False,
-                supports_streaming=True,
+                # Each model run makes a whole piece (a sentence or its first clauses),
+                # which is then cut into chunks.
+                supports_streaming=False,
                 has_timings=True,
                 description=spec.description,
                 available=not self._errors[spec.name],
