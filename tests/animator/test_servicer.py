@@ -147,7 +147,9 @@ async def test_animate_streams_every_frame_in_batches(stub, sample_photo):
     frames = _frames(responses)
     expected = math.ceil(1.03 * 25)
     assert [frame.index for frame in frames] == list(range(expected))
-    assert all(len(r.frames.frames) == 4 for r in responses[1:-2])
+    # The first frame leaves alone, at once; then whole batches, the rest at the end.
+    assert len(responses[1].frames.frames) == 1
+    assert all(len(r.frames.frames) == 4 for r in responses[2:-2])
     assert responses[-1].end.frames == expected and responses[-1].end.used_timings
     assert all(frame.encoding == media_pb2.FRAME_ENCODING_JPEG for frame in frames)
     assert decode_jpeg(frames[10].data).shape == (512, 512, 3)
@@ -160,7 +162,9 @@ async def test_frames_arrive_before_the_input_ends(stub, sample_photo):
     await call.write(_audio_request(1.0))
     response = await asyncio.wait_for(call.read(), timeout=10)
     assert response.WhichOneof("event") == "frames"
-    assert [frame.index for frame in response.frames.frames] == [0, 1]
+    assert [frame.index for frame in response.frames.frames] == [0]  # the first frame, alone
+    response = await asyncio.wait_for(call.read(), timeout=10)
+    assert [frame.index for frame in response.frames.frames] == [1, 2]
     await call.write(END)
     await call.done_writing()
     rest = []

@@ -44,32 +44,38 @@ def _taken(stream, *, flush: bool = False) -> list[tuple[int, list[int]]]:
     return [(batch.sequence, batch.frames) for batch in stream.batches(flush=flush)]
 
 
-async def test_frames_leave_in_whole_batches_and_the_rest_at_the_end(sample_face):
+async def test_the_first_frame_leaves_alone_then_whole_batches_and_the_rest_at_the_end(
+    sample_face,
+):
     stream = _stream(sample_face, batch_size=4)
     stream.start(SAMPLE_RATE)
     batches = []
     for offset in range(0, SAMPLE_RATE, 1600):  # 0.1 s chunks
         await stream.add_audio(_pcm(0.1), offset)
         taken = _taken(stream)
-        assert all(len(frames) == 4 for _, frames in taken)
+        # Before the end only whole batches leave, except the very first frame.
+        assert all(len(frames) == 4 or sequence == 1 for sequence, frames in taken)
         batches += taken
     await stream.finish()
-    last = _taken(stream, flush=True)
-    assert [len(frames) for _, frames in last] == [4] * (len(last) - 1) + [1]
-    batches += last
-    assert [sequence for sequence, _ in batches] == list(range(1, 8))
+    batches += _taken(stream, flush=True)
+    sizes = [len(frames) for _, frames in batches]
+    assert sizes[0] == 1
+    assert all(size == 4 for size in sizes[1:-1]) and 1 <= sizes[-1] <= 4
+    assert [sequence for sequence, _ in batches] == list(range(1, len(batches) + 1))
     assert [index for _, frames in batches for index in frames] == list(range(25))
-    assert (stream.batches_sent, stream.frames_sent) == (7, 25)
+    assert (stream.batches_sent, stream.frames_sent) == (len(batches), 25)
     assert _taken(stream, flush=True) == []
 
 
 async def test_an_unfinished_batch_waits_for_more_frames(sample_face):
     stream = _stream(sample_face, batch_size=100)
     await stream.add_audio(_pcm(0.5), 0, SAMPLE_RATE)
-    assert _taken(stream) == []
+    [(sequence, frames)] = _taken(stream)  # the first frame, at once
+    assert (sequence, frames) == (1, [0])
+    assert _taken(stream) == []  # the rest wait for a whole batch
     await stream.finish()
     [(sequence, frames)] = _taken(stream, flush=True)
-    assert sequence == 1 and frames == list(range(13))  # ceil(0.5 s * 25 fps)
+    assert sequence == 2 and frames == list(range(1, 13))  # ceil(0.5 s * 25 fps)
 
 
 @pytest.mark.parametrize(
@@ -192,5 +198,6 @@ async def test_rendering_and_encoding_run_off_the_event_loop(sample_face):
         stream = AnimateStream(sample_face, settings, encode, in_pool)
         await stream.add_audio(_pcm(0.3), 0, SAMPLE_RATE)
         await stream.finish()
-    assert stream.frames_sent == 0 and len(list(stream.batches(flush=True))) == 2
+    # 8 frames: the first alone, then a batch of 5, then the last 2.
+    assert stream.frames_sent == 0 and len(list(stream.batches(flush=True))) == 3
     assert threads and all(name.startswith("render") for name in threads)

@@ -9,8 +9,9 @@ with what a streaming caller needs:
   silence) is filled with silence, an overlap with earlier audio is refused, and so is
   an utterance beyond the length limit;
 * rendering and encoding run in the worker pool, and each frame is encoded as soon as
-  it is rendered; frames then wait until a whole batch is ready, and at the end the
-  rest go as one shorter batch.
+  it is rendered; the stream's first frame leaves alone at once (the first picture
+  waits for no batch), later frames wait until a whole batch is ready, and at the end
+  the rest go as one shorter batch.
 
 Bad input raises :class:`~avatar_animator.errors.AnimationInputError`, whose message
 is meant for the caller.
@@ -196,9 +197,13 @@ class AnimateStream(Generic[FrameT]):
             self._pending.extend(await self._run_blocking(self._render, self._session.finish))
 
     def batches(self, *, flush: bool = False) -> Iterator[FrameBatch[FrameT]]:
-        """Takes the waiting frames as whole batches; with ``flush`` the rest as well."""
-        size = self._settings.batch_size
-        while len(self._pending) >= size or (flush and self._pending):
+        """Takes the waiting frames: the first frame alone, then whole batches; with ``flush``
+        the rest as well."""
+        while self._pending:
+            # The first frame goes alone: the caller's first picture waits for no batch.
+            size = self._settings.batch_size if self.batches_sent else 1
+            if len(self._pending) < size and not flush:
+                return
             frames, self._pending = self._pending[:size], self._pending[size:]
             self.batches_sent += 1
             self.frames_sent += len(frames)
