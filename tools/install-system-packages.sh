@@ -2,11 +2,12 @@
 # Installs the Debian packages avatar needs, when missing: espeak-ng, the phonemizer
 # that coqui models trained on phonemes call; iproute2, whose `ip netns` runs each service
 # on its own network node in `avatar multinode` and its tests.
-# prometheus (with promtool), which the observability tests run against the stack.
+# prometheus (with promtool), which the observability tests run against the stack;
+# redis-server, which the conversation store tests start on a free port of their own.
 # Python dependencies, including the espeak-ng library the default voice uses, come
 # from PyPI into .venv.
 set -euo pipefail
-packages=(espeak-ng iproute2 prometheus)
+packages=(espeak-ng iproute2 prometheus redis-server)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,4 +1,8 @@
-"""Avatar creation: validate the photo, prepare the face, render the idle clip and poster."""
+"""Avatar creation: validate the photo, prepare the face, render the idle clip and poster.
+
+The idle clip and poster are rendered from the photo alone, so an avatar that lost them
+gets them back (:meth:`AvatarFactory.restore_idle_media`).
+"""
 
 from __future__ import annotations
 
@@ -58,10 +62,7 @@ class AvatarFactory:
         # Decoding here refuses bombs and non-images before they cross the network.
         await asyncio.to_thread(decode_image, photo, max_bytes=self._max_image_bytes)
         prepared = await self._animator.prepare(photo, timeout)
-        frames = await self._render_idle(prepared.content_hash, photo, timeout)
-        silence = np.zeros(round(len(frames) * IDLE_SAMPLE_RATE / self._fps), dtype=np.int16)
-        idle_clip = await asyncio.to_thread(write_mp4, silence, IDLE_SAMPLE_RATE, frames, self._fps)
-        poster = await asyncio.to_thread(self._poster, frames)
+        idle_clip, poster = await self._idle_media(prepared.content_hash, photo, timeout)
         record = AvatarRecord(
             avatar_id=AvatarStore.new_id(),
             display_name=display_name,
@@ -74,6 +75,28 @@ class AvatarFactory:
         media = AvatarMedia(photo=photo, idle_clip_mp4=idle_clip, poster_gif=poster)
         await asyncio.to_thread(self._store.save, record, media)
         return record, media
+
+    async def restore_idle_media(
+        self, record: AvatarRecord, photo: bytes, timeout: float | None
+    ) -> AvatarMedia:
+        """Renders an avatar's idle clip and poster again from its photo and stores them.
+
+        Raises:
+            StageError: The animator failed or is down.
+        """
+        idle_clip, poster = await self._idle_media(record.content_hash, photo, timeout)
+        await asyncio.to_thread(self._store.save_idle_media, record.avatar_id, idle_clip, poster)
+        return AvatarMedia(photo=photo, idle_clip_mp4=idle_clip, poster_gif=poster)
+
+    async def _idle_media(
+        self, content_hash: str, photo: bytes, timeout: float | None
+    ) -> tuple[bytes, bytes]:
+        """The idle clip (MP4) and the poster (GIF) of a photo."""
+        frames = await self._render_idle(content_hash, photo, timeout)
+        silence = np.zeros(round(len(frames) * IDLE_SAMPLE_RATE / self._fps), dtype=np.int16)
+        idle_clip = await asyncio.to_thread(write_mp4, silence, IDLE_SAMPLE_RATE, frames, self._fps)
+        poster = await asyncio.to_thread(self._poster, frames)
+        return idle_clip, poster
 
     async def _render_idle(
         self, content_hash: str, photo: bytes, timeout: float | None

@@ -9,10 +9,12 @@ from pathlib import Path
 from avatar_core.config import (
     DEFAULT_PORTS,
     ClientTls,
+    ConfigError,
     EnvReader,
     ServerConfig,
     secret_from_env,
 )
+from avatar_gateway.conversations import ConversationLimits, store_url_problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,7 +27,12 @@ class GatewayConfig:
         tts_address: ``host:port`` of the tts service.
         animator_address: ``host:port`` of the animator service.
         enhancer_address: ``host:port`` of the enhancer service.
-        avatar_dir: Directory of the avatar store.
+        avatar_dir: Directory of the avatar store (and of the embedded conversation store).
+        conversations_url: Where conversations are kept: ``redis://...`` for Redis,
+            ``sqlite:PATH`` or empty for the embedded SQLite store in ``avatar_dir``.
+            Kept out of ``repr``: a Redis URL may carry a password.
+        conversations: Turns kept per conversation and its idle time to live.
+        conversation_store_timeout_seconds: Longest wait for the conversation store.
         max_text_chars: Longest text a Speak request may carry.
         max_image_bytes: Largest photo CreateAvatar accepts.
         fps: Default frames per second.
@@ -47,6 +54,9 @@ class GatewayConfig:
     animator_address: str = f"127.0.0.1:{DEFAULT_PORTS['animator']}"
     enhancer_address: str = f"127.0.0.1:{DEFAULT_PORTS['enhancer']}"
     avatar_dir: Path = Path("avatars")
+    conversations_url: str = field(default="", repr=False)
+    conversations: ConversationLimits = ConversationLimits()
+    conversation_store_timeout_seconds: float = 2.0
     max_text_chars: int = 2000
     max_image_bytes: int = 10 * 1024 * 1024
     fps: float = 25.0
@@ -61,6 +71,11 @@ class GatewayConfig:
         """Reads and validates the settings."""
         env = EnvReader("AVATAR_GATEWAY_", environ)
         defaults = cls(server=ServerConfig(service="gateway"))
+        conversations_url = env.string("CONVERSATIONS_URL")
+        problem = store_url_problem(conversations_url)
+        if problem:
+            # The value itself is not repeated: it may carry a password.
+            raise ConfigError(f"{env.name('CONVERSATIONS_URL')} {problem}")
         return cls(
             server=ServerConfig.from_env("gateway", environ),
             llm_address=env.string("LLM_ADDRESS", defaults.llm_address),
@@ -68,6 +83,16 @@ class GatewayConfig:
             animator_address=env.string("ANIMATOR_ADDRESS", defaults.animator_address),
             enhancer_address=env.string("ENHANCER_ADDRESS", defaults.enhancer_address),
             avatar_dir=Path(env.string("AVATAR_DIR", str(defaults.avatar_dir))),
+            conversations_url=conversations_url,
+            conversations=ConversationLimits(
+                max_turns=env.integer("CONVERSATION_TURNS", 10, minimum=1, maximum=100),
+                idle_seconds=env.number(
+                    "CONVERSATION_IDLE_SECONDS", 86_400.0, minimum=60.0, maximum=31_536_000.0
+                ),
+            ),
+            conversation_store_timeout_seconds=env.number(
+                "CONVERSATION_STORE_TIMEOUT_SECONDS", 2.0, minimum=0.1, maximum=60.0
+            ),
             max_text_chars=env.integer("MAX_TEXT_CHARS", 2000, minimum=1, maximum=100_000),
             max_image_bytes=env.integer("MAX_IMAGE_BYTES", 10 * 1024 * 1024, minimum=1024),
             fps=env.number("FPS", 25.0, minimum=1.0, maximum=120.0),

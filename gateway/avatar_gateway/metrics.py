@@ -11,7 +11,7 @@ from avatar_core.metrics import LATENCY_BUCKETS
 
 
 class GatewayMetrics:
-    """Latency, throughput and error metrics of Speak requests.
+    """Latency, throughput and error metrics of Speak requests and of the conversation store.
 
     Args:
         registry: The server's metrics registry.
@@ -65,6 +65,20 @@ class GatewayMetrics:
         )
         self.in_flight = Gauge(
             "avatar_speak_in_flight", "Speak requests being served.", registry=registry
+        )
+        store_labels = ["operation", "store"]
+        self.conversation_store_seconds = Histogram(
+            "avatar_conversation_store_seconds",
+            "Time of one conversation store operation (read, append, forget), by store kind.",
+            store_labels,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.conversation_store_errors = Counter(
+            "avatar_conversation_store_errors",
+            "Conversation store operations that failed (store down or refusing), by store kind.",
+            store_labels,
+            registry=registry,
         )
         self.av_offset = Histogram(
             "avatar_av_offset_seconds",

@@ -73,6 +73,7 @@ class SpeakPipeline:
         if plan.high_quality:
             self._stages.append(EnhancerStage(context, frames, self._to_client))
         self._deliver = DeliverStage(context)
+        self._media_ended = False
 
     async def events(self) -> AsyncIterator[gateway_pb2.SpeakResponse]:
         """Yields the client events (without sequence numbers): media, then the MP4.
@@ -88,6 +89,7 @@ class SpeakPipeline:
             while (event := await next_or_fail(self._to_client, failure)) is not END:
                 self._deliver.deliver(event)
                 yield event
+            self._media_ended = True
             async for chunk in self._deliver.finish():
                 yield chunk
         finally:
@@ -99,6 +101,11 @@ class SpeakPipeline:
                 failure.cancel()
             elif not failure.cancelled():
                 failure.exception()  # retrieved: the client already got it, or left
+
+    def spoken_text(self) -> str:
+        """What the client was handed the speech of: all of it once the media ended,
+        else up to where the request was interrupted or failed."""
+        return self._deliver.spoken.text(finished=self._media_ended)
 
 
 def _report_failure(task: asyncio.Task, failure: asyncio.Future) -> None:

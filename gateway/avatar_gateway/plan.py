@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from avatar.common.v1 import media_pb2
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
+from avatar_gateway.conversations import ConversationTurn
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,13 +18,15 @@ class SpeakPlan:
         chat: Whether the LLM answers ``text`` first.
         high_quality: Whether frames pass through the enhancer.
         voice: TTS voice; empty for the default.
-        conversation_id: LLM conversation; empty keeps no history.
+        conversation_id: Conversation the chat turn belongs to; empty keeps no history.
         content_hash: The avatar photo's content hash.
         photo: The avatar photo, for an animator that has not cached it.
         fps: Frames per second.
         frame_encoding: Encoding of the frames sent to the client.
         motion: Idle motion and articulation settings.
         include_mp4: Whether the client also gets the whole output as one MP4.
+        history: The conversation's earlier turns, oldest first, from the conversation
+            store (chat only).
     """
 
     text: str
@@ -37,6 +40,7 @@ class SpeakPlan:
     frame_encoding: int
     motion: media_pb2.MotionSettings
     include_mp4: bool = False
+    history: tuple[ConversationTurn, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -15,11 +17,22 @@ from avatar_core.images import InvalidImageError
 from avatar_gateway.avatars import AvatarFactory
 from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
+from avatar_gateway.conversations import ConversationStore, ConversationStoreError
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import Clients, SpeakPipeline, SpeakPlan
 from avatar_gateway.sentences import is_question
-from avatar_gateway.store import AvatarMedia, AvatarNotFoundError, AvatarRecord, AvatarStore
+from avatar_gateway.store import (
+    AvatarDamagedError,
+    AvatarMedia,
+    AvatarMediaMissingError,
+    AvatarNotFoundError,
+    AvatarRecord,
+    AvatarStore,
+)
+from avatar_gateway.turns import ChatTurns
 from avatar_gateway.validation import display_name_problem, speak_request_problem
+
+log = logging.getLogger(__name__)
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
@@ -29,15 +42,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         config: Gateway settings.
         clients: The downstream services.
         store: The avatar store.
+        conversations: Where chat turns are kept.
         metrics: The gateway's metrics.
     """
 
     def __init__(
-        self, config: GatewayConfig, clients: Clients, store: AvatarStore, metrics: GatewayMetrics
+        self,
+        config: GatewayConfig,
+        clients: Clients,
+        store: AvatarStore,
+        conversations: ConversationStore,
+        metrics: GatewayMetrics,
     ) -> None:
         self._config = config
         self._clients = clients
         self._store = store
+        self._turns = ChatTurns(conversations)
         self._metrics = metrics
         self._factory = AvatarFactory(
             clients.animator,
@@ -72,17 +92,32 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
     async def GetAvatar(
         self, request: gateway_pb2.GetAvatarRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.Avatar:
-        """Returns one avatar, with its media when asked."""
+        """Returns one avatar, with its media when asked (rendered again when lost)."""
         try:
             record = await asyncio.to_thread(self._store.get, request.avatar_id)
-            media = (
-                await asyncio.to_thread(self._store.media, request.avatar_id)
-                if request.include_media
-                else None
-            )
+            media = await self._media(record, context) if request.include_media else None
         except AvatarNotFoundError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except AvatarDamagedError as error:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(error))
         return _avatar_message(record, media)
+
+    async def _media(self, record: AvatarRecord, context: grpc.aio.ServicerContext) -> AvatarMedia:
+        """The avatar's media; a lost idle clip or poster is rendered again from the photo."""
+        try:
+            return await asyncio.to_thread(self._store.media, record.avatar_id)
+        except AvatarMediaMissingError as missing:
+            log.warning("%s; rendering it again from the photo", missing)
+            photo = await asyncio.to_thread(self._store.photo, record.avatar_id)
+            try:
+                return await self._factory.restore_idle_media(
+                    record, photo, context.time_remaining()
+                )
+            except StageError as error:
+                self._metrics.errors.labels(error.stage, error.code.name).inc()
+                await context.abort(
+                    error.code, f"{missing}, and it cannot be rendered again now: {error}"
+                )
 
     async def ListAvatars(
         self, request: gateway_pb2.ListAvatarsRequest, context: grpc.aio.ServicerContext
@@ -111,28 +146,38 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         )
         sequence = 0
         last_sent = None
+        turn_pending = self._turns.kept(plan)
         self._metrics.in_flight.inc()
         try:
-            async for event in pipeline.events():
-                if sequence == 0:
-                    yield self._started(plan, record, pipeline.measurements.sample_rate)
+            async with contextlib.aclosing(pipeline.events()) as events:
+                async for event in events:
+                    if sequence == 0:
+                        yield self._started(plan, record, pipeline.measurements.sample_rate)
+                        sequence += 1
+                    kind = event.WhichOneof("event")
+                    self._count_media(event, kind)
+                    now = time.perf_counter()
+                    if last_sent is not None and kind in ("audio", "frames"):
+                        self._metrics.inter_chunk_gap.observe(now - last_sent)
+                    last_sent = now
+                    event.sequence = sequence
                     sequence += 1
-                kind = event.WhichOneof("event")
-                self._count_media(event, kind)
-                now = time.perf_counter()
-                if last_sent is not None and kind in ("audio", "frames"):
-                    self._metrics.inter_chunk_gap.observe(now - last_sent)
-                last_sent = now
-                event.sequence = sequence
-                sequence += 1
-                yield event
+                    yield event
+            turn_pending = False
+            await self._turns.remember(plan, pipeline.spoken_text())
             summary = pipeline.measurements.summary()
             self._record_metrics(summary, plan, pipeline.measurements.av_offsets)
             yield gateway_pb2.SpeakResponse(sequence=sequence, summary=summary)
         except StageError as error:
             self._metrics.errors.labels(error.stage, error.code.name).inc()
             await context.abort(error.code, str(error))
+        except ConversationStoreError as error:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, f"the answer was spoken but not remembered: {error}"
+            )
         finally:
+            if turn_pending:
+                await self._turns.remember_interrupted(plan, pipeline.spoken_text())
             self._metrics.in_flight.dec()
 
     async def _plan(
@@ -148,6 +193,8 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             photo = await asyncio.to_thread(self._store.photo, request.avatar_id)
         except AvatarNotFoundError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{error}; create it with CreateAvatar")
+        except AvatarDamagedError as error:
+            await context.abort(grpc.StatusCode.DATA_LOSS, str(error))
         mode = request.mode
         chat = mode == gateway_pb2.SPEAK_MODE_CHAT or (
             mode == gateway_pb2.SPEAK_MODE_AUTO and is_question(text)
@@ -157,6 +204,12 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 grpc.StatusCode.FAILED_PRECONDITION,
                 "chat needs an LLM: set AVATAR_GATEWAY_LLM_ADDRESS to the llm service",
             )
+        history = ()
+        if chat:
+            try:
+                history = await self._turns.history(request.conversation_id)
+            except ConversationStoreError as error:
+                await context.abort(grpc.StatusCode.UNAVAILABLE, str(error))
         plan = SpeakPlan(
             text=text,
             chat=chat,
@@ -169,6 +222,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             frame_encoding=request.frame_encoding or media_pb2.FRAME_ENCODING_JPEG,
             motion=request.motion,
             include_mp4=request.include_mp4,
+            history=history,
         )
         return plan, record
 

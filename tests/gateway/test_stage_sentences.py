@@ -7,7 +7,9 @@ import asyncio
 import grpc
 import pytest
 
+from avatar.llm.v1 import llm_pb2
 from avatar_gateway.clients import StageError
+from avatar_gateway.conversations import ConversationTurn
 from avatar_gateway.stages import SentenceStage
 from avatar_gateway.stages.events import SentenceText
 from tests.support.stage_harness import FakeLlm, StageHarness, wait_for
@@ -29,8 +31,14 @@ async def test_text_is_split_into_numbered_sentences_without_calling_the_llm():
 
 async def test_chat_cuts_the_llm_deltas_into_sentences_and_times_the_llm():
     llm = FakeLlm(["Sure", ". The sky", " is blue", ". Bye", " now"])
+    history = (
+        ConversationTurn("Hi!", "Hello."),
+        ConversationTurn("Tell me a story.", "", interrupted=True),  # cut before a word
+        ConversationTurn("", "Welcome back."),  # spoken unasked
+    )
     harness = StageHarness(
-        llm=llm, plan_changes={"chat": True, "text": "Why?", "conversation_id": "c-1"}
+        llm=llm,
+        plan_changes={"chat": True, "text": "Why?", "conversation_id": "c-1", "history": history},
     )
     outbox = harness.sink("sentences")
     await harness.run(SentenceStage(harness.context, outbox), outbox)
@@ -40,7 +48,14 @@ async def test_chat_cuts_the_llm_deltas_into_sentences_and_times_the_llm():
         SentenceText(2, "Bye now", from_llm=True),
     ]
     [request] = llm.requests
-    assert (request.conversation_id, request.message) == ("c-1", "Why?")
+    assert request.message == "Why?"
+    user, assistant = llm_pb2.CHAT_ROLE_USER, llm_pb2.CHAT_ROLE_ASSISTANT
+    assert [(m.role, m.text) for m in request.history] == [
+        (user, "Hi!"),
+        (assistant, "Hello."),
+        (user, "Tell me a story."),
+        (assistant, "Welcome back."),
+    ]
     assert llm.timeouts == [30.0]
     assert list(harness.measurements.stage_seconds) == ["llm"]
 

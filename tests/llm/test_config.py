@@ -26,7 +26,7 @@ def test_endpoint_key_and_limits_are_read():
             "OPENAI_API_KEY": "openai-key",
             "AVATAR_LLM_SYSTEM_PROMPT": "Be a pirate.",
             "AVATAR_LLM_HISTORY_TURNS": "3",
-            "AVATAR_LLM_MAX_CONVERSATIONS": "7",
+            "AVATAR_LLM_MAX_MESSAGE_CHARS": "700",
             "AVATAR_LLM_TIMEOUT_SECONDS": "2.5",
             "AVATAR_LLM_TEMPERATURE": "0.3",
             "AVATAR_LLM_TOKEN_LIMIT_PARAMETER": "max_completion_tokens",
@@ -36,7 +36,7 @@ def test_endpoint_key_and_limits_are_read():
     assert chat.base_url == "http://localhost:11434/v1" and chat.model == "llama3.2"
     assert chat.api_key == "own-key"
     assert chat.system_prompt == "Be a pirate."
-    assert (chat.history_turns, chat.max_conversations) == (3, 7)
+    assert (chat.history_turns, chat.max_message_chars) == (3, 700)
     assert (chat.timeout_seconds, chat.temperature) == (2.5, 0.3)
     assert chat.token_limit_parameter == "max_completion_tokens"
     assert chat.missing == ()

@@ -44,8 +44,15 @@ async def serve():
         yield start
 
 
-async def _chat(stub, message: str, conversation_id: str = "", **fields):
-    request = llm_pb2.ChatRequest(conversation_id=conversation_id, message=message, **fields)
+USER, ASSISTANT = llm_pb2.CHAT_ROLE_USER, llm_pb2.CHAT_ROLE_ASSISTANT
+
+
+async def _chat(stub, message: str, history=(), **fields):
+    request = llm_pb2.ChatRequest(
+        message=message,
+        history=[llm_pb2.ChatMessage(role=role, text=text) for role, text in history],
+        **fields,
+    )
     return [response async for response in stub.Chat(request, timeout=10)]
 
 
@@ -62,20 +69,35 @@ async def test_chat_streams_started_deltas_and_end(serve, fake_openai):
     assert responses[-1].end.finish_reason == "stop"
 
 
-async def test_history_is_sent_on_the_second_turn_and_request_fields_reach_the_model(
+async def test_the_request_history_and_fields_reach_the_model_and_nothing_is_kept(
     serve, fake_openai
 ):
     _, stub = await serve(base_url=fake_openai.base_url, model="fake-model", history_turns=1)
-    await _chat(stub, "One", "conversation")
-    await _chat(stub, "Two", "conversation")
+    history = [(USER, "One"), (ASSISTANT, "First answer."), (USER, "Two"), (ASSISTANT, "Second.")]
     responses = await _chat(
-        stub, "Three", "conversation", system_prompt="Be terse.", max_tokens=2, language="hr"
+        stub, "Three", history, system_prompt="Be terse.", max_tokens=2, language="hr"
     )
     assert responses[-1].end.finish_reason == "length"
     sent = fake_openai.requests[-1]
     assert sent["max_tokens"] == 2
     assert sent["messages"][0]["content"].startswith("Be terse.")
-    assert [m["content"] for m in sent["messages"] if m["role"] == "user"] == ["Two", "Three"]
+    # One turn of history (AVATAR_LLM_HISTORY_TURNS=1): the last question and its answer.
+    assert [(m["role"], m["content"]) for m in sent["messages"][1:]] == [
+        ("user", "Two"),
+        ("assistant", "Second."),
+        ("user", "Three"),
+    ]
+    await _chat(stub, "Four")
+    assert len(fake_openai.requests[-1]["messages"]) == 2  # the service remembered nothing
+
+
+async def test_a_history_message_without_a_role_is_invalid_argument(serve, fake_openai):
+    _, stub = await serve(base_url=fake_openai.base_url, model="fake-model")
+    with pytest.raises(grpc.aio.AioRpcError) as error:
+        await _chat(stub, "Hello", [(USER, "Hi"), (llm_pb2.CHAT_ROLE_UNSPECIFIED, "Hm")])
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "history message 1 has no role" in error.value.details()
+    assert fake_openai.requests == []
 
 
 async def test_empty_message_is_invalid_argument(serve, fake_openai):
@@ -148,12 +170,12 @@ async def test_client_cancel_closes_the_upstream_stream(serve):
 
 async def test_metrics_count_answers(serve, fake_openai):
     server, stub = await serve(base_url=fake_openai.base_url, model="fake-model")
-    responses = await _chat(stub, "Count me", "c")
+    responses = await _chat(stub, "Count me", [(USER, "Hi"), (ASSISTANT, "Hello.")])
     samples = await asyncio.to_thread(scrape, server.metrics_port)
     characters = len(responses[-1].end.text)
     assert metric_value(samples, "avatar_llm_answer_characters_total") == characters
     assert metric_value(samples, "avatar_llm_time_to_first_delta_seconds_count") == 1
-    assert metric_value(samples, "avatar_llm_conversations") == 1
+    assert metric_value(samples, "avatar_llm_history_messages_sum") == 2
     assert (
         metric_value(samples, "grpc_server_handled_total", grpc_method="Chat", grpc_code="OK") == 1
     )

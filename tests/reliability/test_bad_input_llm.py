@@ -24,11 +24,18 @@ CASES = [
     Case("white space only", "llm", _chat(message=" \n "), INVALID, "the message is empty"),
     Case("message over the limit", "llm", _chat(message="a" * 4001), INVALID, "at most 4000"),
     Case(
-        "conversation id of 1000 characters",
+        "history of 1000 messages",
         "llm",
-        _chat(message="Hi", conversation_id="c" * 1000),
+        _chat(message="Hi", history=[llm_pb2.ChatMessage(role=1, text="Hi")] * 1000),
         INVALID,
-        "at most 256",
+        "at most 200",
+    ),
+    Case(
+        "history message without a role",
+        "llm",
+        _chat(message="Hi", history=[llm_pb2.ChatMessage(text="Hi")]),
+        INVALID,
+        "has no role",
     ),
     Case(
         "system prompt of 20000 characters",

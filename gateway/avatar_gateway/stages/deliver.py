@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.metrics import AvSyncMeter
 from avatar_gateway.recording import StreamRecorder
+from avatar_gateway.spoken import SpokenText
 from avatar_gateway.stages.base import StageContext
 
 MP4_CHUNK_BYTES = 512 * 1024
@@ -16,7 +17,8 @@ MP4_CHUNK_BYTES = 512 * 1024
 class DeliverStage:
     """The end of the chain: sees every event as it is handed to the client.
 
-    It feeds the A/V-sync meter, notes the first frame's time, counts frames and, when
+    It feeds the A/V-sync meter and the record of what was spoken (:attr:`spoken`),
+    notes the first frame's time, counts frames and, when
     the client asked for an MP4, feeds the recorder, whose busy time is the ``mux``
     stage's. Unlike the other stages it has no task: it runs in the reader's own task
     as each event goes out, so time to first frame is when the client really gets it
@@ -34,6 +36,7 @@ class DeliverStage:
     def __init__(self, context: StageContext) -> None:
         self.context = context
         self._sync = AvSyncMeter(context.plan.fps)
+        self.spoken = SpokenText()
         self._recorder: StreamRecorder | None = None
 
     def deliver(self, event: gateway_pb2.SpeakResponse) -> None:
@@ -50,10 +53,12 @@ class DeliverStage:
                 self._recorder.add_frames(batch)
         elif kind == "audio":
             self._sync.audio(event.audio)
+            self.spoken.audio(event.audio)
             if self._recorder is not None:
                 self._recorder.add_audio(event.audio)
         elif kind == "sentence":
             self._sync.sentence(event.sentence.start_seconds)
+            self.spoken.sentence(event.sentence)
             if self.context.plan.include_mp4 and self._recorder is None:
                 # The first sentence says the sample rate; it precedes all media.
                 self._recorder = StreamRecorder(

@@ -71,9 +71,6 @@ class LlmConfig:
             timeout_seconds=env.number("TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=600.0),
             max_retries=env.integer("MAX_RETRIES", 1, minimum=0, maximum=10),
             history_turns=env.integer("HISTORY_TURNS", 10, minimum=0, maximum=1000),
-            max_conversations=env.integer(
-                "MAX_CONVERSATIONS", 10_000, minimum=1, maximum=10_000_000
-            ),
             max_message_chars=env.integer("MAX_MESSAGE_CHARS", 4000, minimum=1, maximum=1_000_000),
         )
         return cls(server=ServerConfig.from_env("llm", environ), chat=chat)

@@ -1,22 +1,28 @@
 """Chat with any OpenAI-compatible model, streaming the answer (no gRPC here).
 
-:class:`ChatEngine` sends the user's message, with the conversation so far and a
-system prompt that keeps answers short and speakable, to an OpenAI-compatible
-endpoint (OpenAI, vLLM, Ollama, llama.cpp server, ...) and yields the answer's text
-as it is written. Conversations are kept in memory, bounded both in turns per
-conversation and in number of conversations (least recently used ones are
-forgotten first).
+:class:`ChatEngine` sends the user's message, with the conversation's earlier
+messages the caller sent and a system prompt that keeps answers short and speakable,
+to an OpenAI-compatible endpoint (OpenAI, vLLM, Ollama, llama.cpp server, ...) and
+yields the answer's text as it is written. It keeps no conversation state: whoever
+calls it owns the conversation (the gateway, in its conversation store), so any
+replica can answer any turn.
 """
 
 from __future__ import annotations
 
-import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import openai
 
-from avatar_llm.history import ConversationHistory
+from avatar_llm.messages import (
+    ChatError,
+    HistoryMessage,
+    InvalidChatRequestError,
+    MessageLimits,
+    build_messages,
+)
 
 DEFAULT_SYSTEM_PROMPT = (
     "You are a friendly person talking face to face with the user. Everything you write "
@@ -24,42 +30,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "plain spoken language. Never use markdown, lists, headings, emoji, code, tables or "
     "links; write what a person would say."
 )
-MAX_SYSTEM_PROMPT_CHARS = 16_000
-# Conversation ids are memory keys: a bound keeps a client from filling memory with them.
-MAX_CONVERSATION_ID_CHARS = 256
 MAX_ANSWER_TOKENS = 32_768
 TOKEN_LIMIT_PARAMETERS = ("max_tokens", "max_completion_tokens")
-
-# BCP 47 primary language subtags the prompt names in words; others are named by tag.
-_LANGUAGE_NAMES = {
-    "bs": "Bosnian",
-    "cs": "Czech",
-    "de": "German",
-    "en": "English",
-    "es": "Spanish",
-    "fr": "French",
-    "hr": "Croatian",
-    "hu": "Hungarian",
-    "it": "Italian",
-    "ja": "Japanese",
-    "nl": "Dutch",
-    "pl": "Polish",
-    "pt": "Portuguese",
-    "ru": "Russian",
-    "sl": "Slovenian",
-    "sr": "Serbian",
-    "uk": "Ukrainian",
-    "zh": "Chinese",
-}
-_LANGUAGE_TAG = re.compile(r"[A-Za-z]{2,8}(-[A-Za-z0-9]{1,8}){0,4}")
-
-
-class ChatError(Exception):
-    """Base class of the errors a chat request can end with."""
-
-
-class InvalidChatRequestError(ChatError):
-    """The request itself is unusable (empty or over-long message, bad language tag)."""
 
 
 class NotConfiguredError(ChatError):
@@ -104,8 +76,8 @@ class ChatSettings:
         temperature: Sampling temperature; None leaves the server's default.
         timeout_seconds: Longest wait for the connection or the next piece of text.
         max_retries: Retries of a request that failed before any text arrived.
-        history_turns: Past question/answer pairs sent with each message.
-        max_conversations: Conversations remembered; the least recently used go first.
+        history_turns: Earlier questions of the conversation (each with the answer
+            that followed it) sent with each message; older ones are left out.
         max_message_chars: Longest user message accepted.
     """
 
@@ -119,7 +91,6 @@ class ChatSettings:
     timeout_seconds: float = 30.0
     max_retries: int = 1
     history_turns: int = 10
-    max_conversations: int = 10_000
     max_message_chars: int = 4000
 
     @property
@@ -142,7 +113,7 @@ class ChatEngine:
                 f"got {settings.token_limit_parameter!r}"
             )
         self.settings = settings
-        self.history = ConversationHistory(settings.history_turns, settings.max_conversations)
+        self._limits = MessageLimits(settings.max_message_chars, settings.history_turns)
         self._client: openai.AsyncOpenAI | None = None
 
     @property
@@ -171,8 +142,8 @@ class ChatEngine:
 
     def stream_answer(
         self,
-        conversation_id: str,
         message: str,
+        history: Sequence[HistoryMessage] = (),
         *,
         system_prompt: str | None = None,
         max_tokens: int | None = None,
@@ -181,29 +152,31 @@ class ChatEngine:
         """Starts answering ``message``; iterate the result for the answer's text deltas.
 
         Use it as ``async with engine.stream_answer(...) as answer: async for delta in
-        answer: ...`` so the HTTP stream closes when the caller stops early. The
-        question and the whole answer join the conversation once the answer is
-        complete; a failed or abandoned answer leaves the history as it was.
+        answer: ...`` so the HTTP stream closes when the caller stops early.
 
         Args:
-            conversation_id: Conversation whose history the model sees; empty for
-                a one-off question that is not remembered.
             message: The user's message.
+            history: The conversation's earlier messages, oldest first; the model
+                sees the last ``history_turns`` questions and what followed each.
             system_prompt: Replaces the configured system prompt for this call.
             max_tokens: Upper bound on answer tokens; None for the configured default.
             language: BCP 47 tag ("en", "hr", ...) of the language to answer in; None
                 lets the model answer in the user's language.
 
         Raises:
-            InvalidChatRequestError: Empty or over-long message or prompt, bad tag,
-                token limit above :data:`MAX_ANSWER_TOKENS`.
+            InvalidChatRequestError: Empty or over-long message, prompt or history
+                message, a history message without a role, a bad tag, a token limit
+                above :data:`MAX_ANSWER_TOKENS`.
             NotConfiguredError: No endpoint or model is configured.
         """
         if max_tokens is not None and not 0 < max_tokens <= MAX_ANSWER_TOKENS:
             raise InvalidChatRequestError(
                 f"max_tokens must be 1-{MAX_ANSWER_TOKENS}, got {max_tokens}"
             )
-        messages = self._build_messages(conversation_id, message, system_prompt, language)
+        prompt = system_prompt or self.settings.system_prompt
+        messages = build_messages(message, history, prompt, language, self._limits)
+        if self.settings.missing:
+            raise NotConfiguredError(self.settings.missing)
         request: dict[str, Any] = {
             "model": self.settings.model,
             "messages": messages,
@@ -212,7 +185,7 @@ class ChatEngine:
         }
         if self.settings.temperature is not None:
             request["temperature"] = self.settings.temperature
-        return AnswerStream(self, conversation_id, message, request)
+        return AnswerStream(self, request)
 
     async def list_models(self) -> list[str]:
         """Asks the endpoint which models it serves (a quick reachability check).
@@ -251,41 +224,6 @@ class ChatEngine:
             )
         return UpstreamError(f"{where} sent an unusable answer: {error}", "protocol")
 
-    def _build_messages(
-        self,
-        conversation_id: str,
-        message: str,
-        system_prompt: str | None,
-        language: str | None,
-    ) -> list[dict[str, str]]:
-        if not message.strip():
-            raise InvalidChatRequestError("the message is empty")
-        if len(conversation_id) > MAX_CONVERSATION_ID_CHARS:
-            raise InvalidChatRequestError(
-                f"the conversation_id has {len(conversation_id)} characters; "
-                f"at most {MAX_CONVERSATION_ID_CHARS} are accepted"
-            )
-        limit = self.settings.max_message_chars
-        if len(message) > limit:
-            raise InvalidChatRequestError(
-                f"the message has {len(message)} characters; at most {limit} are accepted"
-            )
-        prompt = system_prompt if system_prompt else self.settings.system_prompt
-        if len(prompt) > MAX_SYSTEM_PROMPT_CHARS:
-            raise InvalidChatRequestError(
-                f"the system prompt has {len(prompt)} characters; "
-                f"at most {MAX_SYSTEM_PROMPT_CHARS} are accepted"
-            )
-        if language:
-            prompt = f"{prompt}\n\n{_language_instruction(language)}"
-        if self.settings.missing:
-            raise NotConfiguredError(self.settings.missing)
-        return [
-            {"role": "system", "content": prompt},
-            *self.history.messages(conversation_id),
-            {"role": "user", "content": message},
-        ]
-
 
 @dataclass
 class AnswerStream:
@@ -297,8 +235,6 @@ class AnswerStream:
     """
 
     engine: ChatEngine
-    conversation_id: str
-    question: str
     request: dict[str, Any]
     text: str = ""
     finish_reason: str = ""
@@ -348,8 +284,6 @@ class AnswerStream:
         self._done = True
         self.text = "".join(self._pieces)
         self.finish_reason = self.finish_reason or "stop"
-        if self.text:
-            self.engine.history.add_turn(self.conversation_id, self.question, self.text)
         await self.aclose()
 
     async def aclose(self) -> None:
@@ -370,18 +304,6 @@ def _content(choice: Any) -> str:
     """The text of a streamed choice; some servers send chunks without a delta."""
     delta = getattr(choice, "delta", None)
     return getattr(delta, "content", None) or ""
-
-
-def _language_instruction(language: str) -> str:
-    if len(language) > 35 or not _LANGUAGE_TAG.fullmatch(language):
-        shown = language if len(language) <= 40 else f"{language[:40]}..."
-        raise InvalidChatRequestError(
-            f"language {shown!r} is not a BCP 47 tag such as 'en' or 'hr-HR'"
-        )
-    name = _LANGUAGE_NAMES.get(language.split("-")[0].lower())
-    if name:
-        return f"Always answer in {name}."
-    return f"Always answer in the language with the BCP 47 tag {language}."
 
 
 def _status_message(error: openai.APIStatusError) -> str:

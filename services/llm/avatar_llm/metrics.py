@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Histogram
 
 from avatar_core.metrics import LATENCY_BUCKETS
 
 
 class LlmMetrics:
-    """Time to the first answer delta, answer length, upstream failures, conversations kept.
+    """Time to the first answer delta, answer length, history sent, upstream failures.
 
     Args:
         registry: The server's metrics registry.
@@ -28,19 +26,15 @@ class LlmMetrics:
             "Characters of answer text streamed.",
             registry=registry,
         )
+        self.history_messages = Histogram(
+            "avatar_llm_history_messages",
+            "Earlier messages of the conversation a chat request carried.",
+            buckets=(0, 1, 2, 4, 8, 16, 32, 64, 128, 200),
+            registry=registry,
+        )
         self.upstream_errors = Counter(
             "avatar_llm_upstream_errors",
             "Failed requests to the model endpoint, by kind (connection, timeout, status).",
             ["kind"],
             registry=registry,
         )
-        # Read at scrape time (see :meth:`count_conversations_with`).
-        self.conversations = Gauge(
-            "avatar_llm_conversations",
-            "Conversations whose history is kept in memory.",
-            registry=registry,
-        )
-
-    def count_conversations_with(self, count: Callable[[], int]) -> None:
-        """Reports ``count()`` as the conversations gauge whenever metrics are scraped."""
-        self.conversations.set_function(count)

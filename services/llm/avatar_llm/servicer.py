@@ -14,6 +14,7 @@ from avatar_core.server import Service, create_service_with
 from avatar_llm.config import LlmConfig, setup_hint
 from avatar_llm.engine import (
     ChatEngine,
+    HistoryMessage,
     InvalidChatRequestError,
     NotConfiguredError,
     UpstreamError,
@@ -40,10 +41,11 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
     ) -> AsyncIterator[llm_pb2.ChatResponse]:
         """Streams the answer to one message: started, deltas, end (with the whole text)."""
         started_at = time.perf_counter()
+        self._metrics.history_messages.observe(len(request.history))
         try:
             answer = self._engine.stream_answer(
-                request.conversation_id,
                 request.message,
+                [HistoryMessage(_ROLES.get(item.role, ""), item.text) for item in request.history],
                 system_prompt=request.system_prompt or None,
                 max_tokens=request.max_tokens or None,
                 language=request.language or None,
@@ -76,6 +78,8 @@ class LlmServicer(llm_pb2_grpc.LlmServiceServicer):
         )
 
 
+# The engine's names of the roles of earlier messages; an unset role maps to "" (refused).
+_ROLES = {llm_pb2.CHAT_ROLE_USER: "user", llm_pb2.CHAT_ROLE_ASSISTANT: "assistant"}
 # Endpoint answers that retrying cannot fix: the configured model or key is wrong.
 _CONFIGURATION_STATUSES = frozenset({401, 403, 404})
 
@@ -92,7 +96,6 @@ def create_service(config: LlmConfig, registry: CollectorRegistry) -> Service:
     """Builds the llm service's :class:`Service` for the shared bootstrap."""
     engine = ChatEngine(config.chat)
     metrics = LlmMetrics(registry)
-    metrics.count_conversations_with(lambda: len(engine.history))
     servicer = LlmServicer(engine, metrics)
 
     async def warm_up() -> None:

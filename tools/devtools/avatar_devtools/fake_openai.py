@@ -4,10 +4,12 @@ It answers ``POST /v1/chat/completions`` (streamed as server-sent events in
 OpenAI's chunk format, or as one JSON body) and ``GET /v1/models``. The answer is
 derived from the request, so tests can check what the client sent: by default it
 echoes the last user message and says how many messages it received, e.g.
-``"You said: hello. I have seen 3 messages."``, streamed word by word. It records
-every chat request body, enforces the model name (404 like OpenAI) and, when given
-one, the API key (401), can fail on purpose, and counts streams whose client hung
-up early.
+``"You said: hello. I have seen 3 messages."``, streamed word by word
+(:func:`question_count_reply` answers with the number of user messages instead). It
+records every chat request body and reports them (the ``requests`` property, or
+``GET /v1/received`` as JSON for a server run as a process), enforces the model name
+(404 like OpenAI) and, when given one, the API key (401), can fail on purpose, and
+counts streams whose client hung up early.
 
 In a test::
 
@@ -46,6 +48,16 @@ def echo_reply(messages: list[dict[str, Any]]) -> str:
     user_messages = [m for m in messages if m.get("role") == "user"]
     last = str(user_messages[-1].get("content", "")) if user_messages else ""
     return f"You said: {last.strip().rstrip('.!?')}. I have seen {len(messages)} messages."
+
+
+def question_count_reply(messages: list[dict[str, Any]]) -> str:
+    """An answer that says how many user messages the request carried, in one sentence."""
+    questions = sum(1 for message in messages if message.get("role") == "user")
+    return f"You have asked me {questions} questions."
+
+
+REPLIES: dict[str, Reply] = {"echo": echo_reply, "questions": question_count_reply}
+"""The answers the command line offers, by name."""
 
 
 class FakeOpenAI:
@@ -192,6 +204,9 @@ class _Handler(BaseHTTPRequestHandler):
         """Stays quiet: test output is for test failures."""
 
     def do_GET(self) -> None:
+        if self.path.rstrip("/") == "/v1/received":
+            self._send_json(200, {"requests": self.server.owner.requests})
+            return
         if self.path.rstrip("/") != "/v1/models":
             self._send_error(404, f"no route {self.path}", "not_found")
             return
@@ -337,12 +352,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--api-key", default=None, help="require this bearer token")
     parser.add_argument("--chunk-delay", type=float, default=0.0, help="seconds per chunk")
+    parser.add_argument(
+        "--reply", choices=sorted(REPLIES), default="echo", help="how the answer is made"
+    )
     args = parser.parse_args(argv)
     server = FakeOpenAI(
         host=args.host,
         port=args.port,
         model=args.model,
         api_key=args.api_key,
+        reply=REPLIES[args.reply],
         chunk_delay=args.chunk_delay,
     )
     stopping = threading.Event()

@@ -24,23 +24,27 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61vatar/llm/v1/llm.proto\x12\ravatar.llm.v1\"t\n\x0b\x43hatRequest\x12\x17\n\x0f\x63onversation_id\x18\x01 \x01(\t\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x10\n\x08language\x18\x05 \x01(\t\"\x1c\n\x0b\x43hatStarted\x12\r\n\x05model\x18\x01 \x01(\t\"\x19\n\tChatDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\".\n\x07\x43hatEnd\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xaa\x01\n\x0c\x43hatResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12-\n\x07started\x18\x02 \x01(\x0b\x32\x1a.avatar.llm.v1.ChatStartedH\x00\x12)\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x18.avatar.llm.v1.ChatDeltaH\x00\x12%\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x16.avatar.llm.v1.ChatEndH\x00\x42\x07\n\x05\x65vent2O\n\nLlmService\x12\x41\n\x04\x43hat\x12\x1a.avatar.llm.v1.ChatRequest\x1a\x1b.avatar.llm.v1.ChatResponse0\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x17\x61vatar/llm/v1/llm.proto\x12\ravatar.llm.v1\"B\n\x0b\x43hatMessage\x12%\n\x04role\x18\x01 \x01(\x0e\x32\x17.avatar.llm.v1.ChatRole\x12\x0c\n\x04text\x18\x02 \x01(\t\"\x9f\x01\n\x0b\x43hatRequest\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x15\n\rsystem_prompt\x18\x03 \x01(\t\x12\x12\n\nmax_tokens\x18\x04 \x01(\r\x12\x10\n\x08language\x18\x05 \x01(\t\x12+\n\x07history\x18\x06 \x03(\x0b\x32\x1a.avatar.llm.v1.ChatMessageJ\x04\x08\x01\x10\x02R\x0f\x63onversation_id\"\x1c\n\x0b\x43hatStarted\x12\r\n\x05model\x18\x01 \x01(\t\"\x19\n\tChatDelta\x12\x0c\n\x04text\x18\x01 \x01(\t\".\n\x07\x43hatEnd\x12\x15\n\rfinish_reason\x18\x01 \x01(\t\x12\x0c\n\x04text\x18\x02 \x01(\t\"\xaa\x01\n\x0c\x43hatResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12-\n\x07started\x18\x02 \x01(\x0b\x32\x1a.avatar.llm.v1.ChatStartedH\x00\x12)\n\x05\x64\x65lta\x18\x03 \x01(\x0b\x32\x18.avatar.llm.v1.ChatDeltaH\x00\x12%\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x16.avatar.llm.v1.ChatEndH\x00\x42\x07\n\x05\x65vent*R\n\x08\x43hatRole\x12\x19\n\x15\x43HAT_ROLE_UNSPECIFIED\x10\x00\x12\x12\n\x0e\x43HAT_ROLE_USER\x10\x01\x12\x17\n\x13\x43HAT_ROLE_ASSISTANT\x10\x02\x32O\n\nLlmService\x12\x41\n\x04\x43hat\x12\x1a.avatar.llm.v1.ChatRequest\x1a\x1b.avatar.llm.v1.ChatResponse0\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'avatar.llm.v1.llm_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CHATREQUEST']._serialized_start=42
-  _globals['_CHATREQUEST']._serialized_end=158
-  _globals['_CHATSTARTED']._serialized_start=160
-  _globals['_CHATSTARTED']._serialized_end=188
-  _globals['_CHATDELTA']._serialized_start=190
-  _globals['_CHATDELTA']._serialized_end=215
-  _globals['_CHATEND']._serialized_start=217
-  _globals['_CHATEND']._serialized_end=263
-  _globals['_CHATRESPONSE']._serialized_start=266
-  _globals['_CHATRESPONSE']._serialized_end=436
-  _globals['_LLMSERVICE']._serialized_start=438
-  _globals['_LLMSERVICE']._serialized_end=517
+  _globals['_CHATROLE']._serialized_start=550
+  _globals['_CHATROLE']._serialized_end=632
+  _globals['_CHATMESSAGE']._serialized_start=42
+  _globals['_CHATMESSAGE']._serialized_end=108
+  _globals['_CHATREQUEST']._serialized_start=111
+  _globals['_CHATREQUEST']._serialized_end=270
+  _globals['_CHATSTARTED']._serialized_start=272
+  _globals['_CHATSTARTED']._serialized_end=300
+  _globals['_CHATDELTA']._serialized_start=302
+  _globals['_CHATDELTA']._serialized_end=327
+  _globals['_CHATEND']._serialized_start=329
+  _globals['_CHATEND']._serialized_end=375
+  _globals['_CHATRESPONSE']._serialized_start=378
+  _globals['_CHATRESPONSE']._serialized_end=548
+  _globals['_LLMSERVICE']._serialized_start=634
+  _globals['_LLMSERVICE']._serialized_end=713
 # @@protoc_insertion_point(module_scope)
