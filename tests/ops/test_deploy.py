@@ -133,8 +133,10 @@ def test_deployment_probes_drain_and_security(base, service):
 def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
     deployments = by_kind(base, "Deployment")
     services = by_kind(base, "Service")
-    assert set(deployments) == set(services) == set(SERVICES)
-    for name, service in services.items():
+    assert set(deployments) == set(SERVICES)
+    assert set(services) == {*SERVICES, "redis"}
+    for name in SERVICES:
+        service = services[name]
         assert service["spec"]["clusterIP"] == "None"
         pod_labels = deployments[name]["spec"]["template"]["metadata"]["labels"]
         assert service["spec"]["selector"].items() <= pod_labels.items()
@@ -146,6 +148,29 @@ def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
         assert address == f"dns:///{downstream}:{DEFAULT_PORTS[downstream]}"
     store = by_kind(base, "PersistentVolumeClaim")["avatar-store"]
     assert store["spec"]["accessModes"] == ["ReadWriteMany"]
+
+
+def test_the_gateway_replicas_share_conversations_in_a_probed_persistent_redis(base):
+    gateway = by_kind(base, "Deployment")["gateway"]
+    assert gateway["spec"]["replicas"] > 1
+    assert _env(_container(gateway))["AVATAR_GATEWAY_CONVERSATIONS_URL"] == "redis://redis:6379/0"
+    redis = by_kind(base, "StatefulSet")["redis"]
+    service = by_kind(base, "Service")["redis"]
+    assert redis["spec"]["serviceName"] == "redis" and service["spec"]["clusterIP"] == "None"
+    pod = redis["spec"]["template"]["spec"]
+    assert (
+        service["spec"]["selector"].items()
+        <= redis["spec"]["template"]["metadata"]["labels"].items()
+    )
+    container = _container(redis)
+    assert container["readinessProbe"]["exec"]["command"] == ["redis-cli", "ping"]
+    assert container["livenessProbe"]["tcpSocket"] == {"port": "redis"}
+    assert [port["containerPort"] for port in container["ports"]] == [6379]
+    (claim,) = redis["spec"]["volumeClaimTemplates"]
+    assert {"name": claim["metadata"]["name"], "mountPath": "/data"} in container["volumeMounts"]
+    assert "--appendonly" in container["args"]
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
 
 
 async def _enhance_nothing():
@@ -258,7 +283,7 @@ def test_compose_file_follows_the_compose_spec(tmp_path):
 def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_service():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {*SERVICES, "prometheus", "grafana"}
+    assert set(services) == {*SERVICES, "redis", "prometheus", "grafana"}
     reserved = set()
     for name in SERVICES:
         service = services[name]
@@ -286,6 +311,11 @@ def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_servic
         address = gateway[f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS"]
         assert address == f"{downstream}:{DEFAULT_PORTS[downstream]}"
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
+    assert gateway["AVATAR_GATEWAY_CONVERSATIONS_URL"] == "redis://redis:6379/0"
+    assert services["gateway"]["depends_on"]["redis"] == {"condition": "service_healthy"}
+    redis = services["redis"]
+    assert redis["healthcheck"]["test"] == ["CMD", "redis-cli", "ping"]
+    assert "redis-data:/data" in redis["volumes"] and "--appendonly" in redis["command"]
 
 
 def _dockerfiles() -> list[tuple[str, str, Path]]:
