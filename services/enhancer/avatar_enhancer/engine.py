@@ -1,8 +1,10 @@
-"""Frame enhancement engines (no gRPC here).
+"""Frame enhancement engines (no gRPC here): the settings, the errors, the OpenCV backend.
 
 The default :class:`OpenCvEnhancer` runs anywhere with no model: an edge-preserving
 denoise, an unsharp mask and an optional 2x upscale. It is a pure function of each
-frame, so a video does not flicker.
+frame, so a video does not flicker. The ``onnx`` backend (face restoration with a
+user-supplied model) is :class:`avatar_enhancer.restorer.OnnxRestorer`; every backend
+has ``name``, ``needs_faces`` and ``enhance(rgb, settings, landmarks)``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ class EnhancerError(ValueError):
 
 class UnknownBackendError(EnhancerError):
     """No enhancer backend has the requested name."""
+
+
+class BackendUnavailableError(EnhancerError):
+    """The backend exists but cannot serve (its model is missing or failed to load)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,16 +51,18 @@ class OpenCvEnhancer:
     """Denoise + sharpen (+ upscale) with OpenCV; deterministic per frame."""
 
     name = "opencv"
+    # The whole frame is filtered: no landmarks needed.
+    needs_faces = False
 
-    def enhance(self, rgb: np.ndarray, settings: EnhanceSettings) -> np.ndarray:
+    def enhance(self, rgb: np.ndarray, settings: EnhanceSettings, landmarks=None) -> np.ndarray:
         """Returns the enhanced frame (RGB uint8), upscaled when asked.
 
         Args:
             rgb: Input frame, height x width x 3, uint8.
             settings: Strength and scale.
+            landmarks: Ignored: the filter treats every pixel alike.
         """
-        if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
-            raise EnhancerError(f"expected an RGB uint8 frame, got shape {rgb.shape} {rgb.dtype}")
+        check_frame(rgb)
         strength = 1.0 - settings.fidelity
         # A bilateral filter smooths compression noise but keeps edges (lips, eyes).
         sigma_color = 10.0 + 50.0 * strength
@@ -68,14 +76,11 @@ class OpenCvEnhancer:
         return cv2.addWeighted(denoised, 1.0 + amount, blurred, -amount, 0)
 
 
-BACKENDS = {OpenCvEnhancer.name: OpenCvEnhancer}
+def check_frame(rgb: np.ndarray) -> None:
+    """Raises :class:`EnhancerError` unless ``rgb`` is an RGB uint8 frame."""
+    if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
+        raise EnhancerError(f"expected an RGB uint8 frame, got shape {rgb.shape} {rgb.dtype}")
 
 
-def create_enhancer(name: str) -> OpenCvEnhancer:
-    """Returns the enhancer called ``name``; raises :class:`UnknownBackendError` when unknown."""
-    try:
-        return BACKENDS[name]()
-    except KeyError:
-        raise UnknownBackendError(
-            f"unknown enhancer backend {name[:64]!r}; available: {', '.join(sorted(BACKENDS))}"
-        ) from None
+# Every backend's name; "onnx" serves only when a model is configured and loads.
+BACKENDS = (OpenCvEnhancer.name, "onnx")

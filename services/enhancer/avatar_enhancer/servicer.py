@@ -6,22 +6,25 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import grpc
-import numpy as np
 from prometheus_client import CollectorRegistry
 
 from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
-from avatar_core.frames import FrameFormatError, decode_frame, encode_frame
+from avatar_core.frames import FrameFormatError
 from avatar_core.server import Service, create_service_with
 from avatar_core.streams import payload, read_config
+from avatar_enhancer.backends import Backend, EnhancerBackends
 from avatar_enhancer.config import EnhancerConfig
 from avatar_enhancer.engine import (
+    BackendUnavailableError,
     EnhancerError,
     EnhanceSettings,
     UnknownBackendError,
-    create_enhancer,
 )
+from avatar_enhancer.faces import FaceLocator
 from avatar_enhancer.metrics import EnhancerMetrics
+from avatar_enhancer.restoration_model import ModelLoadError
+from avatar_enhancer.stream import EnhanceStream
 
 
 class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
@@ -35,18 +38,20 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
     def __init__(self, config: EnhancerConfig, metrics: EnhancerMetrics) -> None:
         self._config = config
         self._metrics = metrics
+        self._backends = EnhancerBackends(config)
+        self._locator = FaceLocator()
         self._executor = metrics.service.thread_pool("enhance", config.workers)
 
     async def warm_up(self) -> None:
-        """Loads the default backend and enhances one frame, before the server says SERVING."""
-        name = self._config.default_backend
+        """Loads every backend and runs each once, before the server says SERVING."""
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._backends.load)
+        for name, seconds in self._backends.load_seconds.items():
+            self._metrics.service.model_load_seconds.labels(name).set(seconds)
 
-        def load() -> None:
-            backend = create_enhancer(name)
-            backend.enhance(np.zeros((64, 64, 3), np.uint8), EnhanceSettings())
-
-        with self._metrics.service.loading(name):
-            await asyncio.get_running_loop().run_in_executor(self._executor, load)
+    def health_checks(self) -> dict[str, bool]:
+        """Each backend's health-check name and whether it serves."""
+        return self._backends.health()
 
     async def Enhance(
         self,
@@ -60,46 +65,51 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
         if problem:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, problem)
         try:
-            backend = create_enhancer(config.backend or self._config.default_backend)
-            settings = EnhanceSettings(upscale=config.upscale or 1, fidelity=config.fidelity or 0.7)
+            backend = self._backends.get(config.backend)
+            settings = EnhanceSettings(
+                upscale=config.upscale or 1, fidelity=config.fidelity or self._config.fidelity
+            )
         except UnknownBackendError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
+        except BackendUnavailableError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except EnhancerError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        sequence = 0
+        stream = EnhanceStream(backend, settings, self._executor, self._metrics, self._locator)
         yield enhancer_pb2.EnhanceResponse(
-            sequence=sequence, started=enhancer_pb2.EnhanceStarted(backend=backend.name)
+            sequence=0,
+            started=enhancer_pb2.EnhanceStarted(backend=backend.name, model=_model_name(backend)),
         )
-        total = 0
+        sequence = total = 0
+        quality = config.jpeg_quality or 90
         async for request in payload(requests, context):
             try:
-                batch = await self._enhance_batch(backend, settings, config, request.frames)
+                frames = await stream.enhance(
+                    request.frames, request.faces, config.encoding, quality
+                )
             except (FrameFormatError, EnhancerError) as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-            total += len(batch.frames)
-            self._metrics.frames.labels(backend.name).inc(len(batch.frames))
+            except ModelLoadError as error:
+                await context.abort(grpc.StatusCode.INTERNAL, str(error))
+            total += len(frames)
+            self._metrics.frames.labels(backend.name).inc(len(frames))
             sequence += 1
-            yield enhancer_pb2.EnhanceResponse(sequence=sequence, frames=batch)
+            yield enhancer_pb2.EnhanceResponse(
+                sequence=sequence,
+                frames=media_pb2.FrameBatch(frames=frames, fps=request.frames.fps),
+            )
         yield enhancer_pb2.EnhanceResponse(
             sequence=sequence + 1, end=enhancer_pb2.EnhanceEnd(frames=total)
         )
 
-    async def _enhance_batch(self, backend, settings, config, batch) -> media_pb2.FrameBatch:
-        loop = asyncio.get_running_loop()
-        quality = config.jpeg_quality or 90
-
-        def work(frame: media_pb2.Frame) -> media_pb2.Frame:
-            enhanced = backend.enhance(decode_frame(frame), settings)
-            return encode_frame(enhanced, frame.index, config.encoding, quality)
-
-        frames = await asyncio.gather(
-            *(loop.run_in_executor(self._executor, work, frame) for frame in batch.frames)
-        )
-        return media_pb2.FrameBatch(frames=frames, fps=batch.fps)
-
     def close(self) -> None:
         """Stops the worker threads."""
         self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def _model_name(backend: Backend) -> str:
+    model = getattr(backend, "model", None)
+    return model.path.name if model is not None else ""
 
 
 def _output_problem(config: enhancer_pb2.EnhanceConfig) -> str | None:
@@ -112,7 +122,12 @@ def _output_problem(config: enhancer_pb2.EnhanceConfig) -> str | None:
 
 
 def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Service:
-    """Builds the enhancer's :class:`Service` for the shared bootstrap."""
+    """Builds the enhancer's :class:`Service` for the shared bootstrap.
+
+    Besides the service's own health check, each backend has one
+    (``avatar.enhancer.v1.EnhancerService/opencv``, ``.../onnx``): NOT_SERVING for a
+    backend whose model failed to load, while the others serve.
+    """
     servicer = EnhancerServicer(config, EnhancerMetrics(registry))
     return create_service_with(
         servicer,
@@ -120,4 +135,5 @@ def create_service(config: EnhancerConfig, registry: CollectorRegistry) -> Servi
         enhancer_pb2.DESCRIPTOR.services_by_name["EnhancerService"],
         warm_up=servicer.warm_up,
         close=servicer.close,
+        health_checks=servicer.health_checks,
     )

@@ -1,7 +1,8 @@
 from avatar.common.v1 import media_pb2 as _media_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -20,25 +21,37 @@ class EnhanceConfig(_message.Message):
     jpeg_quality: int
     def __init__(self, backend: _Optional[str] = ..., upscale: _Optional[int] = ..., fidelity: _Optional[float] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ...) -> None: ...
 
+class FaceLandmarks(_message.Message):
+    __slots__ = ("frame_index", "points")
+    FRAME_INDEX_FIELD_NUMBER: _ClassVar[int]
+    POINTS_FIELD_NUMBER: _ClassVar[int]
+    frame_index: int
+    points: _containers.RepeatedScalarFieldContainer[float]
+    def __init__(self, frame_index: _Optional[int] = ..., points: _Optional[_Iterable[float]] = ...) -> None: ...
+
 class EnhanceInputEnd(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
 class EnhanceRequest(_message.Message):
-    __slots__ = ("config", "frames", "end")
+    __slots__ = ("config", "frames", "end", "faces")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     END_FIELD_NUMBER: _ClassVar[int]
+    FACES_FIELD_NUMBER: _ClassVar[int]
     config: EnhanceConfig
     frames: _media_pb2.FrameBatch
     end: EnhanceInputEnd
-    def __init__(self, config: _Optional[_Union[EnhanceConfig, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., end: _Optional[_Union[EnhanceInputEnd, _Mapping]] = ...) -> None: ...
+    faces: _containers.RepeatedCompositeFieldContainer[FaceLandmarks]
+    def __init__(self, config: _Optional[_Union[EnhanceConfig, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., end: _Optional[_Union[EnhanceInputEnd, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceLandmarks, _Mapping]]] = ...) -> None: ...
 
 class EnhanceStarted(_message.Message):
-    __slots__ = ("backend",)
+    __slots__ = ("backend", "model")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
+    MODEL_FIELD_NUMBER: _ClassVar[int]
     backend: str
-    def __init__(self, backend: _Optional[str] = ...) -> None: ...
+    model: str
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
 
 class EnhanceEnd(_message.Message):
     __slots__ = ("frames",)
