@@ -3,7 +3,8 @@
 Splitters built on backtracking regular expressions can take tens of seconds on short
 crafted text; the gateway's own splitter is linear. Over the text limit a request is
 refused before any splitting; under it, the first sentence (or a refusal) comes within
-a second, every piece fits the synthesiser's limit, and the gateway stays healthy.
+a few seconds even on a loaded machine (a backtracking splitter takes tens), every piece
+fits the synthesiser's limit, and the gateway stays healthy.
 """
 
 from __future__ import annotations
@@ -47,14 +48,16 @@ async def test_100_kb_of_adversarial_text_is_refused_at_once(shared, pattern):
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         async for _ in shared.stubs.gateway.Speak(request, timeout=10):
             pass
-    assert time.perf_counter() - started < 1.0
+    # A bound against hanging, not a speed goal (those live in benchmarks/): loose enough
+    # for a machine busy with other work, far below what a backtracking splitter takes.
+    assert time.perf_counter() - started < 5.0
     assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert f"the limit is {LIMIT}" in caught.value.details()
 
 
 @pytest.mark.parametrize("mode", ["speak", "chat"])
 @pytest.mark.parametrize("pattern", list(PATTERNS.values()), ids=list(PATTERNS))
-async def test_adversarial_text_under_the_limit_is_split_or_refused_within_a_second(
+async def test_adversarial_text_under_the_limit_is_split_or_refused_promptly(
     shared, pattern, mode
 ):
     text = _repeat(pattern, LIMIT - 100)
@@ -78,5 +81,7 @@ async def test_adversarial_text_under_the_limit_is_split_or_refused_within_a_sec
         assert reason in error.details()
     finally:
         call.cancel()
-    assert time.perf_counter() - started < 1.0
+    # A bound against hanging, not a speed goal (those live in benchmarks/): loose enough
+    # for a machine busy with other work, far below what a backtracking splitter takes.
+    assert time.perf_counter() - started < 5.0
     await assert_still_serving(shared.stack, "gateway")
