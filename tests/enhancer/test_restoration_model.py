@@ -62,16 +62,24 @@ def test_a_truncated_model_is_refused(tmp_path):
 @pytest.mark.parametrize(
     ("inputs", "found"),
     [
-        ({"image": [1, 3, 64, 64]}, "inputs `image` [1,3,64,64] (float)"),
-        ({"input": [1, 3, 64, 32]}, "inputs `input` [1,3,64,32] (float)"),
-        ({"input": [1, 4, 64, 64]}, "inputs `input` [1,4,64,64] (float)"),
-        ({"input": [1, 3, 64, 64], "mask": [1, 1, 64, 64]}, "`mask` [1,1,64,64] (float)"),
+        ({"image": [1, 3, 64, 64]}, "inputs `image` [1,3,64,64] float"),
+        ({"input": [1, 3, 64, 32]}, "inputs `input` [1,3,64,32] float"),
+        ({"input": [1, 4, 64, 64]}, "inputs `input` [1,4,64,64] float"),
+        ({"input": [1, 3, 64, 64], "mask": [1, 1, 64, 64]}, "`mask` [1,1,64,64] float"),
+        ({"input": [1, 3, 64, 64], "weight": [2, 2]}, "`weight` [2,2] float"),
         (
             {"source": [1, 1, 80, 16], "target": [1, 6, 96, 96]},
-            "`source` [1,1,80,16] (float), `target` [1,6,96,96] (float); expected",
+            "`source` [1,1,80,16] float, `target` [1,6,96,96] float; expected",
         ),
     ],
-    ids=["other input name", "not square", "four channels", "extra input", "lip-sync model"],
+    ids=[
+        "other input name",
+        "not square",
+        "four channels",
+        "extra input",
+        "weight of two dimensions",
+        "lip-sync model",
+    ],
 )
 def test_an_unknown_layout_says_what_was_found_and_what_was_expected(tmp_path, inputs, found):
     path = identity_of(tmp_path / "other.onnx", inputs, next(iter(inputs)))

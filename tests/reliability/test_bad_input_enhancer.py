@@ -215,8 +215,8 @@ BAD_MODELS = [
     (_missing, "cannot read the restoration model {name}: No such file or directory"),
     (_corrupt, "{name} is not a model ONNX Runtime can load (56 bytes: "),
     (_truncated, "{name} is not a model ONNX Runtime can load (709 bytes: Failed to load model"),
-    (_lip_sync, "{name} has inputs `source` [1,1,80,16] (float), `target` [1,6,96,96] (float)"),
-    (_wrong_input, "{name} has inputs `image` [1,3,512,512] (float)"),
+    (_lip_sync, "{name} has inputs `source` [1,1,80,16] float, `target` [1,6,96,96] float"),
+    (_wrong_input, "{name} has inputs `image` [1,3,512,512] float"),
     (_wrong_output, "{name} returned [1, 3, 32, 32] for a [1, 3, 64, 64] input"),
 ]
 

@@ -74,7 +74,8 @@ def _describe(arguments) -> str:
     described = []
     for argument in arguments:
         dims = ",".join(str(d) if isinstance(d, int) else str(d or "?") for d in argument.shape)
-        described.append(f"`{argument.name}` [{dims}] {argument.type.removeprefix('tensor')}")
+        kind = argument.type.removeprefix("tensor(").removesuffix(")")
+        described.append(f"`{argument.name}` [{dims}] {kind}")
     return ", ".join(described) or "no inputs"
 
 
@@ -103,6 +104,11 @@ def _weight_ok(weight) -> bool:
     )
 
 
+def _output_ok(output) -> bool:
+    shape = list(output.shape)
+    return len(shape) == 4 and (shape[1] == 3 or not isinstance(shape[1], int))
+
+
 def read_layout(source: Path, inputs, outputs) -> ModelLayout:
     """Checks a session's inputs and outputs against the restoration layout.
 
@@ -124,12 +130,7 @@ def read_layout(source: Path, inputs, outputs) -> ModelLayout:
     if weight is not None and not _weight_ok(weight):
         raise ModelLoadError(found, source)
     size = image.shape[2]
-    output_shape = list(outputs[0].shape) if outputs else []
-    if (
-        len(output_shape) != 4
-        or output_shape[1] not in (3, None)
-        and isinstance(output_shape[1], int)
-    ):
+    if not outputs or not _output_ok(outputs[0]):
         raise ModelLoadError(
             f"{source} has outputs {_describe(outputs)}; expected the first to be "
             f"[1,3,{size},{size}] RGB in [-1,1]",
