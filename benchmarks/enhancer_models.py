@@ -31,20 +31,12 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
+from torch import nn
+from torch.nn import functional as F
 
 SIZE = 512
 MODELS = ("gfpgan", "gpen", "codeformer", "restoreformer")
-
-
-def _torch():
-    import torch
-    from torch import nn
-    from torch.nn import functional
-
-    return torch, nn, functional
-
-
-torch, nn, F = _torch()
 
 
 def stylegan_channels(multiplier: int = 2, narrow: float = 1.0) -> dict[int, int]:
