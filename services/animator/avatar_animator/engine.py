@@ -39,7 +39,7 @@ LOOKAHEAD_SECONDS = 0.08
 MAX_FPS = 120.0
 """Highest accepted frame rate."""
 
-TIMED_OPENING_FLOOR = 0.3
+TIMED_OPENING_FLOOR = 0.25
 """Share of a viseme's opening kept in the quietest frames (louder opens up to all of it)."""
 
 MAX_LOOP_FRAMES = 100_000
@@ -93,7 +93,9 @@ class AnimationSession:
         self.start_frame = int(start_frame)
         self.motion = motion or MotionSettings()
         self._idle = IdleMotion(self.motion, self.fps, loop_frames)
-        self._visemes = VisemeTrack(min_closure_seconds=1.0 / self.fps)
+        self._visemes = VisemeTrack(
+            min_closure_seconds=1.0 / self.fps, frame_seconds=1.0 / self.fps
+        )
         self._meter = SoundMeter(self.sample_rate, self.fps)
         self._emphasis = EmphasisTrack(self.motion.seed)
         self._recent_levels: list[tuple[float, float]] = []
@@ -228,6 +230,7 @@ class AnimationSession:
             width=shape.width * scale,
             upper_lip=shape.upper_lip * scale,
             lower_lip=shape.lower_lip * scale,
+            tongue=shape.tongue,
         )
 
     def _note_loudness_peak(self, index: int, sound: FrameSound) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar_animator.mouth import smooth_open_curve
+from avatar_animator.curves import smooth_open_curve
 from avatar_animator.rig import FaceRig
 
 _EYES = ((36, 37, 38, 39, 40, 41), (42, 43, 44, 45, 46, 47))

@@ -1,10 +1,14 @@
-"""Finding the real inner edge of the lips in an open-mouthed photo.
+"""Finding the real inner edge of the lips in a photo.
 
 dlib gives eight inner-lip points; between them a smile's lip edge curves, and
 a straight chord leaves slivers of teeth inside the "lip" triangles that stay
 visible when the mouth closes. :func:`inner_lip_midpoints` adds one point per
 chord, pushed out along the chord's normal to where teeth (bright, low Lab a*)
 or the dark cavity give way to lip colour.
+
+On a closed mouth dlib's inner points can sit a few pixels inside a lip (on
+paintings, under moustaches); opened there, the mouth would swallow that strip of
+lip. :func:`closed_lip_seam` moves them onto the dark line where the lips meet.
 """
 
 from __future__ import annotations
@@ -16,6 +20,51 @@ import numpy as np
 
 INNER_LIP_ORDER = (60, 61, 62, 63, 64, 65, 66, 67)
 """Inner-lip landmarks in contour order; midpoint k lies between entries k and k + 1."""
+
+
+def closed_lip_seam(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:
+    """Landmarks whose inner lips of a closed mouth lie on the photo's lip seam.
+
+    For each facing pair of inner-lip points, the column under them is searched,
+    between the inner thirds of the two lips, for its darkest row; when that row
+    is clearly darker than the lips around it, both points move onto it.
+
+    Args:
+        image: RGB uint8 photo.
+        landmarks: Landmarks (68, 2).
+
+    Returns:
+        A copy of the landmarks, inner lips moved where a seam was found.
+    """
+    points = np.asarray(landmarks, dtype=np.float64).copy()
+    mouth_width = float(np.linalg.norm(points[54] - points[48]))
+    contour = points[list(INNER_LIP_ORDER)].astype(np.float32)
+    if cv2.contourArea(contour) >= 0.02 * mouth_width**2:
+        return points  # open: the opening itself is the edge
+    gray = cv2.GaussianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32), (3, 3), 0)
+    height, width = gray.shape
+    for (upper, lower), (outer_top, outer_bottom) in zip(
+        ((61, 67), (62, 66), (63, 65)), ((50, 58), (51, 57), (52, 56)), strict=True
+    ):
+        x = int(round((points[upper, 0] + points[lower, 0]) / 2))
+        top = points[outer_top, 1] + 0.35 * (points[upper, 1] - points[outer_top, 1])
+        bottom = points[outer_bottom, 1] - 0.35 * (points[outer_bottom, 1] - points[lower, 1])
+        rows = np.arange(int(np.floor(top)), int(np.ceil(bottom)) + 1)
+        rows = rows[(rows >= 0) & (rows < height)]
+        if len(rows) < 3 or not 1 <= x < width - 1:
+            continue
+        column = gray[rows, x - 1 : x + 2].mean(axis=1)
+        darkest = int(np.argmin(column))
+        if column[darkest] > np.median(column) - 8.0:
+            continue  # no clear seam: trust the landmarks
+        # The seam's shadow goes with the upper lip (it overhangs): opened, its inner
+        # edge stays dark and the lower lip keeps all of its colour.
+        dark = column < (column[darkest] + np.median(column)) / 2
+        last = darkest
+        while last + 1 < len(rows) and dark[last + 1]:
+            last += 1
+        points[upper, 1], points[lower, 1] = float(rows[last]), float(rows[last]) + 1.0
+    return points
 
 
 def inner_lip_midpoints(image: np.ndarray, landmarks: np.ndarray) -> np.ndarray:

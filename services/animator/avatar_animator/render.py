@@ -20,8 +20,9 @@ from avatar_animator.rig import FaceRig
 
 # Vertex moves below this (pixels) count as still.
 _STILL_PIXELS = 0.01
-# Destination triangles with less area (pixels^2, doubled) are degenerate: skipped.
-_MIN_AREA = 0.05
+# Destination triangles with less area (pixels^2, doubled) are collapsed (closed lips):
+# skipped, their pixels then take a neighbouring triangle (see _fill_cracks).
+_MIN_AREA = 2.0
 # Fixed-point bits for sub-pixel triangle rasterisation.
 _SHIFT = 4
 
@@ -42,6 +43,11 @@ class FaceWarper:
         self._eyelids = EyelidPainter(image, self.rig)
 
     @property
+    def mouth(self) -> MouthPainter:
+        """The mouth painter: what it measured of the photo (teeth shown, softness, grain)."""
+        return self._mouth
+
+    @property
     def size(self) -> tuple[int, int]:
         """Frame (width, height)."""
         return int(self._image.shape[1]), int(self._image.shape[0])
@@ -57,7 +63,7 @@ class FaceWarper:
         """
         vertices = self.rig.deform(pose)
         frame = self._warp(vertices)
-        self._mouth.paint(frame, vertices)
+        self._mouth.paint(frame, vertices, pose.mouth.tongue)
         self._eyelids.paint(frame, pose.blink)
         matrix = self.rig.head_matrix(pose)
         if matrix is not None:
@@ -97,6 +103,7 @@ class FaceWarper:
         fixed = np.round((destination - offset) * (1 << _SHIFT)).astype(np.int32)
         for number, polygon in enumerate(fixed, start=1):
             cv2.fillConvexPoly(index_map, polygon, number, cv2.LINE_8, _SHIFT)
+        _fill_cracks(index_map)
         grid_x, grid_y = np.meshgrid(
             np.arange(left, right + 1, dtype=np.float32),
             np.arange(top, bottom + 1, dtype=np.float32),
@@ -108,6 +115,23 @@ class FaceWarper:
             self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         return frame
+
+
+def _fill_cracks(index_map: np.ndarray) -> None:
+    """Gives pixels that no triangle covered, between two that are, a neighbour's triangle.
+
+    Rasterised separately, two triangles sharing an exactly vertical or horizontal
+    edge can both miss the pixels on it; left at the identity map, such a crack
+    would show the unmoved photo as a thin line through a moving lip.
+    """
+    empty = index_map[:, 1:-1] == 0
+    left, right = index_map[:, :-2], index_map[:, 2:]
+    crack = empty & (left > 0) & (right > 0)
+    index_map[:, 1:-1][crack] = left[crack]
+    empty = index_map[1:-1, :] == 0
+    above, below = index_map[:-2, :], index_map[2:, :]
+    crack = empty & (above > 0) & (below > 0)
+    index_map[1:-1, :][crack] = above[crack]
 
 
 def _doubled_areas(triangles: np.ndarray) -> np.ndarray:

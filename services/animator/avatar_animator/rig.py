@@ -13,7 +13,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from avatar_animator.lips import inner_lip_midpoints
+from avatar_animator.lips import closed_lip_seam, inner_lip_midpoints
 from avatar_animator.motion import FramePose
 from avatar_animator.visemes import MouthShape
 
@@ -102,6 +102,11 @@ class FaceRig:
         centre = points[[48, 54]].mean(axis=0)
         offsets = (points[list(MOUTH)] - centre) @ self.axis_x
         self._lip_offsets = offsets
+        # Where (along the face's horizontal) the facing pairs and the corners sit.
+        pairs = (self.source[[up for up, _ in FACING_PAIRS]] - centre) @ self.axis_x
+        profile_offsets = np.concatenate([[offsets[0]], pairs, [offsets[6]]])
+        self._profile_order = np.argsort(profile_offsets)
+        self._profile_offsets = profile_offsets[self._profile_order]
         relative = np.clip(offsets / max(self.mouth_width / 2, 1e-6), -1.0, 1.0)
         self._lip_falloff = 1.0 - 0.35 * relative**2
 
@@ -150,20 +155,26 @@ class FaceRig:
         lower = (1.0 - upper_share) * change
         upper_mean = float(upper[_LANDMARK_PAIRS].mean())
         lower_mean = float(lower[_LANDMARK_PAIRS].mean())
-        pucker = max(0.0, -mouth.width) * 0.05 * width
-        vertical = np.zeros(len(MOUTH))
-        vertical[[index - 48 for index in OUTER_UPPER_LIP]] = upper_mean - pucker
-        vertical[[index - 48 for index in OUTER_LOWER_LIP]] = lower_mean + pucker
-        vertical *= self._lip_falloff
+        pucker = max(0.0, -mouth.width) * 0.05 * width * self._lip_falloff
         # The corners sit halfway between the lips, so the opening is an oval.
-        vertical[[index - 48 for index in LIP_CORNERS]] = 0.5 * (upper_mean + lower_mean)
+        corner = 0.5 * (upper_mean + lower_mean)
+        vertical = np.zeros(len(MOUTH))
+        # Each outer lip point moves as the inner edge facing it: a lip travels as a
+        # whole, keeping its thickness in every column.
+        for outline, inner, sign in ((OUTER_UPPER_LIP, upper, -1.0), (OUTER_LOWER_LIP, lower, 1.0)):
+            rows = [index - 48 for index in outline]
+            profile = np.concatenate([[corner], inner, [corner]])[self._profile_order]
+            vertical[rows] = np.interp(self._lip_offsets[rows], self._profile_offsets, profile)
+            vertical[rows] += sign * pucker[rows]
+        vertical[[index - 48 for index in LIP_CORNERS]] = corner
         for pair, (up, low) in zip(_LANDMARK_PAIRS, INNER_LIP_PAIRS, strict=True):
             vertical[up - 48], vertical[low - 48] = upper[pair], lower[pair]
         # A dropping jaw pulls the corners in a little.
         narrowing = 0.3 * max(0.0, lower_mean) / width
         lateral = (mouth.width - narrowing) * self._lip_offsets
         vertices[48:68] += np.outer(lateral, self.axis_x) + np.outer(vertical, self.axis_y)
-        jaw = lower_mean + mouth.lower_lip * width
+        # The chin goes down as far as the middle of the lower lip: the lip rides on the jaw.
+        jaw = float(lower[len(lower) // 2]) + mouth.lower_lip * width
         vertices[0:17] += np.outer(JAW_WEIGHTS * jaw, self.axis_y)
         # Midpoints slide sideways with their landmarks but open and close as pairs.
         moved = vertices[list(INNER_LIP)] - self.source[list(INNER_LIP)]
@@ -198,7 +209,7 @@ def _mesh_vertices(
 ) -> np.ndarray:
     """All mesh vertices (V, 2) in index order: landmarks, eye centres, lip midpoints,
     lid creases, cheek anchors, border points."""
-    points = points.copy()
+    points = closed_lip_seam(image, points)
     # dlib's inner lip corners sit inside the dark corners of an open mouth; moved
     # most of the way to the outer corners, the opening's mesh holds all of the dark.
     points[60] += 0.75 * (points[48] - points[60])
@@ -247,7 +258,7 @@ def _border_points(roi: tuple[int, int, int, int]) -> np.ndarray:
 
 
 def _separated(points: np.ndarray) -> np.ndarray:
-    """A copy with inner-lip pairs at least 1 px apart and no coincident points.
+    """A copy with inner-lip pairs aligned, at least 2 px apart, and no coincident points.
 
     A closed mouth puts upper and lower inner lip landmarks on top of each other;
     Delaunay needs distinct points, and the triangles between them are the ones
@@ -255,9 +266,12 @@ def _separated(points: np.ndarray) -> np.ndarray:
     """
     points = points.copy()
     for upper, lower in INNER_LIP_PAIRS + MIDPOINT_PAIRS:
-        if points[lower, 1] - points[upper, 1] < 1.0:
+        # Facing points one above the other, 2 px apart: a lip triangle then never
+        # reaches across the seam to the other lip's vertex.
+        points[upper, 0] = points[lower, 0] = (points[upper, 0] + points[lower, 0]) / 2
+        if points[lower, 1] - points[upper, 1] < 2.0:
             middle = (points[lower, 1] + points[upper, 1]) / 2
-            points[upper, 1], points[lower, 1] = middle - 0.5, middle + 0.5
+            points[upper, 1], points[lower, 1] = middle - 1.0, middle + 1.0
     for index in range(1, len(points)):
         while np.min(np.abs(points[:index] - points[index]).sum(axis=1)) < 0.25:
             points[index] += (0.3, 0.4)
@@ -276,7 +290,78 @@ def _triangulate(points: np.ndarray, roi: tuple[int, int, int, int]) -> np.ndarr
     distances = np.abs(corners[:, :, None, :] - inserted[None, None, :, :]).sum(axis=3)
     nearest = distances.argmin(axis=2)
     exact = np.take_along_axis(distances, nearest[:, :, None], axis=2)[:, :, 0] < 1e-3
-    return nearest[exact.all(axis=1)].astype(np.int32)
+    found = nearest[exact.all(axis=1)].astype(np.int32)
+    return _untangle_lips(found, separated)
+
+
+# Vertices of each lip: its outer edge, and its inner edge (landmarks and midpoints).
+_OUTER_UPPER = frozenset(OUTER_UPPER_LIP)
+_OUTER_LOWER = frozenset(OUTER_LOWER_LIP)
+_UPPER_LIP = _OUTER_UPPER | {61, 62, 63, 70, 71, 72, 73}
+_LOWER_LIP = _OUTER_LOWER | {65, 66, 67, 74, 75, 76, 77}
+
+
+def _crosses_lips(first: int, second: int) -> bool:
+    """Whether an edge joins one lip's outer edge to the other lip (tearing both apart
+    when the mouth opens; edges between the inner edges are the opening's own)."""
+    pair = {first, second}
+    return bool(
+        (pair & _OUTER_UPPER and pair & _LOWER_LIP) or (pair & _OUTER_LOWER and pair & _UPPER_LIP)
+    )
+
+
+def _untangle_lips(triangles: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Flips Delaunay edges that cross from one lip's outer edge to the other lip.
+
+    Thin, closed lips make Delaunay join, say, the upper lip's outer edge to the
+    lower lip's inner edge; such a triangle would stretch across both lips as the
+    mouth opens. Each such edge is replaced by the other diagonal of the two
+    triangles that share it, when that quadrilateral is convex.
+    """
+    result = [tuple(int(v) for v in triangle) for triangle in triangles]
+    for _ in range(4 * len(result)):
+        edge = next(
+            (
+                (a, b)
+                for triangle in result
+                for a, b in (
+                    (triangle[0], triangle[1]),
+                    (triangle[1], triangle[2]),
+                    (triangle[2], triangle[0]),
+                )
+                if _crosses_lips(a, b)
+            ),
+            None,
+        )
+        if edge is None or not _flip(result, edge, points):
+            break
+    return np.array(result, dtype=np.int32)
+
+
+def _flip(triangles: list[tuple[int, ...]], edge: tuple[int, int], points: np.ndarray) -> bool:
+    """Replaces the edge shared by two triangles with their other diagonal, in place."""
+    a, b = edge
+    sharing = [index for index, t in enumerate(triangles) if a in t and b in t]
+    if len(sharing) != 2:
+        return False
+    c, d = (next(v for v in triangles[index] if v not in edge) for index in sharing)
+    if not (_segments_cross(points, a, b, c, d) and _segments_cross(points, c, d, a, b)):
+        return False
+    first, second = sharing
+    triangles[first], triangles[second] = (a, c, d), (b, c, d)
+    return True
+
+
+def _segments_cross(points: np.ndarray, a: int, b: int, c: int, d: int) -> bool:
+    """Whether c and d lie on opposite sides of the line through a and b."""
+    direction = points[b] - points[a]
+    side_c = direction[0] * (points[c, 1] - points[a, 1]) - direction[1] * (
+        points[c, 0] - points[a, 0]
+    )
+    side_d = direction[0] * (points[d, 1] - points[a, 1]) - direction[1] * (
+        points[d, 0] - points[a, 0]
+    )
+    return bool(side_c * side_d < 0)
 
 
 def _signed_areas(

@@ -19,7 +19,7 @@ import bisect
 import math
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 import numpy as np
@@ -69,6 +69,16 @@ _VISEME_SOUNDS: dict[Viseme, tuple[str, ...]] = {
     Viseme.OH: ("o", "ɔ", "ɒ", "ø", "œ", "ɤ"),
     Viseme.OU: ("u", "ʊ", "w", "ʉ", "y", "ʏ", "ɥ", "ʍ"),
 }
+# How far each vowel opens the jaw relative to its viseme's opening: the jaw follows
+# vowel height (open a, ɒ wide; close i, u and the reduced ə little), and open vowels
+# are also the loudest, so the mouth opens with the sound.
+_VOWEL_HEIGHT = {
+    "æ": 0.95, "ɐ": 0.85, "ʌ": 0.85,
+    "e": 0.9, "ɛ": 1.05, "ə": 0.7, "ɜ": 0.9, "ɘ": 0.75, "ɵ": 0.75,
+    "i": 0.9, "j": 0.6, "ɰ": 0.6,
+    "o": 0.95, "ɔ": 1.05, "ɒ": 1.1, "ɤ": 0.9,
+    "u": 0.9, "ʊ": 1.05, "w": 0.7,
+}  # fmt: skip
 _WEAK_SOUNDS = ("h", "ɦ", "ʔ", "ħ", "ʕ")
 _SOUND_VISEME = {sound: viseme for viseme, sounds in _VISEME_SOUNDS.items() for sound in sounds}
 _LONGEST_SOUND = max(len(sound) for sound in _SOUND_VISEME)
@@ -101,6 +111,8 @@ class MouthShape:
         width: Relative change of mouth width (+ spread, - rounded/protruded).
         upper_lip: Upper-lip raise in mouth widths (shows the upper teeth).
         lower_lip: Lower-lip raise relative to the jaw in mouth widths (f, v).
+        tongue: Tongue height, 0 resting on the floor of the mouth (seen on open
+            vowels) to 1 raised against the upper teeth (l, t, d, n, th).
     """
 
     opening: float = 0.0
@@ -108,6 +120,7 @@ class MouthShape:
     width: float = 0.0
     upper_lip: float = 0.0
     lower_lip: float = 0.0
+    tongue: float = 0.0
 
 
 REST_SHAPE = MouthShape()
@@ -127,20 +140,22 @@ class _VisemeStyle:
 _STYLES: dict[Viseme | None, _VisemeStyle] = {
     Viseme.SIL: _VisemeStyle(MouthShape(rest=1.0), 0.8, 0.06),
     Viseme.PP: _VisemeStyle(MouthShape(0.0, 0.0, -0.02), 1.5, 0.045),
-    Viseme.FF: _VisemeStyle(MouthShape(0.05, 0.0, 0.0, 0.03, 0.04), 1.3),
-    Viseme.TH: _VisemeStyle(MouthShape(0.10, 0.0, 0.02), 0.7),
-    Viseme.DD: _VisemeStyle(MouthShape(0.10, 0.0, 0.03), 0.5),
-    Viseme.KK: _VisemeStyle(MouthShape(0.14, 0.0, 0.0), 0.45),
-    Viseme.CH: _VisemeStyle(MouthShape(0.10, 0.0, -0.14, 0.02), 0.9),
-    Viseme.SS: _VisemeStyle(MouthShape(0.05, 0.0, 0.06), 0.8),
-    Viseme.NN: _VisemeStyle(MouthShape(0.10, 0.0, 0.02), 0.5),
-    Viseme.RR: _VisemeStyle(MouthShape(0.10, 0.0, -0.10), 0.7),
-    # Vowels reach further: their shape colours the consonants around them.
-    Viseme.AA: _VisemeStyle(MouthShape(0.40, 0.0, 0.02), 1.0, 0.08),
-    Viseme.E: _VisemeStyle(MouthShape(0.26, 0.0, 0.07), 1.0, 0.08),
-    Viseme.IH: _VisemeStyle(MouthShape(0.16, 0.0, 0.10), 1.0, 0.08),
-    Viseme.OH: _VisemeStyle(MouthShape(0.30, 0.0, -0.16), 1.0, 0.08),
-    Viseme.OU: _VisemeStyle(MouthShape(0.12, 0.0, -0.26), 1.0, 0.08),
+    Viseme.FF: _VisemeStyle(MouthShape(0.05, 0.0, 0.0, 0.03, 0.04, 0.2), 1.3),
+    # The tongue tip touches the upper teeth (or shows between the teeth for th).
+    Viseme.TH: _VisemeStyle(MouthShape(0.10, 0.0, 0.02, tongue=1.0), 0.7),
+    Viseme.DD: _VisemeStyle(MouthShape(0.10, 0.0, 0.03, tongue=0.9), 0.5),
+    Viseme.KK: _VisemeStyle(MouthShape(0.14, 0.0, 0.0, tongue=0.35), 0.45),
+    Viseme.CH: _VisemeStyle(MouthShape(0.10, 0.0, -0.14, 0.02, tongue=0.5), 0.9),
+    Viseme.SS: _VisemeStyle(MouthShape(0.05, 0.0, 0.06, tongue=0.6), 0.8),
+    Viseme.NN: _VisemeStyle(MouthShape(0.10, 0.0, 0.02, tongue=0.9), 0.5),
+    Viseme.RR: _VisemeStyle(MouthShape(0.10, 0.0, -0.10, tongue=0.4), 0.7),
+    # Vowels reach further: their shape colours the consonants around them. Open
+    # vowels lay the tongue low, close front vowels raise it.
+    Viseme.AA: _VisemeStyle(MouthShape(0.47, 0.0, 0.02), 1.0, 0.08),
+    Viseme.E: _VisemeStyle(MouthShape(0.29, 0.0, 0.07, tongue=0.2), 1.0, 0.08),
+    Viseme.IH: _VisemeStyle(MouthShape(0.18, 0.0, 0.10, tongue=0.45), 1.0, 0.08),
+    Viseme.OH: _VisemeStyle(MouthShape(0.34, 0.0, -0.16), 1.0, 0.08),
+    Viseme.OU: _VisemeStyle(MouthShape(0.135, 0.0, -0.26, tongue=0.15), 1.0, 0.08),
     # Glottal sounds: a half-open mouth with almost no pull, so neighbours decide.
     None: _VisemeStyle(MouthShape(0.15, 0.0), 0.08),
 }
@@ -173,26 +188,37 @@ def visemes_for_symbol(symbol: str) -> tuple[Viseme | None, ...]:
         glottal sound with no shape of its own. A pause gives ``(Viseme.SIL,)``;
         a symbol with no known sound gives ``(None,)``.
     """
+    return tuple(viseme for viseme, _ in sounds_for_symbol(symbol))
+
+
+def sounds_for_symbol(symbol: str) -> tuple[tuple[Viseme | None, str], ...]:
+    """Splits one IPA phoneme symbol into its sounds, each with its viseme.
+
+    Returns:
+        (viseme, sound) pairs as :func:`visemes_for_symbol` describes; the sound
+        is the IPA text matched (``""`` for a pause or an unknown symbol).
+    """
     text = "".join(_KOKORO_SOUNDS.get(char, char) for char in normalize_symbol(symbol))
     if not text.strip():
-        return (Viseme.SIL,)
-    found: list[Viseme | None] = []
+        return ((Viseme.SIL, ""),)
+    found: list[tuple[Viseme | None, str]] = []
     position = 0
     while position < len(text):
         for length in range(min(_LONGEST_SOUND, len(text) - position), 0, -1):
             piece = text[position : position + length]
             lowered = piece.lower()
             if piece in _SOUND_VISEME or lowered in _SOUND_VISEME:
-                found.append(_SOUND_VISEME.get(piece, _SOUND_VISEME.get(lowered)))
+                known = piece if piece in _SOUND_VISEME else lowered
+                found.append((_SOUND_VISEME[known], known))
                 position += length
                 break
             if length == 1 and (piece in _WEAK_SOUNDS or lowered in _WEAK_SOUNDS):
-                found.append(None)
+                found.append((None, piece))
                 position += 1
                 break
         else:
             position += 1  # an unknown character: skip it
-    return tuple(found) or (None,)
+    return tuple(found) or ((None, ""),)
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,12 +230,15 @@ class VisemeSegment:
         start_seconds: Start, seconds from the utterance start.
         end_seconds: End, seconds from the utterance start.
         stressed: Whether the syllable has primary stress.
+        jaw: Share of the viseme's opening this sound takes (vowel height: an open
+            ``a`` 1, a reduced ``ə`` less).
     """
 
     viseme: Viseme | None
     start_seconds: float
     end_seconds: float
     stressed: bool = False
+    jaw: float = 1.0
 
 
 def viseme_segments(phonemes: Iterable[Phoneme]) -> list[VisemeSegment]:
@@ -219,19 +248,30 @@ def viseme_segments(phonemes: Iterable[Phoneme]) -> list[VisemeSegment]:
     """
     segments = []
     for phoneme in phonemes:
-        visemes = visemes_for_symbol(phoneme.symbol)
+        sounds = sounds_for_symbol(phoneme.symbol)
         start, end = phoneme.start_seconds, max(phoneme.end_seconds, phoneme.start_seconds)
-        shares = [1.5] + [1.0] * (len(visemes) - 1)
+        shares = [1.5] + [1.0] * (len(sounds) - 1)
         total = sum(shares)
         cursor = start
-        for viseme, share in zip(visemes, shares, strict=True):
+        for (viseme, sound), share in zip(sounds, shares, strict=True):
             stop = cursor + (end - start) * share / total
-            segments.append(VisemeSegment(viseme, cursor, stop, phoneme.stressed))
+            jaw = _VOWEL_HEIGHT.get(sound, 1.0)
+            segments.append(VisemeSegment(viseme, cursor, stop, phoneme.stressed, jaw))
             cursor = stop
     return segments
 
 
-_FIELDS = ("opening", "rest", "width", "upper_lip", "lower_lip")
+CLOSURE_SHARE = 0.0
+"""The lips stay shut this share of a p/b/m's span either side of its centre (or
+half a frame, if longer)."""
+CLOSURE_LEAD_SECONDS = 0.015
+"""The lips are shut this long before a p/b/m starts."""
+CLOSING_SECONDS = 0.02
+"""How long the lips take to press shut before a p/b/m."""
+RELEASE_SECONDS = 0.02
+"""How long they take to part after it."""
+
+_FIELDS = ("opening", "rest", "width", "upper_lip", "lower_lip", "tongue")
 
 
 class VisemeTrack:
@@ -242,6 +282,7 @@ class VisemeTrack:
         *,
         min_closure_seconds: float = 0.04,
         anticipation_seconds: float = 0.03,
+        frame_seconds: float | None = None,
     ) -> None:
         """Creates an empty track.
 
@@ -249,9 +290,14 @@ class VisemeTrack:
             min_closure_seconds: Shortest full lip closure around a p/b/m centre;
                 one frame period guarantees a closed frame at any frame rate.
             anticipation_seconds: How far the mouth leads the sound.
+            frame_seconds: The period of the frames that will be rendered (frame k at
+                ``k * frame_seconds``), when known: the lips then stay shut just to
+                the frame nearest each p/b/m centre instead of half a frame past the
+                centre, and part with the sound that follows.
         """
         self._min_closure = min_closure_seconds
         self._anticipation = anticipation_seconds
+        self._frame = frame_seconds
         self._starts: list[float] = []
         self._segments: list[VisemeSegment] = []
         self._styles: list[_VisemeStyle] = []
@@ -287,14 +333,25 @@ class VisemeTrack:
         return _STYLES[segment.viseme]
 
     def _closure_span(self, segment: VisemeSegment) -> tuple[float, float]:
-        """When the lips are pressed shut for a p/b/m: from a little before its
-        start (lips close ahead of the sound; espeak-ng even counts a stop's silent
-        closure in the phoneme before it) to past its centre by at least half a
-        frame, so the frame nearest the centre always shows shut lips."""
+        """When the lips are pressed shut for a p/b/m.
+
+        From a little before its start (lips close ahead of the sound; espeak-ng even
+        counts a stop's silent closure in the phoneme before it) to just past its
+        centre: to the frame nearest the centre when the frame period is known,
+        else half a frame past it, so that frame always shows shut lips. Neural
+        voices time a stop's release well before its span ends; holding the lips
+        longer would keep them shut into the vowel that follows.
+        """
         start, end = segment.start_seconds, segment.end_seconds
         centre = (start + end) / 2
-        half = max(0.25 * (end - start), self._min_closure / 2)
-        return min(start, centre - half) - self._anticipation, centre + half
+        share = CLOSURE_SHARE * (end - start)
+        if self._frame:
+            nearest = round(centre / self._frame) * self._frame
+            first, last = min(centre - share, nearest - 1e-3), max(centre + share, nearest + 1e-3)
+        else:
+            half = max(share, self._min_closure / 2)
+            first, last = centre - half, centre + half
+        return min(start, first) - CLOSURE_LEAD_SECONDS, last
 
     def mouth_at(self, seconds: float) -> MouthShape:
         """The coarticulated mouth shape at a time (seconds from the utterance start)."""
@@ -320,14 +377,16 @@ class VisemeTrack:
 
     def _closure_at(self, seconds: float) -> float:
         """How fully the lips are pressed shut at a time: 1 inside a p/b/m hold."""
-        ramp = 0.04
         closure = 0.0
         for start, end in self._closures:
-            if start - ramp < seconds < end + ramp:
+            if start - CLOSING_SECONDS < seconds < end + RELEASE_SECONDS:
                 if start <= seconds <= end:
                     return 1.0
-                distance = start - seconds if seconds < start else seconds - end
-                closure = max(closure, 0.5 + 0.5 * math.cos(math.pi * distance / ramp))
+                if seconds < start:
+                    share = (start - seconds) / CLOSING_SECONDS
+                else:
+                    share = (seconds - end) / RELEASE_SECONDS
+                closure = max(closure, 0.5 + 0.5 * math.cos(math.pi * share))
         return closure
 
 
@@ -335,7 +394,5 @@ def _stressed(shape: MouthShape, segment: VisemeSegment) -> MouthShape:
     """Opens stressed vowels wider and reduced ones less."""
     if segment.viseme not in VOWELS:
         return shape
-    factor = 1.15 if segment.stressed else 0.85
-    return MouthShape(
-        shape.opening * factor, shape.rest, shape.width, shape.upper_lip, shape.lower_lip
-    )
+    factor = (1.15 if segment.stressed else 0.85) * segment.jaw
+    return replace(shape, opening=shape.opening * factor)

@@ -1,0 +1,62 @@
+"""Smooth curves through landmarks and anti-aliased masks of the shapes they bound.
+
+Lip and lid edges are curves, not the polygons that join their landmarks: the
+mouth and eyelid painters draw Catmull-Rom curves through the mesh vertices and
+fill them with sub-pixel, anti-aliased coverage.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+SHIFT = 4
+"""Fractional bits of the fixed-point coordinates given to OpenCV's drawing calls."""
+
+ONE = 1 << SHIFT
+
+
+def smooth_closed_curve(points: np.ndarray, samples: int = 4) -> np.ndarray:
+    """A closed Catmull-Rom curve through ``points``, ``samples`` points per segment."""
+    before, after, further = (np.roll(points, shift, axis=0) for shift in (1, -1, -2))
+    return _catmull_rom(before, points, after, further, samples).reshape(-1, 2)
+
+
+def smooth_open_curve(points: np.ndarray, samples: int = 4) -> np.ndarray:
+    """An open Catmull-Rom curve through ``points`` (end tangents mirrored)."""
+    padded = np.vstack([2 * points[0] - points[1], points, 2 * points[-1] - points[-2]])
+    curve = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], samples)
+    return np.vstack([curve.reshape(-1, 2), points[-1:]])
+
+
+def _catmull_rom(
+    p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, samples: int
+) -> np.ndarray:
+    """Points (segments, samples, 2) on the Catmull-Rom segments p1 -> p2."""
+    t = (np.arange(samples) / samples)[None, :, None]
+    p0, p1, p2, p3 = (p[:, None, :] for p in (p0, p1, p2, p3))
+    return 0.5 * (
+        2 * p1
+        + (p2 - p0) * t
+        + (2 * p0 - 5 * p1 + 4 * p2 - p3) * t**2
+        + (3 * p1 - p0 - 3 * p2 + p3) * t**3
+    )
+
+
+def coverage_mask(shape: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage (0-1, float32) of a polygon in a box of ``shape``."""
+    mask = np.zeros(shape[:2], dtype=np.uint8)
+    fixed = np.round(np.asarray(polygon) * ONE).astype(np.int32)
+    cv2.fillPoly(mask, [fixed], 255, cv2.LINE_AA, SHIFT)
+    return mask.astype(np.float32) * (1.0 / 255.0)
+
+
+def polygon_pixels(
+    image: np.ndarray, polygon: np.ndarray, hole: np.ndarray | None = None
+) -> np.ndarray:
+    """The pixels (N, channels) inside a polygon of the image (and outside ``hole``)."""
+    mask = np.zeros(image.shape[:2], dtype=np.uint8)
+    cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
+    if hole is not None:
+        cv2.fillPoly(mask, [np.round(hole).astype(np.int32)], 0)
+    return image[mask.astype(bool)].astype(np.float64)
