@@ -57,9 +57,7 @@ async def test_100_kb_of_adversarial_text_is_refused_at_once(shared, pattern):
 
 @pytest.mark.parametrize("mode", ["speak", "chat"])
 @pytest.mark.parametrize("pattern", list(PATTERNS.values()), ids=list(PATTERNS))
-async def test_adversarial_text_under_the_limit_is_split_or_refused_promptly(
-    shared, pattern, mode
-):
+async def test_adversarial_text_under_the_limit_is_split_or_refused_promptly(shared, pattern, mode):
     text = _repeat(pattern, LIMIT - 100)
     request = gateway_pb2.SpeakRequest(
         avatar_id=shared.avatar_id,
