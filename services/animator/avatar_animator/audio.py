@@ -20,7 +20,8 @@ from avatar_animator.visemes import MouthShape
 
 # A frame's level is smoothed with its neighbours by these weights (offsets -1, 0, 1).
 _SMOOTHING = (0.25, 0.5, 0.25)
-_REF = 0.55
+# A frame this loud relative to the loudest so far counts as full amplitude.
+_FULL_AMPLITUDE = 0.6
 # Frequencies (Hz) between which the energy's mean frequency goes from voice to hiss.
 _VOICED_HZ, _HISS_HZ = 1500.0, 4000.0
 
@@ -32,7 +33,7 @@ class FrameSound:
     Attributes:
         loudness: 0-1, the smoothed level within 30 dB below the loudest frame so
             far (1 from 6 dB below it).
-        amplitude: 0-1, the smoothed RMS relative to 75% of the loudest RMS so far.
+        amplitude: 0-1, the smoothed RMS relative to 60% of the loudest RMS so far.
         brightness: 0-1, how much the energy sits at high frequencies (1 for hiss).
         level_db: The smoothed level in dB below full scale.
     """
@@ -62,7 +63,7 @@ class SoundMeter:
         self._peak_db = max(self._peak_db, levels[1])
         self._peak_rms = max(self._peak_rms, rms[1])
         level = float(np.dot(_SMOOTHING, levels))
-        amplitude = float(np.dot(_SMOOTHING, rms)) / (_REF * self._peak_rms)
+        amplitude = float(np.dot(_SMOOTHING, rms)) / (_FULL_AMPLITUDE * self._peak_rms)
         return FrameSound(
             loudness=min(1.0, max(0.0, (level - (self._peak_db - 30.0)) / 24.0)),
             amplitude=min(1.0, amplitude),

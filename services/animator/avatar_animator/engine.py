@@ -39,7 +39,7 @@ LOOKAHEAD_SECONDS = 0.08
 MAX_FPS = 120.0
 """Highest accepted frame rate."""
 
-TIMED_OPENING_FLOOR = 0.25
+TIMED_OPENING_FLOOR = 0.15
 """Share of a viseme's opening kept in the quietest frames (louder opens up to all of it)."""
 
 MAX_LOOP_FRAMES = 100_000

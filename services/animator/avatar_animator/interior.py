@@ -73,7 +73,7 @@ def paint_interior(
     *,
     tongue: float,
     upper_teeth: bool,
-) -> tuple[np.ndarray, np.ndarray]:
+) -> np.ndarray:
     """Renders the interior into a box.
 
     Args:
@@ -84,8 +84,7 @@ def paint_interior(
         upper_teeth: Whether to draw upper teeth (False when the photo's own are used).
 
     Returns:
-        The interior, (height, width, 3) float32 RGB, and a boolean mask
-        (height, width) of the pixels above the upper lip's inner edge.
+        (height, width, 3) float32 RGB.
     """
     frame = _OpeningFrame(size, opening)
     width = opening.mouth_width
@@ -97,18 +96,19 @@ def paint_interior(
     colour = _cavity(frame, colours.cavity, width) * (0.7 + 0.3 * daylight)
     covered, tongue_colour = _tongue(frame, colours.tongue, tongue, teeth_visible)
     colour += (tongue_colour * (0.45 + 0.55 * daylight) - colour) * covered[..., None]
+    relief = _tooth_relief(frame.u, width)
     lower_share = float(np.clip((frame.centre_gap / width - 0.2) / 0.15, 0.0, 1.0))
     if lower_share > 0.0:
-        covered, teeth_colour = _lower_teeth(frame, colours.teeth, lower_share, width)
+        covered, teeth_colour = _lower_teeth(frame, colours.teeth, lower_share, relief)
         colour += (teeth_colour - colour) * covered[..., None]
     if upper_teeth:
-        covered, teeth_colour = _upper_teeth(frame, colours.teeth, teeth_height, width)
+        covered, teeth_colour = _upper_teeth(frame, colours.teeth, teeth_height, relief)
         colour += (teeth_colour - colour) * covered[..., None]
     # The upper lip shades everything just below it; the corners are in the cheeks' shadow.
     below_lip = np.maximum(frame.v - frame.upper_v, 0.0)
     light = 1.0 - 0.08 * np.exp(-below_lip / (0.03 * width))
     light *= 1.0 - 0.3 * _smoothstep(0.65, 1.0, np.abs(frame.across))
-    return colour * light[..., None], frame.v < frame.upper_v
+    return colour * light[..., None]
 
 
 class _OpeningFrame:
@@ -189,21 +189,23 @@ def _tongue(
 
 
 def _lower_teeth(
-    frame: _OpeningFrame, colour: np.ndarray, share: float, width: float
+    frame: _OpeningFrame, colour: np.ndarray, share: float, relief: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coverage and colour of the lower incisors' edges above the lower lip."""
+    width = frame.width_pixels
     height = share * _LOWER_TEETH_HEIGHT * width * (1.0 - 0.5 * frame.across**2)
     top = frame.lower_v - height
     covered = np.clip((frame.v - top) + 0.5, 0.0, 1.0)
     covered *= np.clip((0.45 - np.abs(frame.across)) / 0.2, 0.0, 1.0) * 0.55
-    shade = 0.85 * _tooth_relief(frame.u, width)
+    shade = 0.85 * relief
     return covered, colour.astype(np.float32) * shade[..., None]
 
 
 def _upper_teeth(
-    frame: _OpeningFrame, colour: np.ndarray, height: np.ndarray, width: float
+    frame: _OpeningFrame, colour: np.ndarray, height: np.ndarray, relief: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Coverage and colour of the upper teeth below the upper lip."""
+    width = frame.width_pixels
     bottom = frame.upper_v + height
     covered = np.clip(bottom - frame.v + 0.5, 0.0, 1.0)
     # Beyond the canines the teeth turn away into the cheeks' dark corridor.
@@ -213,9 +215,7 @@ def _upper_teeth(
     shade = 1.0 - 0.15 * np.exp(-below_lip / (0.03 * width))  # the lip's shadow
     shade *= 1.0 - 0.15 * _smoothstep(0.7, 1.0, depth)  # the thin, translucent edge
     # Teeth turn away from the light past the canines.
-    shade *= (1.0 - 0.4 * _smoothstep(0.3, 1.0, np.abs(frame.across))) * _tooth_relief(
-        frame.u, width
-    )
+    shade *= (1.0 - 0.4 * _smoothstep(0.3, 1.0, np.abs(frame.across))) * relief
     return covered, colour.astype(np.float32) * shade[..., None]
 
 

@@ -109,37 +109,44 @@ class MouthPainter:
             return
         # Real lip edges are curves, not a polygon: round the opening.
         contour = smooth_closed_curve(corners, samples=2)
-        margin = int(np.ceil(0.06 * rig.mouth_width)) + 3
-        height, width = frame.shape[:2]
-        left = max(0, int(contour[:, 0].min()) - margin)
-        top = max(0, int(contour[:, 1].min()) - margin)
-        right = min(width, int(np.ceil(contour[:, 0].max())) + margin + 1)
-        bottom = min(height, int(np.ceil(contour[:, 1].max())) + margin + 1)
-        if right - left < 4 or bottom - top < 4:
+        # The interior is drawn just around the opening; the lips' rim needs a wider box.
+        inner = _box(contour, 3, frame.shape)
+        outer = _box(contour, int(np.ceil(0.06 * rig.mouth_width)) + 3, frame.shape)
+        if inner[2] - inner[0] < 4 or inner[3] - inner[1] < 4:
             return
-        offset = np.array([left, top])
-        box = (bottom - top, right - left)
+        offset = np.array(inner[:2])
+        size = (inner[3] - inner[1], inner[2] - inner[0])
+        upper_edge = smooth_open_curve(vertices[list(_UPPER_EDGE)], 3)
         opening = OpeningShape(
-            upper=smooth_open_curve(vertices[list(_UPPER_EDGE)], 3) - offset,
+            upper=upper_edge - offset,
             lower=smooth_open_curve(vertices[list(_LOWER_EDGE)], 3) - offset,
             axis_x=rig.axis_x,
             axis_y=rig.axis_y,
             mouth_width=rig.mouth_width,
         )
-        interior, upper_side = paint_interior(
-            box, opening, self._colours, tongue=tongue, upper_teeth=not self.photo_teeth
+        interior = paint_interior(
+            size, opening, self._colours, tongue=tongue, upper_teeth=not self.photo_teeth
         )
-        interior = self._look.finish(interior, left, top)
+        interior = self._look.finish(interior, *inner[:2])
         if self.photo_teeth:
             # Teeth a smile shows are the upper ones: they move with the upper lip.
             upper_move, _ = rig.lip_displacements(vertices)
             self._photo_layer(interior, offset, upper_move)
+        left, top, right, bottom = outer
+        corner = np.array([left, top])
+        box = (bottom - top, right - left)
         # The curve can dip inside the mesh's straight edges; there the warp stretches
         # the photo's thin lip gap into streaks, so the interior covers both outlines.
         coverage = np.maximum(
-            coverage_mask(box, contour - offset), coverage_mask(box, corners - offset)
+            coverage_mask(box, contour - corner), coverage_mask(box, corners - corner)
         )
-        self._composite(frame[top:bottom, left:right], interior, coverage, upper_side)
+        placed = np.zeros((*box, 3), dtype=np.float32)
+        placed[inner[1] - top : inner[3] - top, inner[0] - left : inner[2] - left] = interior
+        rows = np.arange(top, bottom, dtype=np.float32)[:, None]
+        order = np.argsort(upper_edge[:, 0])
+        edge_rows = np.interp(np.arange(left, right), upper_edge[order, 0], upper_edge[order, 1])
+        upper_side = rows < edge_rows.astype(np.float32)[None, :]
+        self._composite(frame[top:bottom, left:right], placed, coverage, upper_side)
 
     def _composite(
         self,
@@ -159,17 +166,16 @@ class MouthPainter:
         # The soft edge lies just inside the opening: blending outwards would eat into
         # the lips, which must keep their thickness.
         alpha = np.clip((cv2.GaussianBlur(coverage, (0, 0), feather) - 0.3) / 0.7, 0.0, 1.0)
-        alpha = alpha[..., None]
         near = cv2.GaussianBlur(coverage, (0, 0), 0.035 * width)
         rim = np.clip(near - coverage, 0.0, 1.0)
         lips = region.astype(np.float32)
-        seam = np.clip(2.0 * near, 0.0, 1.0) * upper_side * (1.0 - coverage)
         lit = self._lip_colour * 0.85
-        darker = (lips.sum(axis=2) < lit.sum()).astype(np.float32)
-        lips += (lit - lips) * (seam * darker * 0.8)[..., None]
+        darker = lips.sum(axis=2) < float(lit.sum())
+        seam = np.clip(2.0 * near, 0.0, 1.0) * (upper_side & darker) * (1.0 - coverage)
+        lips += (lit - lips) * (0.8 * seam)[..., None]
         lips *= (1.0 - RIM * rim)[..., None]
-        blended = lips * (1.0 - alpha) + np.clip(interior, 0.0, 255.0) * alpha
-        region[:] = (blended + 0.5).astype(np.uint8)
+        lips += (np.clip(interior, 0.0, 255.0) - lips) * alpha[..., None]
+        region[:] = (lips + 0.5).astype(np.uint8)
 
     def _seam(self, frame: np.ndarray, vertices: np.ndarray) -> None:
         """Draws the dark line where closing lips meet, over what is left of the teeth.
@@ -217,6 +223,16 @@ class MouthPainter:
         alpha = cv2.GaussianBlur(coverage, (0, 0), max(0.45, 0.6 * self._look.blur_sigma))
         alpha = alpha[..., None]
         interior[:] = interior * (1.0 - alpha) + patch * alpha
+
+
+def _box(points: np.ndarray, margin: int, shape: tuple[int, ...]) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom) around points, with a margin, inside a frame of ``shape``."""
+    height, width = shape[:2]
+    left = max(0, int(points[:, 0].min()) - margin)
+    top = max(0, int(points[:, 1].min()) - margin)
+    right = min(width, int(np.ceil(points[:, 0].max())) + margin + 1)
+    bottom = min(height, int(np.ceil(points[:, 1].max())) + margin + 1)
+    return left, top, right, bottom
 
 
 def _teeth_colour(image: np.ndarray, source: np.ndarray) -> np.ndarray:

@@ -151,11 +151,11 @@ _STYLES: dict[Viseme | None, _VisemeStyle] = {
     Viseme.RR: _VisemeStyle(MouthShape(0.10, 0.0, -0.10, tongue=0.4), 0.7),
     # Vowels reach further: their shape colours the consonants around them. Open
     # vowels lay the tongue low, close front vowels raise it.
-    Viseme.AA: _VisemeStyle(MouthShape(0.47, 0.0, 0.02), 1.0, 0.08),
-    Viseme.E: _VisemeStyle(MouthShape(0.29, 0.0, 0.07, tongue=0.2), 1.0, 0.08),
-    Viseme.IH: _VisemeStyle(MouthShape(0.18, 0.0, 0.10, tongue=0.45), 1.0, 0.08),
-    Viseme.OH: _VisemeStyle(MouthShape(0.34, 0.0, -0.16), 1.0, 0.08),
-    Viseme.OU: _VisemeStyle(MouthShape(0.135, 0.0, -0.26, tongue=0.15), 1.0, 0.08),
+    Viseme.AA: _VisemeStyle(MouthShape(0.52, 0.0, 0.02), 1.0, 0.08),
+    Viseme.E: _VisemeStyle(MouthShape(0.32, 0.0, 0.07, tongue=0.2), 1.0, 0.08),
+    Viseme.IH: _VisemeStyle(MouthShape(0.2, 0.0, 0.10, tongue=0.45), 1.0, 0.08),
+    Viseme.OH: _VisemeStyle(MouthShape(0.375, 0.0, -0.16), 1.0, 0.08),
+    Viseme.OU: _VisemeStyle(MouthShape(0.15, 0.0, -0.26, tongue=0.15), 1.0, 0.08),
     # Glottal sounds: a half-open mouth with almost no pull, so neighbours decide.
     None: _VisemeStyle(MouthShape(0.15, 0.0), 0.08),
 }
