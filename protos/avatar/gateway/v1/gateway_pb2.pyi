@@ -20,6 +20,13 @@ class Quality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     QUALITY_UNSPECIFIED: _ClassVar[Quality]
     QUALITY_LOW: _ClassVar[Quality]
     QUALITY_HIGH: _ClassVar[Quality]
+
+class TurnOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TURN_OUTCOME_UNSPECIFIED: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_DONE: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_INTERRUPTED: _ClassVar[TurnOutcome]
+    TURN_OUTCOME_FAILED: _ClassVar[TurnOutcome]
 SPEAK_MODE_UNSPECIFIED: SpeakMode
 SPEAK_MODE_SPEAK: SpeakMode
 SPEAK_MODE_CHAT: SpeakMode
@@ -27,6 +34,10 @@ SPEAK_MODE_AUTO: SpeakMode
 QUALITY_UNSPECIFIED: Quality
 QUALITY_LOW: Quality
 QUALITY_HIGH: Quality
+TURN_OUTCOME_UNSPECIFIED: TurnOutcome
+TURN_OUTCOME_DONE: TurnOutcome
+TURN_OUTCOME_INTERRUPTED: TurnOutcome
+TURN_OUTCOME_FAILED: TurnOutcome
 
 class CreateAvatarRequest(_message.Message):
     __slots__ = ("image", "display_name")
@@ -195,3 +206,137 @@ class SpeakResponse(_message.Message):
     video: VideoChunk
     summary: SpeakSummary
     def __init__(self, sequence: _Optional[int] = ..., started: _Optional[_Union[SpeakStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., video: _Optional[_Union[VideoChunk, _Mapping]] = ..., summary: _Optional[_Union[SpeakSummary, _Mapping]] = ...) -> None: ...
+
+class ConverseConfig(_message.Message):
+    __slots__ = ("avatar_id", "voice", "quality", "mode", "conversation_id", "frame_encoding", "fps")
+    AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
+    VOICE_FIELD_NUMBER: _ClassVar[int]
+    QUALITY_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
+    FRAME_ENCODING_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    avatar_id: str
+    voice: str
+    quality: Quality
+    mode: SpeakMode
+    conversation_id: str
+    frame_encoding: _media_pb2.FrameEncoding
+    fps: float
+    def __init__(self, avatar_id: _Optional[str] = ..., voice: _Optional[str] = ..., quality: _Optional[_Union[Quality, str]] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., conversation_id: _Optional[str] = ..., frame_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., fps: _Optional[float] = ...) -> None: ...
+
+class ConverseTurn(_message.Message):
+    __slots__ = ("text", "mode", "client_turn_id")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    CLIENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    mode: SpeakMode
+    client_turn_id: str
+    def __init__(self, text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., client_turn_id: _Optional[str] = ...) -> None: ...
+
+class ConverseInterrupt(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class ConverseRequest(_message.Message):
+    __slots__ = ("config", "turn", "interrupt")
+    CONFIG_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    INTERRUPT_FIELD_NUMBER: _ClassVar[int]
+    config: ConverseConfig
+    turn: ConverseTurn
+    interrupt: ConverseInterrupt
+    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., turn: _Optional[_Union[ConverseTurn, _Mapping]] = ..., interrupt: _Optional[_Union[ConverseInterrupt, _Mapping]] = ...) -> None: ...
+
+class ConverseStarted(_message.Message):
+    __slots__ = ("session_id", "sample_rate", "fps", "frame_width", "frame_height", "idle_loop_frames")
+    SESSION_ID_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    FPS_FIELD_NUMBER: _ClassVar[int]
+    FRAME_WIDTH_FIELD_NUMBER: _ClassVar[int]
+    FRAME_HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    IDLE_LOOP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    session_id: str
+    sample_rate: int
+    fps: float
+    frame_width: int
+    frame_height: int
+    idle_loop_frames: int
+    def __init__(self, session_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., fps: _Optional[float] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., idle_loop_frames: _Optional[int] = ...) -> None: ...
+
+class TurnStarted(_message.Message):
+    __slots__ = ("client_turn_id", "text", "mode")
+    CLIENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    client_turn_id: str
+    text: str
+    mode: SpeakMode
+    def __init__(self, client_turn_id: _Optional[str] = ..., text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ...) -> None: ...
+
+class TurnEnded(_message.Message):
+    __slots__ = ("client_turn_id", "outcome", "summary", "start_frame", "end_frame", "error_code", "error_message")
+    CLIENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    START_FRAME_FIELD_NUMBER: _ClassVar[int]
+    END_FRAME_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    client_turn_id: str
+    outcome: TurnOutcome
+    summary: SpeakSummary
+    start_frame: int
+    end_frame: int
+    error_code: str
+    error_message: str
+    def __init__(self, client_turn_id: _Optional[str] = ..., outcome: _Optional[_Union[TurnOutcome, str]] = ..., summary: _Optional[_Union[SpeakSummary, _Mapping]] = ..., start_frame: _Optional[int] = ..., end_frame: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
+
+class ConverseResponse(_message.Message):
+    __slots__ = ("sequence", "turn", "started", "turn_started", "sentence", "audio", "frames", "turn_ended")
+    SEQUENCE_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    STARTED_FIELD_NUMBER: _ClassVar[int]
+    TURN_STARTED_FIELD_NUMBER: _ClassVar[int]
+    SENTENCE_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
+    FRAMES_FIELD_NUMBER: _ClassVar[int]
+    TURN_ENDED_FIELD_NUMBER: _ClassVar[int]
+    sequence: int
+    turn: int
+    started: ConverseStarted
+    turn_started: TurnStarted
+    sentence: Sentence
+    audio: _media_pb2.AudioChunk
+    frames: _media_pb2.FrameBatch
+    turn_ended: TurnEnded
+    def __init__(self, sequence: _Optional[int] = ..., turn: _Optional[int] = ..., started: _Optional[_Union[ConverseStarted, _Mapping]] = ..., turn_started: _Optional[_Union[TurnStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., turn_ended: _Optional[_Union[TurnEnded, _Mapping]] = ...) -> None: ...
+
+class ListVoicesRequest(_message.Message):
+    __slots__ = ()
+    def __init__(self) -> None: ...
+
+class Voice(_message.Message):
+    __slots__ = ("name", "language", "sample_rate", "is_default", "available", "description")
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    SAMPLE_RATE_FIELD_NUMBER: _ClassVar[int]
+    IS_DEFAULT_FIELD_NUMBER: _ClassVar[int]
+    AVAILABLE_FIELD_NUMBER: _ClassVar[int]
+    DESCRIPTION_FIELD_NUMBER: _ClassVar[int]
+    name: str
+    language: str
+    sample_rate: int
+    is_default: bool
+    available: bool
+    description: str
+    def __init__(self, name: _Optional[str] = ..., language: _Optional[str] = ..., sample_rate: _Optional[int] = ..., is_default: _Optional[bool] = ..., available: _Optional[bool] = ..., description: _Optional[str] = ...) -> None: ...
+
+class ListVoicesResponse(_message.Message):
+    __slots__ = ("voices", "default_voice")
+    VOICES_FIELD_NUMBER: _ClassVar[int]
+    DEFAULT_VOICE_FIELD_NUMBER: _ClassVar[int]
+    voices: _containers.RepeatedCompositeFieldContainer[Voice]
+    default_voice: str
+    def __init__(self, voices: _Optional[_Iterable[_Union[Voice, _Mapping]]] = ..., default_voice: _Optional[str] = ...) -> None: ...

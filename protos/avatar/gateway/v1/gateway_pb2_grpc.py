@@ -60,6 +60,16 @@ class GatewayServiceStub:
                 request_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakRequest.SerializeToString,
                 response_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakResponse.FromString,
                 _registered_method=True)
+        self.Converse = channel.stream_stream(
+                '/avatar.gateway.v1.GatewayService/Converse',
+                request_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.SerializeToString,
+                response_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.FromString,
+                _registered_method=True)
+        self.ListVoices = channel.unary_unary(
+                '/avatar.gateway.v1.GatewayService/ListVoices',
+                request_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesRequest.SerializeToString,
+                response_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesResponse.FromString,
+                _registered_method=True)
 
 
 class GatewayServiceServicer:
@@ -103,6 +113,25 @@ class GatewayServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def Converse(self, request_iterator, context):
+        """A live session: a ConverseConfig first, then turns and interrupts, for as
+        long as the client keeps the stream open. The server streams audio and frames
+        continuously, paced in real time on one clock: the avatar's idle loop (with
+        silence) while no turn plays, its speech while one does. A new turn or an
+        interrupt stops the turn that is playing. Closing the request stream ends the
+        session once the turn that is playing has finished.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListVoices(self, request, context):
+        """The voices the avatar can speak with.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_GatewayServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -130,6 +159,16 @@ def add_GatewayServiceServicer_to_server(servicer, server):
                     servicer.Speak,
                     request_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakRequest.FromString,
                     response_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakResponse.SerializeToString,
+            ),
+            'Converse': grpc.stream_stream_rpc_method_handler(
+                    servicer.Converse,
+                    request_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.FromString,
+                    response_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.SerializeToString,
+            ),
+            'ListVoices': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListVoices,
+                    request_deserializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesRequest.FromString,
+                    response_serializer=avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -268,6 +307,60 @@ class GatewayService:
             '/avatar.gateway.v1.GatewayService/Speak',
             avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakRequest.SerializeToString,
             avatar_dot_gateway_dot_v1_dot_gateway__pb2.SpeakResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def Converse(request_iterator,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.stream_stream(
+            request_iterator,
+            target,
+            '/avatar.gateway.v1.GatewayService/Converse',
+            avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseRequest.SerializeToString,
+            avatar_dot_gateway_dot_v1_dot_gateway__pb2.ConverseResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListVoices(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/avatar.gateway.v1.GatewayService/ListVoices',
+            avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesRequest.SerializeToString,
+            avatar_dot_gateway_dot_v1_dot_gateway__pb2.ListVoicesResponse.FromString,
             options,
             channel_credentials,
             insecure,
