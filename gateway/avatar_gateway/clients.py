@@ -169,6 +169,14 @@ class TtsClient(_Client):
         """Streams audio and timing events of one utterance."""
         return self._stream(lambda left: self._stub.Synthesize(request, timeout=left), timeout)
 
+    async def list_voices(self, timeout: float | None) -> tts_pb2.ListVoicesResponse:
+        """The service's voices: name, language, sample rate, whether each is ready."""
+        left = await self.wait_until_connected(timeout)
+        try:
+            return await self._stub.ListVoices(tts_pb2.ListVoicesRequest(), timeout=left)
+        except grpc.aio.AioRpcError as error:
+            raise StageError.from_rpc_error(self.stage, self.service, error) from None
+
 
 class AnimatorClient(_Client):
     """Client of ``avatar.animator.v1.AnimatorService``."""

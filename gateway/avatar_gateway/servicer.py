@@ -13,6 +13,7 @@ import grpc
 
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from avatar.tts.v1 import tts_pb2
 from avatar_core.images import InvalidImageError
 from avatar_gateway.avatars import AvatarFactory
 from avatar_gateway.clients import StageError
@@ -33,6 +34,9 @@ from avatar_gateway.turns import ChatTurns
 from avatar_gateway.validation import display_name_problem, speak_request_problem
 
 log = logging.getLogger(__name__)
+
+# Longest wait for the tts service's voice list.
+LIST_VOICES_SECONDS = 10.0
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
@@ -180,6 +184,17 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 await self._turns.remember_interrupted(plan, pipeline.spoken_text())
             self._metrics.in_flight.dec()
 
+    async def ListVoices(
+        self, request: gateway_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
+    ) -> gateway_pb2.ListVoicesResponse:
+        """The tts service's voices; UNAVAILABLE naming the tts stage when it is down."""
+        try:
+            voices = await self._clients.tts.list_voices(_bounded(context.time_remaining()))
+        except StageError as error:
+            self._metrics.errors.labels(error.stage, error.code.name).inc()
+            await context.abort(error.code, str(error))
+        return _voices_message(voices)
+
     async def _plan(
         self, request: gateway_pb2.SpeakRequest, context: grpc.aio.ServicerContext
     ) -> tuple[SpeakPlan, AvatarRecord]:
@@ -262,6 +277,30 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             self._metrics.stage_seconds.labels(stage.stage).observe(stage.seconds)
         for offset in av_offsets:
             self._metrics.av_offset.observe(abs(offset))
+
+
+def _bounded(time_remaining: float | None) -> float:
+    """The deadline of a short downstream call: the caller's, at most LIST_VOICES_SECONDS."""
+    if time_remaining is None:
+        return LIST_VOICES_SECONDS
+    return min(time_remaining, LIST_VOICES_SECONDS)
+
+
+def _voices_message(voices: tts_pb2.ListVoicesResponse) -> gateway_pb2.ListVoicesResponse:
+    return gateway_pb2.ListVoicesResponse(
+        voices=[
+            gateway_pb2.Voice(
+                name=voice.name,
+                language=voice.language,
+                sample_rate=voice.sample_rate,
+                is_default=voice.is_default,
+                available=voice.available,
+                description=voice.description,
+            )
+            for voice in voices.voices
+        ],
+        default_voice=voices.default_voice,
+    )
 
 
 def _avatar_message(record: AvatarRecord, media: AvatarMedia | None) -> gateway_pb2.Avatar:
