@@ -41,6 +41,11 @@ class FaceWarper:
         self.rig = FaceRig(landmarks, image)
         self._mouth = MouthPainter(image, self.rig)
         self._eyelids = EyelidPainter(image, self.rig)
+        # Pixel coordinates of the whole frame, sliced per frame for the warp's maps.
+        height, width = image.shape[:2]
+        self._grid_x, self._grid_y = np.meshgrid(
+            np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32)
+        )
 
     @property
     def mouth(self) -> MouthPainter:
@@ -81,40 +86,58 @@ class FaceWarper:
         frame = self._image.copy()
         source, triangles = self.rig.source, self.rig.triangles
         moved = np.abs(vertices - source).max(axis=1) > _STILL_PIXELS
-        moving = triangles[moved[triangles].any(axis=1)]
-        if not len(moving):
+        moving_mask = moved[triangles].any(axis=1)
+        if not moving_mask.any():
             return frame
+        moving = triangles[moving_mask]
         destination = vertices[moving]
-        corners = np.vstack([destination.reshape(-1, 2), source[moving].reshape(-1, 2)])
-        x0, y0, x1, y1 = self.rig.roi
-        left = max(x0, int(np.floor(corners[:, 0].min())) - 1)
-        top = max(y0, int(np.floor(corners[:, 1].min())) - 1)
-        right = min(x1, int(np.ceil(corners[:, 0].max())) + 1)
-        bottom = min(y1, int(np.ceil(corners[:, 1].max())) + 1)
-        areas = _doubled_areas(destination)
-        orientation = self.rig.orientation[moved[triangles].any(axis=1)]
-        keep = areas * orientation > _MIN_AREA
+        keep = _doubled_areas(destination) * self.rig.orientation[moving_mask] > _MIN_AREA
         if not keep.any():
             return frame
+        # The box covers the moving triangles where they are and where they were.
+        corners = np.concatenate([destination.reshape(-1, 2), source[moving].reshape(-1, 2)])
+        low, high = corners.min(axis=0), corners.max(axis=0)
+        x0, y0, x1, y1 = self.rig.roi
+        left, top = max(x0, int(low[0]) - 1), max(y0, int(low[1]) - 1)
+        right, bottom = min(x1, int(high[0]) + 2), min(y1, int(high[1]) + 2)
         destination, moving = destination[keep], moving[keep]
-        coefficients = _inverse_affines(destination, source[moving])
-        index_map = np.zeros((bottom - top + 1, right - left + 1), dtype=np.int32)
-        offset = np.array([left, top])
-        fixed = np.round((destination - offset) * (1 << _SHIFT)).astype(np.int32)
-        for number, polygon in enumerate(fixed, start=1):
-            cv2.fillConvexPoly(index_map, polygon, number, cv2.LINE_8, _SHIFT)
-        _fill_cracks(index_map)
-        grid_x, grid_y = np.meshgrid(
-            np.arange(left, right + 1, dtype=np.float32),
-            np.arange(top, bottom + 1, dtype=np.float32),
-        )
-        per_pixel = coefficients[index_map]
-        map_x = per_pixel[..., 0] * grid_x + per_pixel[..., 1] * grid_y + per_pixel[..., 2]
-        map_y = per_pixel[..., 3] * grid_x + per_pixel[..., 4] * grid_y + per_pixel[..., 5]
+        table = _inverse_affines(destination, source[moving])
+        map_x, map_y = self._maps(destination, table, (left, top, right, bottom))
         frame[top : bottom + 1, left : right + 1] = cv2.remap(
             self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
         )
         return frame
+
+    def _maps(
+        self, destination: np.ndarray, table: np.ndarray, box: tuple[int, int, int, int]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Per-pixel source coordinates of a box, from its triangles and their affines.
+
+        Each destination triangle is rasterised into an index map; the maps are
+        ``a*x + b*y + c`` with each pixel's triangle's coefficients, looked up per
+        pixel (``cv2.LUT`` while the triangles fit in 8 bits).
+        """
+        left, top, right, bottom = box
+        shape = (bottom - top + 1, right - left + 1)
+        small = len(table) <= 256
+        index_map = np.zeros(shape, dtype=np.uint8 if small else np.int32)
+        fixed = np.round((destination - (left, top)) * (1 << _SHIFT)).astype(np.int32)
+        for number, polygon in enumerate(fixed, start=1):
+            cv2.fillConvexPoly(index_map, polygon, number, cv2.LINE_8, _SHIFT)
+        _fill_cracks(index_map)
+        grid_x = self._grid_x[top : bottom + 1, left : right + 1]
+        grid_y = self._grid_y[top : bottom + 1, left : right + 1]
+        if small:
+            padded = np.zeros((256, 6), dtype=np.float32)
+            padded[: len(table)] = table
+            a, b, c, d, e, f = (
+                cv2.LUT(index_map, np.ascontiguousarray(padded[:, k])) for k in range(6)
+            )
+        else:
+            a, b, c, d, e, f = (np.take(table[:, k], index_map) for k in range(6))
+        map_x = cv2.add(cv2.add(cv2.multiply(a, grid_x), cv2.multiply(b, grid_y)), c)
+        map_y = cv2.add(cv2.add(cv2.multiply(d, grid_x), cv2.multiply(e, grid_y)), f)
+        return map_x, map_y
 
 
 def _fill_cracks(index_map: np.ndarray) -> None:
@@ -148,10 +171,21 @@ def _inverse_affines(destination: np.ndarray, source: np.ndarray) -> np.ndarray:
         covers stay where they are), row k + 1 maps triangle k:
         ``x_src = a*x + b*y + c``, ``y_src = d*x + e*y + f``.
     """
-    homogeneous = np.concatenate([destination, np.ones((*destination.shape[:2], 1))], axis=2)
-    solved = np.linalg.solve(homogeneous, source)  # (T, 3, 2): columns for x_src, y_src
+    # With edges E (destination) and F (source) from each first corner, the linear
+    # part is F E^-1; the 2x2 inverses are written out, vectorised over triangles.
+    e1, e2 = destination[:, 1] - destination[:, 0], destination[:, 2] - destination[:, 0]
+    f1, f2 = source[:, 1] - source[:, 0], source[:, 2] - source[:, 0]
+    determinant = e1[:, 0] * e2[:, 1] - e2[:, 0] * e1[:, 1]
+    determinant = np.where(np.abs(determinant) < 1e-9, 1e-9, determinant)
+    inverse = np.stack([e2[:, 1], -e2[:, 0], -e1[:, 1], e1[:, 0]], axis=1) / determinant[:, None]
+    # Rows of E^-1: (inverse[:, 0], inverse[:, 1]) and (inverse[:, 2], inverse[:, 3]).
+    linear = np.empty((len(destination), 2, 2))
+    for row in range(2):
+        linear[:, row, 0] = f1[:, row] * inverse[:, 0] + f2[:, row] * inverse[:, 2]
+        linear[:, row, 1] = f1[:, row] * inverse[:, 1] + f2[:, row] * inverse[:, 3]
+    shift = source[:, 0] - np.einsum("tij,tj->ti", linear, destination[:, 0])
     table = np.empty((len(destination) + 1, 6), dtype=np.float32)
     table[0] = (1, 0, 0, 0, 1, 0)
-    table[1:, 0:3] = solved[:, :, 0]
-    table[1:, 3:6] = solved[:, :, 1]
+    table[1:, 0:2], table[1:, 2] = linear[:, 0], shift[:, 0]
+    table[1:, 3:5], table[1:, 5] = linear[:, 1], shift[:, 1]
     return table
