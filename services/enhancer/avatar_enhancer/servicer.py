@@ -23,6 +23,7 @@ from avatar_enhancer.engine import (
 )
 from avatar_enhancer.faces import FaceLocator
 from avatar_enhancer.metrics import EnhancerMetrics
+from avatar_enhancer.regions import Region, RegionBlender
 from avatar_enhancer.restoration_model import ModelLoadError
 from avatar_enhancer.stream import EnhanceStream
 
@@ -69,13 +70,16 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
             settings = EnhanceSettings(
                 upscale=config.upscale or 1, fidelity=config.fidelity or self._config.fidelity
             )
+            regions = _regions(config, settings)
         except UnknownBackendError as error:
             await context.abort(grpc.StatusCode.NOT_FOUND, str(error))
         except BackendUnavailableError as error:
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
         except EnhancerError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
-        stream = EnhanceStream(backend, settings, self._executor, self._metrics, self._locator)
+        stream = EnhanceStream(
+            backend, settings, self._executor, self._metrics, self._locator, regions
+        )
         yield enhancer_pb2.EnhanceResponse(
             sequence=0,
             started=enhancer_pb2.EnhanceStarted(backend=backend.name, model=_model_name(backend)),
@@ -110,6 +114,19 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
 def _model_name(backend: Backend) -> str:
     model = getattr(backend, "model", None)
     return model.path.name if model is not None else ""
+
+
+def _regions(config: enhancer_pb2.EnhanceConfig, settings: EnhanceSettings) -> RegionBlender | None:
+    """The stream's region blender, or None when it enhances whole frames.
+
+    Raises:
+        EnhancerError: Bad regions, or regions with upscaling.
+    """
+    if not config.regions:
+        return None
+    if settings.upscale != 1:
+        raise EnhancerError("regions cannot be combined with upscale 2: send upscale 1")
+    return RegionBlender([Region.checked(r.x, r.y, r.width, r.height) for r in config.regions])
 
 
 def _output_problem(config: enhancer_pb2.EnhanceConfig) -> str | None:

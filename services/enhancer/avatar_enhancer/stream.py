@@ -21,6 +21,7 @@ from avatar_enhancer.backends import Backend
 from avatar_enhancer.engine import EnhancerError, EnhanceSettings, check_frame
 from avatar_enhancer.faces import FaceLandmarks, FaceLocator, LandmarkSmoother
 from avatar_enhancer.metrics import EnhancerMetrics
+from avatar_enhancer.regions import RegionBlender
 
 
 class EnhanceStream:
@@ -32,6 +33,8 @@ class EnhanceStream:
         executor: Where the pixel work runs.
         metrics: Frames and faces are counted here.
         locator: Finds faces in frames that come without landmarks.
+        regions: When given, only these parts of each frame are enhanced and
+            feathered into the rest, which passes through as it came.
     """
 
     def __init__(
@@ -41,8 +44,10 @@ class EnhanceStream:
         executor: Executor,
         metrics: EnhancerMetrics,
         locator: FaceLocator,
+        regions: RegionBlender | None = None,
     ) -> None:
         self._backend = backend
+        self._regions = regions
         self._settings = settings
         self._executor = executor
         self._metrics = metrics
@@ -86,8 +91,23 @@ class EnhanceStream:
         encoding: int,
         jpeg_quality: int,
     ) -> media_pb2.Frame:
-        enhanced = self._backend.enhance(image, self._settings, landmarks)
-        return encode_frame(enhanced, frame.index, encoding, jpeg_quality)
+        return encode_frame(self._enhanced(image, landmarks), frame.index, encoding, jpeg_quality)
+
+    def _enhanced(self, image: np.ndarray, landmarks: FaceLandmarks | None) -> np.ndarray:
+        if self._regions is None:
+            return self._backend.enhance(image, self._settings, landmarks)
+        if self._backend.needs_faces:
+            # A face model sees the whole aligned face; only the regions are kept.
+            whole = self._backend.enhance(image, self._settings, landmarks)
+            return self._regions.apply(
+                image,
+                lambda crop, corner: whole[
+                    corner[0] : corner[0] + crop.shape[0], corner[1] : corner[1] + crop.shape[1]
+                ],
+            )
+        return self._regions.apply(
+            image, lambda crop, _corner: self._backend.enhance(crop, self._settings)
+        )
 
     async def _faces(
         self,

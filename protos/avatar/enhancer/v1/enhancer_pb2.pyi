@@ -8,18 +8,32 @@ from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 DESCRIPTOR: _descriptor.FileDescriptor
 
 class EnhanceConfig(_message.Message):
-    __slots__ = ("backend", "upscale", "fidelity", "encoding", "jpeg_quality")
+    __slots__ = ("backend", "upscale", "fidelity", "encoding", "jpeg_quality", "regions")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     UPSCALE_FIELD_NUMBER: _ClassVar[int]
     FIDELITY_FIELD_NUMBER: _ClassVar[int]
     ENCODING_FIELD_NUMBER: _ClassVar[int]
     JPEG_QUALITY_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
     backend: str
     upscale: int
     fidelity: float
     encoding: _media_pb2.FrameEncoding
     jpeg_quality: int
-    def __init__(self, backend: _Optional[str] = ..., upscale: _Optional[int] = ..., fidelity: _Optional[float] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ...) -> None: ...
+    regions: _containers.RepeatedCompositeFieldContainer[Region]
+    def __init__(self, backend: _Optional[str] = ..., upscale: _Optional[int] = ..., fidelity: _Optional[float] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: int
+    y: int
+    width: int
+    height: int
+    def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class FaceLandmarks(_message.Message):
     __slots__ = ("frame_index", "points")
