@@ -43,6 +43,13 @@ class GatewayConfig:
         downstream_tls: TLS of the calls to the four services
             (``AVATAR_GATEWAY_TLS_CA``, ``_TLS_CLIENT_CERT``, ``_TLS_CLIENT_KEY``,
             ``_TLS_SERVER_NAME``); None calls them in plaintext.
+        max_sessions: Live ``Converse`` sessions served at once; one more is refused with
+            RESOURCE_EXHAUSTED.
+        session_retry_seconds: When a refused session should try again, in its message
+            and its ``retry-after-seconds`` trailing metadata.
+        idle_cache_bytes: Memory for the avatars' idle loops of live sessions (rendered
+            once per avatar, frame rate, encoding and quality, shared by every session);
+            the least recently used loop goes first.
         auth_token: Bearer token every caller must present
             (``AVATAR_GATEWAY_AUTH_TOKEN`` or ``AVATAR_GATEWAY_AUTH_TOKEN_FILE``);
             empty lets every caller in. Kept out of ``repr`` so it is never logged.
@@ -64,6 +71,9 @@ class GatewayConfig:
     sentences_ahead: int = 1
     connect_wait_seconds: float = 1.5
     downstream_tls: ClientTls | None = None
+    max_sessions: int = 16
+    session_retry_seconds: int = 5
+    idle_cache_bytes: int = 256 * 1024 * 1024
     auth_token: str = field(default="", repr=False)
 
     @classmethod
@@ -100,5 +110,10 @@ class GatewayConfig:
             sentences_ahead=env.integer("SENTENCES_AHEAD", 1, minimum=1, maximum=16),
             connect_wait_seconds=env.number("CONNECT_WAIT_SECONDS", 1.5, minimum=0.0, maximum=60.0),
             downstream_tls=ClientTls.from_env(env),
+            max_sessions=env.integer("MAX_SESSIONS", 16, minimum=1, maximum=10_000),
+            session_retry_seconds=env.integer("SESSION_RETRY_SECONDS", 5, minimum=1, maximum=3600),
+            idle_cache_bytes=env.integer("IDLE_CACHE_MB", 256, minimum=1, maximum=1_000_000)
+            * 1024
+            * 1024,
             auth_token=secret_from_env(env, "AUTH_TOKEN"),
         )

@@ -11,7 +11,8 @@ from avatar_core.metrics import LATENCY_BUCKETS
 
 
 class GatewayMetrics:
-    """Latency, throughput and error metrics of Speak requests and of the conversation store.
+    """Latency, throughput and error metrics of Speak requests, live sessions and the
+    conversation store.
 
     Args:
         registry: The server's metrics registry.
@@ -84,6 +85,46 @@ class GatewayMetrics:
             "avatar_av_offset_seconds",
             "How far apart the audio and the video of one spoken sentence end, as sent.",
             buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64),
+            registry=registry,
+        )
+
+        self.converse_sessions = Gauge(
+            "avatar_converse_sessions", "Live Converse sessions.", registry=registry
+        )
+        self.converse_sessions_refused = Counter(
+            "avatar_converse_sessions_refused",
+            "Converse sessions refused because the gateway had its maximum of live sessions.",
+            registry=registry,
+        )
+        self.converse_turns = Counter(
+            "avatar_converse_turns",
+            "Turns of Converse sessions, by how they ended (done, interrupted, failed).",
+            ["outcome"],
+            registry=registry,
+        )
+        self.converse_time_to_first_audio = Histogram(
+            "avatar_converse_time_to_first_audio_seconds",
+            "From a Converse turn's arrival to its first audio of speech sent.",
+            quality,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.converse_time_to_first_frame = Histogram(
+            "avatar_converse_time_to_first_frame_seconds",
+            "From a Converse turn's arrival to its first frame of speech sent.",
+            quality,
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.converse_barge_in = Histogram(
+            "avatar_converse_barge_in_seconds",
+            "From an interrupt (or a new turn) stopping a turn to the first idle frame sent.",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.12, 0.16, 0.2, 0.3, 0.5),
+            registry=registry,
+        )
+        self.idle_loop_renders = Counter(
+            "avatar_converse_idle_loop_renders",
+            "Idle loops rendered for live sessions (each is then shared from memory).",
             registry=registry,
         )
 

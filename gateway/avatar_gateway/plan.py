@@ -1,12 +1,22 @@
-"""What one Speak request runs with: the validated request and the downstream clients."""
+"""What one Speak request (or one turn of a live session) runs with: the validated
+request and the downstream clients."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from avatar.common.v1 import media_pb2
+from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
 from avatar_gateway.conversations import ConversationTurn
+from avatar_gateway.sentences import is_question
+
+
+def answers_by_chat(mode: int, text: str) -> bool:
+    """Whether a text in ``mode`` goes to the LLM: CHAT always, AUTO when it is a question."""
+    return mode == gateway_pb2.SPEAK_MODE_CHAT or (
+        mode == gateway_pb2.SPEAK_MODE_AUTO and is_question(text)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +37,13 @@ class SpeakPlan:
         include_mp4: Whether the client also gets the whole output as one MP4.
         history: The conversation's earlier turns, oldest first, from the conversation
             store (chat only).
+        start_frame: Where the output's first frame lies on the avatar's motion
+            timeline: the animator gives output frame ``j`` the idle motion (head,
+            gaze, blinks) of frame ``start_frame + j``. A live session passes the
+            session frame where the speech will play, so speech continues the idle
+            loop; frame indices sent on still count from 0.
+        loop_frames: When above 0, that motion repeats every ``loop_frames`` frames,
+            as in the avatar's idle loop; 0 means no loop.
     """
 
     text: str
@@ -41,6 +58,8 @@ class SpeakPlan:
     motion: media_pb2.MotionSettings
     include_mp4: bool = False
     history: tuple[ConversationTurn, ...] = ()
+    start_frame: int = 0
+    loop_frames: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,9 +19,10 @@ from avatar_gateway.avatars import AvatarFactory
 from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.conversations import ConversationStore, ConversationStoreError
+from avatar_gateway.converse import SessionError, SessionHost
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import Clients, SpeakPipeline, SpeakPlan
-from avatar_gateway.sentences import is_question
+from avatar_gateway.plan import answers_by_chat
 from avatar_gateway.store import (
     AvatarDamagedError,
     AvatarMedia,
@@ -40,7 +41,7 @@ LIST_VOICES_SECONDS = 10.0
 
 
 class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
-    """Avatars and Speak, composed from the downstream services.
+    """Avatars, Speak and live sessions, composed from the downstream services.
 
     Args:
         config: Gateway settings.
@@ -63,6 +64,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
         self._store = store
         self._turns = ChatTurns(conversations)
         self._metrics = metrics
+        self._sessions = SessionHost(config, clients, store, self._turns, metrics)
         self._factory = AvatarFactory(
             clients.animator,
             store,
@@ -184,6 +186,22 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
                 await self._turns.remember_interrupted(plan, pipeline.spoken_text())
             self._metrics.in_flight.dec()
 
+    async def Converse(
+        self,
+        request_iterator: AsyncIterator[gateway_pb2.ConverseRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        """A live session: config first, then turns and interrupts; media on one clock."""
+
+        async def receive() -> gateway_pb2.ConverseRequest | None:
+            message = await context.read()
+            return None if message is grpc.aio.EOF else message
+
+        try:
+            await self._sessions.serve(receive, context.write, context.time_remaining)
+        except SessionError as error:
+            await context.abort(error.code, error.message, error.trailing_metadata)
+
     async def ListVoices(
         self, request: gateway_pb2.ListVoicesRequest, context: grpc.aio.ServicerContext
     ) -> gateway_pb2.ListVoicesResponse:
@@ -210,10 +228,7 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
             await context.abort(grpc.StatusCode.NOT_FOUND, f"{error}; create it with CreateAvatar")
         except AvatarDamagedError as error:
             await context.abort(grpc.StatusCode.DATA_LOSS, str(error))
-        mode = request.mode
-        chat = mode == gateway_pb2.SPEAK_MODE_CHAT or (
-            mode == gateway_pb2.SPEAK_MODE_AUTO and is_question(text)
-        )
+        chat = answers_by_chat(request.mode, text)
         if chat and not self._config.llm_address:
             await context.abort(
                 grpc.StatusCode.FAILED_PRECONDITION,

@@ -8,6 +8,7 @@ client one clear INVALID_ARGUMENT at once and keeps bad values off the internal 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
@@ -37,11 +38,47 @@ def speak_request_problem(request: gateway_pb2.SpeakRequest, max_text_chars: int
     """
     return (
         _text_problem(request.text.strip(), request.mode, max_text_chars)
-        or _enum_problem(request)
+        or _enum_problem(
+            ("mode", request.mode, gateway_pb2.SpeakMode),
+            ("quality", request.quality, gateway_pb2.Quality),
+            ("frame_encoding", request.frame_encoding, media_pb2.FrameEncoding),
+        )
         or _fps_problem(request.fps)
         or _length_problem("conversation_id", request.conversation_id, MAX_CONVERSATION_ID_CHARS)
         or _length_problem("voice", request.voice, MAX_VOICE_NAME_CHARS)
         or _motion_problem(request.motion)
+    )
+
+
+def converse_config_problem(config: gateway_pb2.ConverseConfig) -> str | None:
+    """Says what is wrong with the settings of a live session, or returns None.
+
+    The avatar and the voice are checked against the store and the tts service later.
+    """
+    return (
+        _enum_problem(
+            ("mode", config.mode, gateway_pb2.SpeakMode),
+            ("quality", config.quality, gateway_pb2.Quality),
+            ("frame_encoding", config.frame_encoding, media_pb2.FrameEncoding),
+        )
+        or _fps_problem(config.fps)
+        or _length_problem("conversation_id", config.conversation_id, MAX_CONVERSATION_ID_CHARS)
+        or _length_problem("voice", config.voice, MAX_VOICE_NAME_CHARS)
+    )
+
+
+def converse_turn_problem(
+    turn: gateway_pb2.ConverseTurn, mode: int, max_text_chars: int
+) -> str | None:
+    """Says what is wrong with one turn of a live session, or returns None.
+
+    Args:
+        turn: The turn as received.
+        mode: The mode the turn runs in: its own, or the session's when it names none.
+        max_text_chars: Longest text accepted (after stripping white space).
+    """
+    return _enum_problem(("mode", turn.mode, gateway_pb2.SpeakMode)) or _text_problem(
+        turn.text.strip(), mode, max_text_chars
     )
 
 
@@ -56,12 +93,7 @@ def _text_problem(text: str, mode: int, max_text_chars: int) -> str | None:
     return None
 
 
-def _enum_problem(request: gateway_pb2.SpeakRequest) -> str | None:
-    checks = (
-        ("mode", request.mode, gateway_pb2.SpeakMode),
-        ("quality", request.quality, gateway_pb2.Quality),
-        ("frame_encoding", request.frame_encoding, media_pb2.FrameEncoding),
-    )
+def _enum_problem(*checks: tuple[str, int, Any]) -> str | None:
     for field, value, enum in checks:
         if value not in enum.values():
             names = ", ".join(item.name for item in enum.DESCRIPTOR.values if item.number)

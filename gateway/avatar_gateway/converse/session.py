@@ -1,0 +1,455 @@
+"""A live session: one clock, the idle loop while no turn plays, each turn's speech.
+
+The session runs two tasks: a reader that takes the client's messages as they come,
+and the session's own loop, which sends one tick per frame on the session clock
+(:mod:`.clock`) and handles each message between ticks:
+
+- a **turn** (valid) stops the turn that is playing, if any, and starts its own
+  pipeline with its speech placed where it will play: the next tick still to send
+  plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
+  first frame and audio are in hand; until then the idle loop plays. A turn that
+  fails validation ends FAILED at once and leaves the playing turn alone;
+- an **interrupt** stops the turn that is playing;
+- the end of the client's stream lets the playing turn finish, then ends the session.
+
+Stopping a turn ends it INTERRUPTED at once, cancels its pipeline and drops its
+buffered media; the very next tick is idle (mouth closed), sent without waiting for
+its time. A turn whose pipeline under-runs mid-speech holds its last frame with
+silence until more comes, and the rest of it plays that much later. A turn whose
+downstream call fails ends FAILED and the session goes on idling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import grpc
+
+from avatar.common.v1 import media_pb2
+from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.conversations import ConversationStoreError
+from avatar_gateway.converse.clock import SessionClock
+from avatar_gateway.converse.idle import IdleLoop
+from avatar_gateway.converse.turn import Turn, TurnFailure, TurnRunner
+from avatar_gateway.metrics import GatewayMetrics
+from avatar_gateway.pipeline import SpeakPlan
+from avatar_gateway.plan import answers_by_chat
+from avatar_gateway.turns import ChatTurns
+from avatar_gateway.validation import converse_turn_problem
+
+log = logging.getLogger(__name__)
+
+START_FRAMES = 1
+"""Frames after the next tick to send where a new turn's speech is placed: its
+pipeline's usual time to the first frame, so speech starts soon and on its pose."""
+
+SETTLE_SECONDS = 1.0
+"""Longest wait, when a session ends, for its turn's pipeline to stop."""
+
+Receive = Callable[[], Awaitable[gateway_pb2.ConverseRequest | None]]
+"""The client's next message; None once the client has closed its stream."""
+
+Send = Callable[[gateway_pb2.ConverseResponse], Awaitable[None]]
+"""Sends one event to the client."""
+
+
+class SessionError(Exception):
+    """Ends a session with a status.
+
+    Attributes:
+        code: The gRPC status code.
+        message: What went wrong, in words.
+        trailing_metadata: Metadata to send with the status.
+    """
+
+    def __init__(
+        self,
+        code: grpc.StatusCode,
+        message: str,
+        trailing_metadata: tuple[tuple[str, str], ...] = (),
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.trailing_metadata = trailing_metadata
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """A live session's validated settings.
+
+    Attributes:
+        session_id: The session's identifier, as in logs.
+        template: What every turn's plan starts from: avatar, voice, quality, fps,
+            encoding, conversation (text, chat and start frame are the turn's).
+        mode: The mode of turns that name none.
+        sample_rate: Samples per second of the session (the voice's rate).
+        frame_width: Frame width in pixels.
+        frame_height: Frame height in pixels.
+        idle: The avatar's idle loop.
+        chat_available: Whether an LLM is configured.
+        max_text_chars: Longest text of a turn.
+    """
+
+    session_id: str
+    template: SpeakPlan
+    mode: int
+    sample_rate: int
+    frame_width: int
+    frame_height: int
+    idle: IdleLoop
+    chat_available: bool
+    max_text_chars: int
+
+
+class _Closed:
+    """The client closed its stream."""
+
+
+_CLOSED = _Closed()
+
+_OUTCOME_LABELS = {
+    gateway_pb2.TURN_OUTCOME_DONE: "done",
+    gateway_pb2.TURN_OUTCOME_INTERRUPTED: "interrupted",
+    gateway_pb2.TURN_OUTCOME_FAILED: "failed",
+}
+
+
+class ConverseSession:
+    """Plays one live session until the client leaves or closes its stream.
+
+    Args:
+        settings: The session's settings.
+        runner: What its turns run with.
+        metrics: The gateway's metrics.
+        receive: The client's next message (None at the end of its stream).
+        send: Sends an event to the client.
+        clock: The session clock (a fresh one at the session's fps and rate by default).
+    """
+
+    def __init__(
+        self,
+        settings: SessionSettings,
+        runner: TurnRunner,
+        metrics: GatewayMetrics,
+        receive: Receive,
+        send: Send,
+        clock: SessionClock | None = None,
+    ) -> None:
+        self.settings = settings
+        self._runner = runner
+        self._metrics = metrics
+        self._receive = receive
+        self._send_event = send
+        self._clock = clock or SessionClock(settings.template.fps, settings.sample_rate)
+        self._quality = "high" if settings.template.high_quality else "low"
+        self._inbox: deque[tuple[object, float]] = deque()
+        self._wake = asyncio.Event()
+        self._next_frame = 0
+        self._sequence = 0
+        self._turns = 0
+        self._turn: Turn | None = None
+        self._closing = False
+        self._send_now = False
+        self._barge_in_since: float | None = None
+        self._stopping: set[asyncio.Task] = set()
+        self._writes: set[asyncio.Task] = set()
+        self._silence: dict[int, bytes] = {}
+
+    @property
+    def frames_sent(self) -> int:
+        """Ticks sent so far: the next frame's index."""
+        return self._next_frame
+
+    async def run(self) -> None:
+        """Sends the started event, then ticks, until the session ends.
+
+        Raises:
+            SessionError: The client broke the protocol (a second config, an empty
+                message).
+        """
+        reader = asyncio.create_task(
+            self._read(), name=f"converse {self.settings.session_id} reader"
+        )
+        try:
+            await self._send(self._started(), turn=0)
+            self._clock.start()
+            while True:
+                self._wake.clear()
+                await self._handle_messages()
+                if self._closing and self._turn is None:
+                    return
+                if self._send_now or self._clock.wait_seconds(self._next_frame) <= 0:
+                    await self._tick()
+                else:
+                    await self._sleep(self._clock.wait_seconds(self._next_frame))
+        finally:
+            reader.cancel()
+            await self._settle(reader)
+
+    async def _read(self) -> None:
+        try:
+            while (message := await self._receive()) is not None:
+                self._inbox.append((message, time.perf_counter()))
+                self._wake.set()
+        except Exception as error:  # the call is ending: its own status says why
+            log.debug("session %s: reading stopped: %s", self.settings.session_id, error)
+        self._inbox.append((_CLOSED, time.perf_counter()))
+        self._wake.set()
+
+    async def _sleep(self, seconds: float) -> None:
+        try:
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
+        except TimeoutError:
+            pass
+
+    # Messages ---------------------------------------------------------------------------
+
+    async def _handle_messages(self) -> None:
+        while self._inbox:
+            message, received_at = self._inbox.popleft()
+            if message is _CLOSED:
+                self._closing = True
+                continue
+            assert isinstance(message, gateway_pb2.ConverseRequest)
+            kind = message.WhichOneof("message")
+            if kind == "turn":
+                await self._new_turn(message.turn, received_at)
+            elif kind == "interrupt":
+                await self._stop_turn(received_at)
+            elif kind == "config":
+                raise SessionError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "the session already has its config: send ConverseConfig once, as the "
+                    "first message",
+                )
+            else:
+                raise SessionError(
+                    grpc.StatusCode.INVALID_ARGUMENT,
+                    "a ConverseRequest must carry a config, a turn or an interrupt",
+                )
+
+    async def _new_turn(self, request: gateway_pb2.ConverseTurn, received_at: float) -> None:
+        self._turns += 1
+        number = self._turns
+        settings = self.settings
+        mode = request.mode or settings.mode or gateway_pb2.SPEAK_MODE_SPEAK
+        text = request.text.strip()
+        problem = converse_turn_problem(request, mode, settings.max_text_chars)
+        chat = problem is None and answers_by_chat(mode, text)
+        started = gateway_pb2.TurnStarted(
+            client_turn_id=request.client_turn_id,
+            text=text,
+            mode=gateway_pb2.SPEAK_MODE_CHAT if chat else gateway_pb2.SPEAK_MODE_SPEAK,
+        )
+        failure = None
+        if problem:
+            failure = TurnFailure(grpc.StatusCode.INVALID_ARGUMENT, problem)
+        elif chat and not settings.chat_available:
+            failure = TurnFailure(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                "chat needs an LLM: set AVATAR_GATEWAY_LLM_ADDRESS to the llm service",
+            )
+        if failure is not None:
+            await self._send(gateway_pb2.ConverseResponse(turn_started=started), turn=number)
+            await self._send_refused(number, request, failure, received_at)
+            return
+        await self._stop_turn(received_at)
+        plan = _turn_plan(settings.template, text, chat, self._next_frame + START_FRAMES)
+        turn = Turn(number, request, plan, received_at, settings.sample_rate)
+        turn.start(self._runner, self._writes)
+        self._turn = turn
+        await self._send(gateway_pb2.ConverseResponse(turn_started=started), turn=number)
+
+    async def _send_refused(
+        self,
+        number: int,
+        request: gateway_pb2.ConverseTurn,
+        failure: TurnFailure,
+        received_at: float,
+    ) -> None:
+        ended = gateway_pb2.TurnEnded(
+            client_turn_id=request.client_turn_id,
+            outcome=gateway_pb2.TURN_OUTCOME_FAILED,
+            summary=gateway_pb2.SpeakSummary(total_seconds=time.perf_counter() - received_at),
+            start_frame=self._next_frame,
+            end_frame=self._next_frame,
+            error_code=failure.code.name,
+            error_message=failure.message,
+        )
+        self._metrics.converse_turns.labels("failed").inc()
+        await self._send(gateway_pb2.ConverseResponse(turn_ended=ended), turn=number)
+
+    async def _stop_turn(self, received_at: float) -> None:
+        """Ends the current turn INTERRUPTED, if there is one; the next tick is idle."""
+        if self._turn is None:
+            return
+        await self._end_turn(gateway_pb2.TURN_OUTCOME_INTERRUPTED)
+        self._barge_in_since = received_at
+        self._send_now = True
+
+    async def _end_turn(self, outcome: int) -> None:
+        turn = self._turn
+        assert turn is not None
+        self._turn = None
+        task = turn.stop()
+        if task is not None and not task.done():
+            self._stopping.add(task)
+            task.add_done_callback(self._stopping.discard)
+        finished = outcome == gateway_pb2.TURN_OUTCOME_DONE
+        ended = gateway_pb2.TurnEnded(
+            client_turn_id=turn.request.client_turn_id,
+            outcome=outcome,
+            summary=turn.summary(),
+            start_frame=turn.played_from if turn.played_from is not None else turn.plan.start_frame,
+            end_frame=turn.end_frame,
+        )
+        if turn.failure is not None:
+            ended.error_code = turn.failure.code.name
+            ended.error_message = turn.failure.message
+        self._metrics.converse_turns.labels(_OUTCOME_LABELS[outcome]).inc()
+        self._remember(turn, finished=finished)
+        await self._send(gateway_pb2.ConverseResponse(turn_ended=ended), turn=turn.number)
+
+    def _remember(self, turn: Turn, *, finished: bool) -> None:
+        chat_turns = self._runner.chat_turns
+        if not chat_turns.kept(turn.plan):
+            return
+        spoken = turn.spoken_text()
+        if finished:
+            write = asyncio.ensure_future(_remember_done(chat_turns, turn.plan, spoken))
+        else:
+            write = asyncio.ensure_future(chat_turns.remember_interrupted(turn.plan, spoken))
+        self._writes.add(write)
+        write.add_done_callback(self._writes.discard)
+
+    # Ticks ------------------------------------------------------------------------------
+
+    async def _tick(self) -> None:
+        frame = self._next_frame
+        self._next_frame += 1
+        self._send_now = False
+        turn = self._turn
+        if turn is not None and turn.failure is not None:
+            await self._end_turn(gateway_pb2.TURN_OUTCOME_FAILED)
+        elif turn is not None and turn.playing and turn.buffer.exhausted:
+            await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
+        turn = self._turn
+        samples = self._clock.slot_samples(frame)
+        if turn is None or not (turn.playing or turn.can_start(frame, samples)):
+            await self._idle_tick(frame, samples)
+            return
+        if turn.buffer.ready(samples):
+            await self._speech_tick(turn, frame, samples)
+        else:
+            await self._hold_tick(turn, frame, samples)
+        if turn.buffer.exhausted and turn.failure is None:
+            await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
+
+    async def _idle_tick(self, frame: int, samples: int) -> None:
+        await self._send_media(self._silence_of(samples), self.settings.idle.frame(frame), turn=0)
+        if self._barge_in_since is not None:
+            self._metrics.converse_barge_in.observe(time.perf_counter() - self._barge_in_since)
+            self._barge_in_since = None
+
+    async def _speech_tick(self, turn: Turn, frame: int, samples: int) -> None:
+        tick = turn.take(frame, samples)
+        offset = self._clock.slot_start(frame)
+        for start, sentence in tick.sentences:
+            event = gateway_pb2.Sentence()
+            event.CopyFrom(sentence)
+            event.start_seconds = (offset + start) / self.settings.sample_rate
+            await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
+        picture = media_pb2.Frame()
+        picture.CopyFrom(tick.frame)
+        picture.index = frame
+        await self._send_media(tick.pcm, picture, turn=turn.number)
+        now = time.perf_counter()
+        if turn.first_audio_at is None:
+            turn.first_audio_at = turn.first_frame_at = now
+            first = now - turn.received_at
+            self._metrics.converse_time_to_first_audio.labels(self._quality).observe(first)
+            self._metrics.converse_time_to_first_frame.labels(self._quality).observe(first)
+
+    async def _hold_tick(self, turn: Turn, frame: int, samples: int) -> None:
+        assert turn.last_frame is not None
+        picture = media_pb2.Frame()
+        picture.CopyFrom(turn.last_frame)
+        picture.index = frame
+        turn.hold(frame)
+        await self._send_media(self._silence_of(samples), picture, turn=turn.number)
+
+    async def _send_media(
+        self, pcm: bytes, picture: media_pb2.Frame, *, turn: int
+    ) -> media_pb2.AudioChunk:
+        frame = picture.index
+        audio = media_pb2.AudioChunk(
+            pcm=pcm,
+            sample_rate=self.settings.sample_rate,
+            sample_offset=self._clock.slot_start(frame),
+        )
+        await self._send(gateway_pb2.ConverseResponse(audio=audio), turn=turn)
+        batch = media_pb2.FrameBatch(frames=[picture], fps=self._clock.fps)
+        await self._send(gateway_pb2.ConverseResponse(frames=batch), turn=turn)
+        return audio
+
+    def _silence_of(self, samples: int) -> bytes:
+        silence = self._silence.get(samples)
+        if silence is None:
+            silence = self._silence[samples] = bytes(2 * samples)
+        return silence
+
+    # Plumbing ---------------------------------------------------------------------------
+
+    async def _send(self, event: gateway_pb2.ConverseResponse, *, turn: int) -> None:
+        event.sequence = self._sequence
+        event.turn = turn
+        self._sequence += 1
+        await self._send_event(event)
+
+    def _started(self) -> gateway_pb2.ConverseResponse:
+        settings = self.settings
+        return gateway_pb2.ConverseResponse(
+            started=gateway_pb2.ConverseStarted(
+                session_id=settings.session_id,
+                sample_rate=settings.sample_rate,
+                fps=settings.template.fps,
+                frame_width=settings.frame_width,
+                frame_height=settings.frame_height,
+                idle_loop_frames=len(settings.idle.frames),
+            )
+        )
+
+    async def _settle(self, reader: asyncio.Task) -> None:
+        """Stops everything of the session: the reader, the playing turn, its pipeline."""
+        if self._turn is not None:
+            turn, self._turn = self._turn, None
+            task = turn.stop()
+            if task is not None:
+                self._stopping.add(task)
+            outcome = "failed" if turn.failure is not None else "interrupted"
+            self._metrics.converse_turns.labels(outcome).inc()
+            self._remember(turn, finished=False)
+        pending = {reader, *self._stopping}
+        _, late = await asyncio.wait(pending, timeout=SETTLE_SECONDS)
+        if late:
+            log.warning("session %s: %d tasks still stopping", self.settings.session_id, len(late))
+
+
+def _turn_plan(template: SpeakPlan, text: str, chat: bool, start_frame: int) -> SpeakPlan:
+    return dataclasses.replace(template, text=text, chat=chat, start_frame=start_frame)
+
+
+async def _remember_done(chat_turns: ChatTurns, plan: SpeakPlan, spoken_text: str) -> None:
+    """Appends a turn played to its end; a store failure is logged (the turn has ended)."""
+    try:
+        await chat_turns.remember(plan, spoken_text)
+    except ConversationStoreError as error:
+        log.warning("a chat turn of a live session was not remembered: %s", error)

@@ -1,0 +1,153 @@
+"""A turn's speech between its pipeline and the session clock.
+
+The pipeline makes a turn's sentences, audio and frames faster than real time, on the
+turn's own timeline (frame ``j``, audio samples from 0); the session plays them one
+tick at a time on its clock. :class:`SpeechBuffer` holds what was made and not yet
+played: the pipeline puts events in (waiting once about :data:`BUFFER_SECONDS` of
+media are ahead, so the pipeline's own backpressure holds beyond that), and each
+speech tick takes one frame and exactly that tick's slot of audio, so audio and
+frames stay together however the slots are rounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+
+from avatar.common.v1 import media_pb2
+from avatar.gateway.v1 import gateway_pb2
+
+BUFFER_SECONDS = 20.0
+"""Media made ahead of playback before the pipeline is held back."""
+
+# Audio bytes already played that are kept before the buffer is compacted.
+_COMPACT_BYTES = 256 * 1024
+
+
+class SampleRateMismatchError(Exception):
+    """The pipeline's audio is not at the session's sample rate."""
+
+
+@dataclass(slots=True)
+class SpeechTick:
+    """What one tick of speech plays.
+
+    Attributes:
+        frame: The turn's next frame (its index still on the turn's timeline).
+        pcm: The tick's slot of audio, s16le, padded with silence at the very end.
+        sentences: Sentences that begin within the tick, each with the sample of
+            the slot where it begins.
+    """
+
+    frame: media_pb2.Frame
+    pcm: bytes
+    sentences: list[tuple[int, gateway_pb2.Sentence]] = field(default_factory=list)
+
+
+class SpeechBuffer:
+    """Speech made and not yet played, for one turn.
+
+    Args:
+        sample_rate: The session's sample rate; audio at another rate is refused.
+        fps: Frames per second.
+        limit_seconds: Media ahead of playback at which :meth:`put` waits.
+    """
+
+    def __init__(self, sample_rate: int, fps: float, limit_seconds: float = BUFFER_SECONDS) -> None:
+        self.sample_rate = sample_rate
+        self.fps = fps
+        self.limit_seconds = limit_seconds
+        self.produced_samples = 0
+        self.produced_frames = 0
+        self.played_samples = 0
+        self.finished = False
+        self._frames: deque[media_pb2.Frame] = deque()
+        self._audio = bytearray()
+        self._read = 0  # bytes of _audio already played
+        self._sentences: deque[tuple[int, gateway_pb2.Sentence]] = deque()
+        self._space = asyncio.Event()
+
+    @property
+    def frames_ahead(self) -> int:
+        """Frames made and not yet played."""
+        return len(self._frames)
+
+    @property
+    def samples_ahead(self) -> int:
+        """Audio samples made and not yet played."""
+        return (len(self._audio) - self._read) // 2
+
+    @property
+    def exhausted(self) -> bool:
+        """Whether the speech has ended and every frame of it was played."""
+        return self.finished and not self._frames
+
+    def has_started(self) -> bool:
+        """Whether any media arrived."""
+        return self.produced_frames > 0 or self.produced_samples > 0
+
+    async def put(self, event: gateway_pb2.SpeakResponse) -> None:
+        """Adds one pipeline event; waits while the buffer holds enough.
+
+        Raises:
+            SampleRateMismatchError: Its audio is not at the session's rate.
+        """
+        kind = event.WhichOneof("event")
+        if kind == "frames":
+            self._frames.extend(event.frames.frames)
+            self.produced_frames += len(event.frames.frames)
+        elif kind == "audio":
+            self._add_audio(event.audio)
+        elif kind == "sentence":
+            start = round(event.sentence.start_seconds * self.sample_rate)
+            self._sentences.append((start, event.sentence))
+        while self._full():
+            self._space.clear()
+            await self._space.wait()
+
+    def finish(self) -> None:
+        """Notes that the pipeline has made all of the speech."""
+        self.finished = True
+
+    def ready(self, samples: int) -> bool:
+        """Whether a tick of ``samples`` can play: a frame and its audio are in hand."""
+        if not self._frames:
+            return False
+        return self.finished or self.samples_ahead >= samples
+
+    def take(self, samples: int) -> SpeechTick:
+        """Takes the next frame and ``samples`` of audio (call only when :meth:`ready`)."""
+        frame = self._frames.popleft()
+        available = min(samples, self.samples_ahead)
+        end = self._read + 2 * available
+        pcm = bytes(self._audio[self._read : end])
+        if available < samples:
+            pcm += bytes(2 * (samples - available))
+        self._read = end
+        if self._read >= _COMPACT_BYTES:
+            del self._audio[: self._read]
+            self._read = 0
+        position = self.played_samples
+        self.played_samples += available
+        due = []
+        while self._sentences and self._sentences[0][0] < position + samples:
+            start, sentence = self._sentences.popleft()
+            due.append((max(0, start - position), sentence))
+        self._space.set()
+        return SpeechTick(frame=frame, pcm=pcm, sentences=due)
+
+    def _add_audio(self, chunk: media_pb2.AudioChunk) -> None:
+        if chunk.sample_rate != self.sample_rate:
+            raise SampleRateMismatchError(
+                f"the voice spoke at {chunk.sample_rate} Hz; the session runs at "
+                f"{self.sample_rate} Hz"
+            )
+        self._audio += chunk.pcm
+        self.produced_samples += len(chunk.pcm) // 2
+
+    def _full(self) -> bool:
+        return (
+            self.frames_ahead / self.fps > self.limit_seconds
+            and self.samples_ahead / self.sample_rate > self.limit_seconds
+        )
