@@ -19,5 +19,9 @@ class FaceTooSmallError(FacePreparationError):
     """The largest face in the photo is too small to animate well."""
 
 
+class AppearanceMismatchError(FacePreparationError):
+    """An appearance still does not match the prepared photo's framing."""
+
+
 class AnimationInputError(AnimatorError):
     """An animation received input it cannot use (bad audio, bad settings, wrong order)."""

@@ -19,7 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from avatar_animator.errors import AnimatorError, FaceTooSmallError, NoFaceError
+from avatar_animator.errors import (
+    AnimatorError,
+    AppearanceMismatchError,
+    FaceTooSmallError,
+    NoFaceError,
+)
 from avatar_animator.render import FaceWarper
 from avatar_core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
 
@@ -302,6 +307,41 @@ class FacePreparer:
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
         return face, False
+
+    def with_appearance(self, face: PreparedFace, image_bytes: bytes) -> PreparedFace:
+        """The prepared face drawn from another still of the same framing, e.g. the
+        still enhanced once; its landmarks stay the prepared face's. Cached.
+
+        Raises:
+            InvalidImageError: The bytes are not an acceptable image.
+            AppearanceMismatchError: The still's size is not the prepared still's.
+        """
+        key = f"{face.content_hash}+{self.content_hash(image_bytes)}"
+        cached = self.cached(key)
+        if cached is not None:
+            return cached
+        rgb = decode_image(
+            image_bytes, max_bytes=self._max_image_bytes, max_pixels=self._max_image_pixels
+        )
+        if rgb.shape != face.image.shape:
+            raise AppearanceMismatchError(
+                f"the appearance still is {rgb.shape[1]}x{rgb.shape[0]} px; it must be the "
+                f"prepared still's size, {face.width}x{face.height}"
+            )
+        rgb.setflags(write=False)
+        drawn = PreparedFace(
+            content_hash=face.content_hash,
+            image=rgb,
+            landmarks=face.landmarks,
+            faces_found=face.faces_found,
+            warnings=face.warnings,
+            warper=FaceWarper(rgb, face.landmarks),
+        )
+        with self._lock:
+            self._cache[key] = drawn
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return drawn
 
     def _prepare_decoded(self, rgb: np.ndarray, content_hash: str) -> PreparedFace:
         """Detects, checks and crops the largest face, then builds its renderer."""

@@ -120,6 +120,8 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         output = await self._output(config, context)
         settings = await self._stream_settings(config, output, context)
         face, cache_hit = await self._face_for(config, context)
+        if config.appearance:
+            face = await self._drawn_from(face, config.appearance, context)
         stream = AnimateStream(face, settings, output.encode, self.run_blocking, self._metrics)
         if config.sample_rate:
             await _start(stream, config.sample_rate, context)
@@ -219,6 +221,13 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
                     grpc.StatusCode.INVALID_ARGUMENT, "content_hash is not the SHA-256 of the image"
                 )
         return await self._prepare(config.image, context)
+
+    async def _drawn_from(self, face: PreparedFace, appearance: bytes, context) -> PreparedFace:
+        """The face drawn from the stream's appearance still; a bad one aborts."""
+        try:
+            return await self.run_blocking(self._preparer.with_appearance, face, appearance)
+        except (InvalidImageError, FacePreparationError) as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"appearance: {error}")
 
     async def _prepare(self, image: bytes, context) -> tuple[PreparedFace, bool]:
         """Prepares a photo in the pool; bad photos abort with INVALID_ARGUMENT."""

@@ -40,7 +40,7 @@ class PrepareAvatarResponse(_message.Message):
     def __init__(self, content_hash: _Optional[str] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., faces_found: _Optional[int] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., still_jpeg: _Optional[bytes] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames")
+    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames", "appearance")
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
@@ -51,6 +51,7 @@ class AnimateConfig(_message.Message):
     BATCH_SIZE_FIELD_NUMBER: _ClassVar[int]
     MOTION_FIELD_NUMBER: _ClassVar[int]
     LOOP_FRAMES_FIELD_NUMBER: _ClassVar[int]
+    APPEARANCE_FIELD_NUMBER: _ClassVar[int]
     content_hash: str
     image: bytes
     fps: float
@@ -61,7 +62,8 @@ class AnimateConfig(_message.Message):
     batch_size: int
     motion: _media_pb2.MotionSettings
     loop_frames: int
-    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ...) -> None: ...
+    appearance: bytes
+    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ..., appearance: _Optional[bytes] = ...) -> None: ...
 
 class AnimateInputEnd(_message.Message):
     __slots__ = ()
