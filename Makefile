@@ -18,9 +18,10 @@ $(VENV)/bin/python:
 	$(BIN)/pip install --quiet --upgrade pip
 
 # The deployable units, each its own project; installed together, editable, into .venv.
+# The gateway comes with its `web` extra: the web page that `make up` serves.
 UNITS := protos core services/llm services/tts services/animator services/enhancer gateway
 PYPROJECTS := $(addsuffix /pyproject.toml,$(UNITS) tools/devtools)
-EDITABLE := $(addprefix -e ,$(UNITS))
+EDITABLE := $(addprefix -e ,$(filter-out gateway,$(UNITS))) -e "gateway[web]"
 
 $(STAMP_RUN): $(PYPROJECTS) | $(VENV)/bin/python
 	bash tools/install-system-packages.sh
@@ -64,7 +65,7 @@ bench: $(STAMP_DEV) ## Start the stack, measure latency (1-8 streams) and per-st
 	$(PY) -m benchmarks.latency --start-stack --output-dir benchmarks/results $(LATENCY_ARGS)
 	$(PY) -m benchmarks.stages --start-services --output-dir benchmarks/results $(STAGES_ARGS)
 
-up: $(STAMP_RUN) ## Run the whole stack locally until Ctrl-C
+up: $(STAMP_RUN) ## Run the whole stack and the web page (http://localhost:8080/) until Ctrl-C
 	$(BIN)/avatar up
 
 clean: ## Remove the virtual environment and outputs

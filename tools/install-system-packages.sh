@@ -4,10 +4,12 @@
 # on its own network node in `avatar multinode` and its tests.
 # prometheus (with promtool), which the observability tests run against the stack;
 # redis-server, which the conversation store tests start on a free port of their own.
+# chromium, the browser the web page's tests and benchmarks/browser.py drive headless through
+# playwright (Debian's build: playwright's own browser download needs the internet).
 # Python dependencies, including the espeak-ng library the default voice uses, come
 # from PyPI into .venv.
 set -euo pipefail
-packages=(espeak-ng iproute2 prometheus redis-server)
+packages=(espeak-ng iproute2 prometheus redis-server chromium)
 missing=()
 for package in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "install ok installed" || missing+=("$package")

@@ -1,6 +1,6 @@
 """The ``avatar`` command: run the stack, create avatars, make them speak.
 
-    avatar up                                   start all five services here
+    avatar up                                   start all five services and the web page here
     avatar create-avatar PHOTO [--name N]       prints the new avatar's id
     avatar say "TEXT" --avatar ID -o out.mp4    streams, writes the MP4, prints timings
     avatar avatars | avatar delete ID
@@ -32,6 +32,7 @@ from avatar_devtools import multinode
 from avatar_devtools.client import GatewayClient, SpeakResult
 from avatar_devtools.samples import sample_face
 from avatar_devtools.stack import LocalStack, StackError
+from avatar_devtools.units import WEB
 from avatar_tts import train as tts_training
 
 DEMO_TEXT = (
@@ -156,11 +157,17 @@ def _up(args: argparse.Namespace) -> int:
     try:
         stack.start()
         stack.wait_until_serving(timeout=args.start_timeout, progress=_say)
+        if args.web:
+            stack.start_web(port=args.web_port)
+            stack.wait_until_web_serving()
+            _say(f"web page on {stack.web_url}")
         _say(f"all services serving; gateway on {stack.gateway_address}. Ctrl-C stops them.")
         while not stopping:
             exited = [
                 name for name, process in stack.processes.items() if process.poll() is not None
             ]
+            if stack.web_process is not None and stack.web_process.poll() is not None:
+                exited.append("web")
             if exited:
                 _say(f"{', '.join(exited)} exited; stopping the stack")
                 return 1
@@ -231,8 +238,15 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="start all five services here until Ctrl-C")
+    up = commands.add_parser("up", help="start all five services and the web page until Ctrl-C")
     up.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    up.add_argument(
+        "--web-port",
+        type=int,
+        default=int(os.environ.get("AVATAR_WEB_PORT", WEB.port)),
+        help="port of the web page (env AVATAR_WEB_PORT; default %(default)s)",
+    )
+    up.add_argument("--no-web", dest="web", action="store_false", help="do not start the web page")
     up.add_argument("--start-timeout", type=float, default=300.0)
 
     create = commands.add_parser("create-avatar", help="create an avatar from a face photo")

@@ -3,7 +3,8 @@
 Used by ``avatar up``, ``avatar demo`` and the end-to-end tests. Each service is
 its own process (``python -m avatar_<name>``, ``python -m avatar_gateway``)
 configured through its environment, exactly as when the services run on separate
-machines.
+machines. ``avatar up`` also starts the web front (``python -m avatar_gateway.web``),
+a client of the gateway, and waits until its page answers.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, ClientTls
 from avatar_core.tls import sync_channel
-from avatar_devtools.units import DOWNSTREAM_SERVICES, UNITS
+from avatar_devtools.units import DOWNSTREAM_SERVICES, UNITS, WEB
 
 MODULES = {name: unit.package for name, unit in UNITS.items()}
 
@@ -72,6 +75,8 @@ class LocalStack:
         self.host = host
         self.client_tls = client_tls
         self.processes: dict[str, subprocess.Popen] = {}
+        self.web_process: subprocess.Popen | None = None
+        self.web_port = WEB.port
 
     @property
     def gateway_address(self) -> str:
@@ -159,22 +164,86 @@ class LocalStack:
             hint = f"; see {self.log_dir / (service + '.log')}" if self.log_dir else ""
             raise StackError(f"{service} exited with code {code} during start-up{hint}")
 
+    @property
+    def web_url(self) -> str:
+        """The web page's address."""
+        host = "localhost" if self.host in ("127.0.0.1", "0.0.0.0") else self.host
+        return f"http://{host}:{self.web_port}/"
+
+    def web_environment(self, port: int, metrics_port: int) -> dict[str, str]:
+        """The environment the web front's process gets: this stack's gateway."""
+        env = {**os.environ, **self.environment}
+        env.update(
+            AVATAR_WEB_HOST=self.host,
+            AVATAR_WEB_PORT=str(port),
+            AVATAR_WEB_METRICS_PORT=str(metrics_port),
+            AVATAR_WEB_GATEWAY_ADDRESS=self.gateway_address,
+        )
+        if self.client_tls is not None and self.health_check_tls("gateway") is not None:
+            tls = self.client_tls
+            for key, path in (
+                ("TLS_CA", tls.ca_file),
+                ("TLS_CLIENT_CERT", tls.cert_file),
+                ("TLS_CLIENT_KEY", tls.key_file),
+            ):
+                if path is not None:
+                    env[f"AVATAR_WEB_{key}"] = str(path)
+            if tls.server_name:
+                env["AVATAR_WEB_TLS_SERVER_NAME"] = tls.server_name
+        return env
+
+    def start_web(self, port: int = WEB.port, metrics_port: int = WEB.metrics_port) -> None:
+        """Starts the web front's process, a client of this stack's gateway."""
+        output = None
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            output = open(self.log_dir / f"{WEB.name}.log", "ab")  # noqa: SIM115 - owned by the child
+        self.web_port = port
+        self.web_process = subprocess.Popen(
+            [sys.executable, "-m", WEB.package],
+            env=self.web_environment(port, metrics_port),
+            stdout=output,
+            stderr=subprocess.STDOUT if output else None,
+            start_new_session=True,
+        )
+
+    def wait_until_web_serving(self, timeout: float = 30.0) -> None:
+        """Blocks until the web front's page answers.
+
+        Raises:
+            StackError: Its process exited, or ``timeout`` passed.
+        """
+        deadline = time.monotonic() + timeout
+        url = f"http://{self.host}:{self.web_port}/api/config"
+        while True:
+            if self.web_process is None or self.web_process.poll() is not None:
+                hint = f"; see {self.log_dir / 'web.log'}" if self.log_dir else ""
+                raise StackError(f"the web front exited during start-up{hint}")
+            try:
+                with urllib.request.urlopen(url, timeout=1.0):
+                    return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise StackError(f"the web front is not answering on {url} after {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def stop_web(self, timeout: float = 10.0) -> int | None:
+        """Stops the web front (SIGTERM, then SIGKILL); returns its exit code."""
+        process, self.web_process = self.web_process, None
+        return _terminate(process, timeout) if process is not None else None
+
     def stop_service(self, service: str, timeout: float = 15.0) -> int | None:
         """Sends SIGTERM (then SIGKILL after ``timeout``); returns the exit code."""
         process = self.processes.pop(service, None)
         if process is None:
             return None
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-        return process.returncode
+        return _terminate(process, timeout)
 
     def stop(self) -> None:
-        """Stops every service, the gateway first so no new work reaches the others."""
+        """Stops the web front, then every service, the gateway first so no new work
+        reaches the others."""
+        self.stop_web()
         for service in ["gateway", *[s for s in self.processes if s != "gateway"]]:
             self.stop_service(service)
 
@@ -183,6 +252,18 @@ class LocalStack:
 
     def __exit__(self, *exc_info) -> None:
         self.stop()
+
+
+def _terminate(process: subprocess.Popen, timeout: float) -> int | None:
+    """SIGTERM, then SIGKILL after ``timeout``; returns the exit code."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    return process.returncode
 
 
 def _is_serving(address: str, tls: ClientTls | None = None) -> bool:

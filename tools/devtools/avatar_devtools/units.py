@@ -11,6 +11,8 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
+from avatar_gateway.web.config import DEFAULT_WEB_METRICS_PORT, DEFAULT_WEB_PORT
+
 
 @dataclass(frozen=True, slots=True)
 class Unit:
@@ -55,3 +57,24 @@ SERVICE_NAMES: tuple[str, ...] = tuple(UNITS)
 
 DOWNSTREAM_SERVICES: tuple[str, ...] = tuple(name for name in UNITS if name != "gateway")
 """The services the gateway composes."""
+
+
+@dataclass(frozen=True, slots=True)
+class WebFront:
+    """The web page's process: an HTTP server and a gRPC client of the gateway.
+
+    Attributes:
+        name: Its name in ``AVATAR_<NAME>_*`` variables and logs.
+        package: ``python -m <package>`` serves it (part of the gateway unit, extra ``web``).
+        port: Its default HTTP port.
+        metrics_port: Its default ``/metrics`` port.
+    """
+
+    name: str
+    package: str
+    port: int
+    metrics_port: int
+
+
+WEB = WebFront("web", "avatar_gateway.web", DEFAULT_WEB_PORT, DEFAULT_WEB_METRICS_PORT)
+"""The web front that ``avatar up`` starts after the gateway."""

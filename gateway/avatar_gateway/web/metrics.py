@@ -1,0 +1,58 @@
+"""The web front's Prometheus metrics, on its own ``/metrics`` port."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+LATENCY_BUCKETS = (0.025, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 10.0)
+
+
+class WebMetrics:
+    """Live sessions and the latencies a person notices, measured where media leaves us.
+
+    Args:
+        registry: The registry served on the metrics port.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.live_sessions = Gauge(
+            "avatar_web_live_sessions", "Live WebRTC sessions.", registry=registry
+        )
+        self.sessions_refused = Counter(
+            "avatar_web_sessions_refused",
+            "Session offers refused, by reason (busy, unauthenticated, invalid, failed).",
+            ["reason"],
+            registry=registry,
+        )
+        self.offer_to_first_frame = Histogram(
+            "avatar_web_offer_to_first_frame_seconds",
+            "From the SDP offer's arrival to the first video frame handed to WebRTC.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.turn_to_first_audio = Histogram(
+            "avatar_web_turn_to_first_audio_seconds",
+            "From a turn's arrival to its first audio handed to WebRTC.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.turn_to_first_frame = Histogram(
+            "avatar_web_turn_to_first_frame_seconds",
+            "From a turn's arrival to its first speaking frame handed to WebRTC.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.barge_in = Histogram(
+            "avatar_web_barge_in_seconds",
+            "From an interrupt (or a new turn over speech) to the last speech audio sent.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.audio_underruns = Counter(
+            "avatar_web_audio_underruns",
+            "Times the audio track waited for late audio (the session clock slipped).",
+            registry=registry,
+        )
+        self.turns = Counter(
+            "avatar_web_turns", "Turns by outcome.", ["outcome"], registry=registry
+        )

@@ -1,0 +1,393 @@
+"""One live session: a browser's peer connection and its Converse stream to the gateway.
+
+The session opens the Converse stream first (so a busy gateway, an unknown avatar or a
+missing token is answered before any WebRTC work), then answers the browser's offer
+with one audio track, one video track and the data channel ``events``. Whatever ends
+first - the page (DELETE, a closed data channel, a failed or closed connection), the
+gateway's stream, or this process - closes everything else: the stream is cancelled,
+so every downstream call of the gateway ends with it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
+
+from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.web.gateway_client import GatewayConnection
+from avatar_gateway.web.metrics import WebMetrics
+from avatar_gateway.web.tracks import SessionAudioTrack, SessionClock, SessionVideoTrack
+
+LOG = logging.getLogger("avatar.web.session")
+OUTCOMES = {
+    gateway_pb2.TURN_OUTCOME_DONE: "done",
+    gateway_pb2.TURN_OUTCOME_INTERRUPTED: "interrupted",
+    gateway_pb2.TURN_OUTCOME_FAILED: "error",
+}
+MODE_NAMES = {
+    gateway_pb2.SPEAK_MODE_SPEAK: "speak",
+    gateway_pb2.SPEAK_MODE_CHAT: "chat",
+    gateway_pb2.SPEAK_MODE_AUTO: "auto",
+}
+# A peer that has not connected this long after its offer never will.
+CONNECT_TIMEOUT_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSettings:
+    """What a page asked for when it opened the session.
+
+    Attributes:
+        avatar_id: The avatar to show.
+        voice: TTS voice; empty for the default.
+        quality: ``gateway_pb2.Quality`` value.
+        mode: ``gateway_pb2.SpeakMode`` value of turns that name none.
+    """
+
+    avatar_id: str
+    voice: str
+    quality: int
+    mode: int
+
+
+class LiveSession:
+    """A browser peer fed by one Converse stream.
+
+    Args:
+        session_id: The id in the session's URL.
+        settings: Avatar, voice, quality and mode.
+        gateway: The connection to the gateway.
+        token: The page's bearer token for the gateway ("" for none).
+        metrics: Where latencies are observed.
+        on_closed: Called once when the session has closed.
+        ice_servers: STUN/TURN servers for the peer connection.
+    """
+
+    def __init__(
+        self,
+        session_id: str,
+        settings: SessionSettings,
+        gateway: GatewayConnection,
+        token: str,
+        metrics: WebMetrics,
+        on_closed: Callable[[LiveSession], None],
+        ice_servers: tuple[RTCIceServer, ...] = (),
+    ) -> None:
+        self.ice_servers = ice_servers
+        self.session_id = session_id
+        self.settings = settings
+        self.gateway = gateway
+        self.token = token
+        self.metrics = metrics
+        self.on_closed = on_closed
+        self.requests: asyncio.Queue[gateway_pb2.ConverseRequest | None] = asyncio.Queue()
+        self.call: grpc.aio.StreamStreamCall | None = None
+        self.started: gateway_pb2.ConverseStarted | None = None
+        self.pc: RTCPeerConnection | None = None
+        self.channel: Any = None
+        self.pending_events: list[str] = []
+        self.clock = SessionClock()
+        self.audio: SessionAudioTrack | None = None
+        self.video: SessionVideoTrack | None = None
+        self.tasks: list[asyncio.Task] = []
+        self.closed = False
+        self.offer_at = time.monotonic()
+        self.turn_clients: dict[int, str] = {}
+        self.turn_arrivals: dict[str, float] = {}
+        self.turn_texts: dict[str, str] = {}
+        self.audio_turn = 0
+        self.barge_in_at: float | None = None
+        self.next_client_turn = 0
+
+    async def start(self, timeout: float) -> gateway_pb2.ConverseStarted:
+        """Opens the Converse stream and waits for the gateway to start the session.
+
+        Raises:
+            grpc.aio.AioRpcError: The gateway refused (busy, unknown avatar, no token...).
+            TimeoutError: The gateway did not start the session within ``timeout``.
+        """
+        config = gateway_pb2.ConverseConfig(
+            avatar_id=self.settings.avatar_id,
+            voice=self.settings.voice,
+            quality=self.settings.quality,
+            mode=self.settings.mode,
+        )
+        self.requests.put_nowait(gateway_pb2.ConverseRequest(config=config))
+        self.call = self.gateway.converse(self._request_stream(), self.token)
+        try:
+            first = await asyncio.wait_for(self.call.read(), timeout)
+        except BaseException:
+            self.call.cancel()
+            raise
+        if first is grpc.aio.EOF or first.WhichOneof("event") != "started":
+            self.call.cancel()
+            raise ConnectionError("the gateway ended the session before it started")
+        self.started = first.started
+        self.audio = SessionAudioTrack(
+            self.clock,
+            first.started.sample_rate,
+            self._media_started,
+            self.metrics.audio_underruns.inc,
+        )
+        self.video = SessionVideoTrack(self.clock, first.started.fps or 25.0, self._media_started)
+        return first.started
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Answers the page's SDP offer and starts relaying the stream; returns the answer.
+
+        Raises:
+            ValueError: The offer is not a usable SDP offer.
+        """
+        assert self.audio is not None and self.video is not None
+        # With no ICE servers configured the page and this server reach each other directly
+        # (aiortc's default would ask a public STUN server).
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=list(self.ice_servers)))
+        self.pc.on("connectionstatechange", self._connection_state_changed)
+        self.channel = self.pc.createDataChannel("events", negotiated=True, id=0)
+        self.channel.on("open", self._flush_events)
+        self.channel.on("close", lambda: self._close_soon("the page closed its data channel"))
+        self.channel.on("message", self._channel_message)
+        try:
+            await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        except Exception as error:  # aiortc raises ValueError and others on bad SDP
+            raise ValueError(f"the SDP offer cannot be used: {error}") from None
+        kinds = {t.kind for t in self.pc.getTransceivers()}
+        if not {"audio", "video"} <= kinds:
+            raise ValueError("the SDP offer must receive one audio and one video track")
+        self.pc.addTrack(self.audio)
+        self.pc.addTrack(self.video)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        self.tasks.append(asyncio.create_task(self._relay(), name=f"relay {self.session_id}"))
+        self.tasks.append(asyncio.create_task(self._watch_connect(), name="connect watch"))
+        return self.pc.localDescription.sdp
+
+    async def send_turn(self, text: str, mode: int, client_turn_id: str) -> str:
+        """Sends a turn to the gateway; it stops the turn that is playing. Returns its id."""
+        if not client_turn_id:
+            self.next_client_turn += 1
+            client_turn_id = f"t{self.next_client_turn}"
+        self.turn_arrivals[client_turn_id] = time.monotonic()
+        if self.audio_turn:
+            self.barge_in_at = time.monotonic()
+        turn = gateway_pb2.ConverseTurn(text=text, mode=mode, client_turn_id=client_turn_id)
+        await self.requests.put(gateway_pb2.ConverseRequest(turn=turn))
+        return client_turn_id
+
+    async def interrupt(self) -> None:
+        """Stops the turn that is playing."""
+        if self.audio_turn:
+            self.barge_in_at = time.monotonic()
+        await self.requests.put(
+            gateway_pb2.ConverseRequest(interrupt=gateway_pb2.ConverseInterrupt())
+        )
+
+    def spoken(self, client_turn_id: str) -> str | None:
+        """What the avatar said in a finished turn, or None when no such turn finished."""
+        return self.turn_texts.get(client_turn_id)
+
+    async def close(self, reason: str = "closed") -> None:
+        """Ends the session: the stream, its tasks, the peer connection. Idempotent."""
+        if self.closed:
+            return
+        self.closed = True
+        LOG.info("session %s closing: %s", self.session_id, reason)
+        self.requests.put_nowait(None)
+        if self.call is not None:
+            self.call.cancel()
+        for track in (self.audio, self.video):
+            if track is not None:
+                track.close()
+        current = asyncio.current_task()
+        for task in self.tasks:
+            if task is not current:
+                task.cancel()
+        if self.pc is not None:
+            with contextlib.suppress(Exception):
+                await self.pc.close()
+        for task in self.tasks:
+            if task is not current:
+                with contextlib.suppress(BaseException):
+                    await task
+        self.on_closed(self)
+
+    # The stream.
+
+    async def _request_stream(self) -> AsyncIterator[gateway_pb2.ConverseRequest]:
+        while (request := await self.requests.get()) is not None:
+            yield request
+
+    async def _relay(self) -> None:
+        """Hands the gateway's audio and frames to the tracks and its events to the page."""
+        assert self.call is not None and self.audio is not None and self.video is not None
+        self.emit("session", **_started_fields(self.started))
+        try:
+            # read(), not iteration: the first response was read that way already, and
+            # grpc.aio refuses to mix the two on one call.
+            while (response := await self.call.read()) is not grpc.aio.EOF:
+                kind = response.WhichOneof("event")
+                if kind == "audio":
+                    self.audio.add(response.audio, response.turn)
+                elif kind == "frames":
+                    self.video.add(response.frames, response.turn)
+                else:
+                    self._event(kind, response)
+        except asyncio.CancelledError:
+            raise
+        except grpc.aio.AioRpcError as error:
+            if not self.closed:
+                LOG.warning("session %s: gateway stream failed: %s", self.session_id, error.code())
+                self.emit("error", message=_stream_error(error), fatal=True)
+        self._close_soon("the gateway ended the session")
+
+    def _event(self, kind: str | None, response: gateway_pb2.ConverseResponse) -> None:
+        turn = response.turn
+        if kind == "turn_started":
+            started = response.turn_started
+            self.turn_clients[turn] = started.client_turn_id
+            self.emit(
+                "turn_started",
+                turn=turn,
+                client_turn_id=started.client_turn_id,
+                text=started.text,
+                mode=MODE_NAMES.get(started.mode, "speak"),
+            )
+        elif kind == "sentence":
+            sentence = response.sentence
+            self.emit(
+                "sentence",
+                turn=turn,
+                client_turn_id=self.turn_clients.get(turn, ""),
+                index=sentence.index,
+                text=sentence.text,
+                start_seconds=sentence.start_seconds,
+                duration_seconds=sentence.duration_seconds,
+                from_llm=sentence.from_llm,
+            )
+        elif kind == "turn_ended":
+            self._turn_ended(turn, response.turn_ended)
+
+    def _turn_ended(self, turn: int, ended: gateway_pb2.TurnEnded) -> None:
+        outcome = OUTCOMES.get(ended.outcome, "error")
+        self.metrics.turns.labels(outcome).inc()
+        summary = ended.summary
+        if outcome in ("done", "interrupted") and summary.spoken_text:
+            self.turn_texts[ended.client_turn_id] = summary.spoken_text
+        message = ""
+        if outcome == "error":
+            message = ended.error_message or f"The turn failed ({ended.error_code})."
+        self.emit(
+            "turn_ended",
+            turn=turn,
+            client_turn_id=ended.client_turn_id,
+            outcome=outcome,
+            start_frame=ended.start_frame,
+            end_frame=ended.end_frame,
+            error_code=ended.error_code,
+            error=message,
+            spoken_text=summary.spoken_text,
+            time_to_first_audio_seconds=summary.time_to_first_audio_seconds,
+            time_to_first_frame_seconds=summary.time_to_first_frame_seconds,
+            total_seconds=summary.total_seconds,
+            audio_seconds=summary.audio_seconds,
+            real_time_factor=summary.real_time_factor,
+        )
+
+    def _media_started(self, kind: str, turn: int, position: int) -> None:
+        """A track began sending a turn's media (or the idle loop's): timings and events."""
+        now = time.monotonic()
+        if kind == "video" and self.video is not None and position == self.video.first_index:
+            self.metrics.offer_to_first_frame.observe(now - self.offer_at)
+            self.emit("video_started", first_frame_index=position, fps=self.video.fps)
+        if kind == "audio":
+            if self.audio_turn and turn != self.audio_turn and self.barge_in_at is not None:
+                self.metrics.barge_in.observe(now - self.barge_in_at)
+                self.barge_in_at = None
+            self.audio_turn = turn
+        if turn == 0:
+            return
+        client_turn_id = self.turn_clients.get(turn, "")
+        arrival = self.turn_arrivals.get(client_turn_id)
+        if arrival is not None:
+            histogram = (
+                self.metrics.turn_to_first_audio
+                if kind == "audio"
+                else self.metrics.turn_to_first_frame
+            )
+            histogram.observe(now - arrival)
+        self.emit(
+            f"speech_{kind}",
+            turn=turn,
+            client_turn_id=client_turn_id,
+            position=position,
+            sent_after_seconds=(now - arrival) if arrival is not None else None,
+        )
+
+    # The page.
+
+    def emit(self, event_type: str, **fields: Any) -> None:
+        """Sends an event to the page over the data channel (held until it opens)."""
+        message = json.dumps({"type": event_type, **fields})
+        if self.channel is not None and self.channel.readyState == "open":
+            self.channel.send(message)
+        else:
+            self.pending_events.append(message)
+
+    def _flush_events(self) -> None:
+        pending, self.pending_events = self.pending_events, []
+        for message in pending:
+            self.channel.send(message)
+
+    def _channel_message(self, message: Any) -> None:
+        """The page may send turns and interrupts over the data channel too."""
+        try:
+            data = json.loads(message)
+        except (TypeError, ValueError):
+            self.emit("error", message="The page sent a message that is not JSON.")
+            return
+        if not isinstance(data, dict):
+            return
+        if data.get("type") == "interrupt":
+            asyncio.ensure_future(self.interrupt())
+        elif data.get("type") == "ping":
+            self.emit("pong", sent=data.get("sent"))
+
+    async def _connection_state_changed(self) -> None:
+        if self.pc is not None and self.pc.connectionState in ("failed", "closed"):
+            await self.close(f"the peer connection {self.pc.connectionState}")
+
+    async def _watch_connect(self) -> None:
+        await asyncio.sleep(CONNECT_TIMEOUT_SECONDS)
+        if self.pc is not None and self.pc.connectionState != "connected":
+            self._close_soon("the page never connected")
+
+    def _close_soon(self, reason: str) -> None:
+        if not self.closed:
+            asyncio.ensure_future(self.close(reason))
+
+
+def _started_fields(started: gateway_pb2.ConverseStarted | None) -> dict[str, Any]:
+    if started is None:
+        return {}
+    return {
+        "session_id": started.session_id,
+        "sample_rate": started.sample_rate,
+        "fps": started.fps,
+        "width": started.frame_width,
+        "height": started.frame_height,
+        "idle_loop_frames": started.idle_loop_frames,
+    }
+
+
+def _stream_error(error: grpc.aio.AioRpcError) -> str:
+    if error.code() == grpc.StatusCode.UNAVAILABLE:
+        return "The connection to the avatar service was lost; reload the page to reconnect."
+    return f"The live session ended: {error.details() or error.code().name}"

@@ -1,0 +1,341 @@
+"""WebRTC tracks fed from a Converse stream, both paced on the session's one clock.
+
+The gateway streams audio (sample offsets) and frames (indices) on one session clock.
+:class:`SessionClock` maps that clock to this machine's: a sample at ``t`` seconds of
+session time leaves at ``origin + t``. Both tracks read the same clock, so what the
+gateway made simultaneous leaves together, and RTCP sender reports let the browser
+play it in sync. The audio track leads: when audio is late it waits and slips the
+clock for both tracks (a short stall instead of a drift between sound and picture);
+a late frame is replaced by the last one and dropped when it comes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import time
+from collections import deque
+from collections.abc import Callable
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from avatar.common.v1 import media_pb2
+from avatar_core.frames import FrameFormatError, decode_frame
+
+AUDIO_PACKET_SECONDS = 0.02
+VIDEO_CLOCK_RATE = 90_000
+# Room for the gateway's own scheduling jitter before the first sample leaves.
+PLAYOUT_MARGIN_SECONDS = 0.03
+# Longest a frame may be late before the last one is shown again.
+FRAME_GRACE_SECONDS = 0.02
+# Longest the audio waits for late audio before it sends silence and slips the clock.
+AUDIO_WAIT_SECONDS = 1.0
+# What is held of the stream before the peer connects and the tracks start sending.
+HELD_SECONDS = 1.0
+
+MediaListener = Callable[[str, int, int], None]
+"""Called as ``(kind, turn, position)`` when a track starts sending a turn's media
+(turn 0 is the idle loop); position is a sample offset or a frame index."""
+
+
+class SessionClock:
+    """Session time to this machine's monotonic time, shared by both tracks."""
+
+    def __init__(self) -> None:
+        self.origin: float | None = None
+        self.started = asyncio.Event()
+
+    def start(self, session_seconds: float) -> None:
+        """Anchors the clock at the first media's arrival (``session_seconds`` into it)."""
+        if self.origin is None:
+            self.origin = time.monotonic() - session_seconds + PLAYOUT_MARGIN_SECONDS
+            self.started.set()
+
+    def due(self, session_seconds: float) -> float:
+        """When media at ``session_seconds`` should leave, monotonic seconds."""
+        assert self.origin is not None
+        return self.origin + session_seconds
+
+    async def wait_until(self, session_seconds: float) -> None:
+        """Sleeps until media at ``session_seconds`` is due."""
+        await self.started.wait()
+        delay = self.due(session_seconds) - time.monotonic()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+    def position(self, rate: float) -> int:
+        """The sample (or frame, at ``rate`` per second) due now; 0 before the start."""
+        if self.origin is None:
+            return 0
+        return max(0, int((time.monotonic() - self.origin) * rate))
+
+    def slip(self, seconds: float) -> None:
+        """Moves the whole session later by ``seconds`` (late media)."""
+        if self.origin is not None and seconds > 0:
+            self.origin += seconds
+
+
+class AudioBuffer:
+    """Received PCM from a sample offset on, with the turn each stretch belongs to."""
+
+    def __init__(self) -> None:
+        self.start = 0
+        self.pcm = bytearray()
+        self.turns: deque[tuple[int, int]] = deque()  # (first sample offset, turn)
+        self.arrived = asyncio.Event()
+        self.closed = False
+
+    @property
+    def end(self) -> int:
+        """The sample offset after the last sample held."""
+        return self.start + len(self.pcm) // 2
+
+    def add(self, chunk: media_pb2.AudioChunk, turn: int) -> None:
+        """Adds a chunk; a gap is filled with silence, what overlaps held audio is dropped."""
+        offset, pcm = chunk.sample_offset, chunk.pcm[: len(chunk.pcm) // 2 * 2]
+        if not self.pcm and not self.turns:
+            self.start = offset
+        if offset > self.end:
+            self.pcm += bytes(2 * (offset - self.end))
+        skip = max(0, self.end - offset)
+        if skip * 2 >= len(pcm):
+            return
+        if not self.turns or self.turns[-1][1] != turn:
+            self.turns.append((self.end, turn))
+        self.pcm += pcm[skip * 2 :]
+        self.arrived.set()
+
+    def forget_before(self, offset: int) -> None:
+        """Drops what lies before ``offset`` (nobody read it in time)."""
+        drop = min(len(self.pcm) // 2, max(0, offset - self.start))
+        if drop:
+            del self.pcm[: 2 * drop]
+            self.start += drop
+            while len(self.turns) > 1 and self.turns[1][0] <= self.start:
+                self.turns.popleft()
+
+    def close(self) -> None:
+        """No more audio will come: readers get silence from now on."""
+        self.closed = True
+        self.arrived.set()
+
+    def take(self, offset: int, count: int) -> tuple[bytes, int]:
+        """``count`` samples from ``offset`` (silence where none were received), and the
+        turn of the first of them; what lies before ``offset + count`` is then forgotten."""
+        out = bytearray(2 * count)
+        begin = max(offset, self.start)
+        stop = min(offset + count, self.end)
+        if stop > begin:
+            out[2 * (begin - offset) : 2 * (stop - offset)] = self.pcm[
+                2 * (begin - self.start) : 2 * (stop - self.start)
+            ]
+        turn = self.turn_at(offset)
+        self.forget_before(offset + count)
+        return bytes(out), turn
+
+    def turn_at(self, offset: int) -> int:
+        """The turn the sample at ``offset`` belongs to (0: idle)."""
+        turn = 0
+        for first, owner in self.turns:
+            if first > offset:
+                break
+            turn = owner
+        return turn
+
+
+class SessionAudioTrack(MediaStreamTrack):
+    """The session's audio, 20 ms frames of s16 mono at the voice's rate.
+
+    Args:
+        clock: The session clock.
+        sample_rate: Samples per second of the session's audio.
+        on_media: Told when the audio of a new turn (or of the idle loop) starts to leave.
+        on_underrun: Told when late audio made the clock slip.
+    """
+
+    kind = "audio"
+
+    def __init__(
+        self,
+        clock: SessionClock,
+        sample_rate: int,
+        on_media: MediaListener,
+        on_underrun: Callable[[], None] = lambda: None,
+    ) -> None:
+        super().__init__()
+        self.clock = clock
+        self.sample_rate = sample_rate
+        self.buffer = AudioBuffer()
+        self.samples_per_packet = max(1, round(sample_rate * AUDIO_PACKET_SECONDS))
+        self.next_offset: int | None = None
+        self.current_turn = -1
+        self.on_media = on_media
+        self.on_underrun = on_underrun
+        self.time_base = fractions.Fraction(1, sample_rate)
+
+    def add(self, chunk: media_pb2.AudioChunk, turn: int) -> None:
+        """Queues a chunk received from the gateway."""
+        self.clock.start(chunk.sample_offset / self.sample_rate)
+        self.buffer.add(chunk, turn)
+        if self.next_offset is None:  # not sending yet: hold only the last moments
+            self.buffer.forget_before(self.buffer.end - int(HELD_SECONDS * self.sample_rate))
+
+    async def recv(self) -> av.AudioFrame:
+        """The next 20 ms of audio, when it is due."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        await self.clock.started.wait()
+        if self.next_offset is None:
+            # Media held while the peer connected is past: start with what is due now.
+            now = self.clock.position(self.sample_rate)
+            now -= now % self.samples_per_packet
+            self.next_offset = max(self.buffer.start, now)
+        offset, count = self.next_offset, self.samples_per_packet
+        await self.clock.wait_until(offset / self.sample_rate)
+        await self._wait_for(offset + count)
+        pcm, turn = self.buffer.take(offset, count)
+        self.next_offset = offset + count
+        if turn != self.current_turn:
+            self.current_turn = turn
+            self.on_media("audio", turn, offset)
+        frame = av.AudioFrame.from_ndarray(
+            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
+        )
+        frame.sample_rate = self.sample_rate
+        frame.pts = offset
+        frame.time_base = self.time_base
+        return frame
+
+    async def _wait_for(self, end: int) -> None:
+        """Waits until the buffer holds audio up to ``end``, slipping the clock meanwhile."""
+        if self.buffer.end >= end or self.buffer.closed:
+            return
+        waited_from = time.monotonic()
+        while self.buffer.end < end and not self.buffer.closed:
+            self.buffer.arrived.clear()
+            remaining = AUDIO_WAIT_SECONDS - (time.monotonic() - waited_from)
+            if remaining <= 0:
+                break
+            try:
+                await asyncio.wait_for(self.buffer.arrived.wait(), remaining)
+            except TimeoutError:
+                break
+        self.clock.slip(time.monotonic() - waited_from)
+        self.on_underrun()
+
+    def close(self) -> None:
+        """Ends the audio: nothing more will be received."""
+        self.buffer.close()
+        self.stop()
+
+
+class SessionVideoTrack(MediaStreamTrack):
+    """The session's frames, each when it is due on the session clock.
+
+    Args:
+        clock: The session clock.
+        fps: Frames per second of the session.
+        on_media: Told when the frames of a new turn (or of the idle loop) start to leave.
+    """
+
+    kind = "video"
+
+    def __init__(self, clock: SessionClock, fps: float, on_media: MediaListener) -> None:
+        super().__init__()
+        self.clock = clock
+        self.fps = fps
+        self.frames: dict[int, tuple[media_pb2.Frame, int]] = {}
+        self.arrived = asyncio.Event()
+        self.next_index: int | None = None
+        self.last: np.ndarray | None = None  # the last picture, yuv420p planes
+        self.current_turn = -1
+        self.first_index: int | None = None
+        self.on_media = on_media
+        self.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
+        self.closed = False
+
+    def pts(self, index: int) -> int:
+        """The RTP-clock timestamp of frame ``index`` (90 kHz, from the session start)."""
+        return round(index * VIDEO_CLOCK_RATE / self.fps)
+
+    def add(self, batch: media_pb2.FrameBatch, turn: int) -> None:
+        """Queues a batch of frames received from the gateway."""
+        for frame in batch.frames:
+            if self.next_index is None or frame.index >= self.next_index:
+                self.frames[frame.index] = (frame, turn)
+        if batch.frames:
+            self.clock.start(batch.frames[0].index / self.fps)
+            self.arrived.set()
+        if self.next_index is None and self.frames:  # not sending yet: hold the last moments
+            newest = max(self.frames)
+            for old in [i for i in self.frames if i < newest - HELD_SECONDS * self.fps]:
+                del self.frames[old]
+
+    async def recv(self) -> av.VideoFrame:
+        """The next frame, when it is due; the last one again when it is late."""
+        if self.readyState != "live":
+            raise MediaStreamError
+        while not self.frames and self.last is None and not self.closed:
+            self.arrived.clear()
+            await self.arrived.wait()
+        if self.next_index is None:
+            held = min(self.frames) if self.frames else 0
+            self.next_index = max(held, self.clock.position(self.fps))
+            self.first_index = self.next_index
+        index = self.next_index
+        await self.clock.wait_until(index / self.fps)
+        entry = self.frames.pop(index, None)
+        if entry is None and not self.closed:
+            entry = await self._wait_for(index)
+        self.next_index = index + 1
+        for stale in [i for i in self.frames if i <= index]:
+            del self.frames[stale]
+        if entry is not None:
+            frame, turn = entry
+            picture = _to_video_frame(frame)
+            if picture is not None:
+                self.last = picture
+            if turn != self.current_turn:
+                self.current_turn = turn
+                self.on_media("video", turn, index)
+        if self.last is None:
+            raise MediaStreamError
+        # A fresh frame each time: the encoder owns (and may still hold) what it was given.
+        out = av.VideoFrame.from_ndarray(self.last, format="yuv420p")
+        out.pts = self.pts(index)
+        out.time_base = self.time_base
+        return out
+
+    async def _wait_for(self, index: int) -> tuple[media_pb2.Frame, int] | None:
+        deadline = time.monotonic() + FRAME_GRACE_SECONDS
+        while index not in self.frames and not self.closed:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self.arrived.clear()
+            try:
+                await asyncio.wait_for(self.arrived.wait(), remaining)
+            except TimeoutError:
+                return None
+        return self.frames.pop(index, None)
+
+    def close(self) -> None:
+        """Ends the video."""
+        self.closed = True
+        self.arrived.set()
+        self.stop()
+
+
+def _to_video_frame(frame: media_pb2.Frame) -> np.ndarray | None:
+    """Decodes a gateway frame to yuv420p planes; None for one that cannot be decoded
+    (it is skipped). Odd sizes lose their last row or column: 4:2:0 needs even ones."""
+    try:
+        rgb = decode_frame(frame)
+    except FrameFormatError:
+        return None
+    height, width = rgb.shape[0] // 2 * 2, rgb.shape[1] // 2 * 2
+    picture = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb[:height, :width]), format="rgb24")
+    return picture.reformat(format="yuv420p").to_ndarray()
