@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.appearance import EnhancedStills
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
 from avatar_gateway.conversations import ConversationTurn
 from avatar_gateway.sentences import is_question
@@ -64,9 +65,14 @@ class SpeakPlan:
 
 @dataclass(frozen=True, slots=True)
 class Clients:
-    """The downstream services."""
+    """The downstream services, and what high quality keeps of the enhancer's work.
+
+    Attributes:
+        stills: Each avatar's enhanced still; None enhances whole frames.
+    """
 
     llm: LlmClient
     tts: TtsClient
     animator: AnimatorClient
     enhancer: EnhancerClient
+    stills: EnhancedStills | None = None

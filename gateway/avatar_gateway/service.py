@@ -9,6 +9,7 @@ from prometheus_client import CollectorRegistry
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar_core.auth import BearerTokenInterceptor
 from avatar_core.server import Service, create_service_with
+from avatar_gateway.appearance import EnhancedStills
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.conversations import ConversationStoreError, open_conversation_store
@@ -30,11 +31,14 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
     """
     tls = config.downstream_tls
     wait = config.connect_wait_seconds
+    animator = AnimatorClient(config.animator_address, tls=tls, connect_wait_seconds=wait)
+    enhancer = EnhancerClient(config.enhancer_address, tls=tls, connect_wait_seconds=wait)
     clients = Clients(
         llm=LlmClient(config.llm_address, tls=tls, connect_wait_seconds=wait),
         tts=TtsClient(config.tts_address, tls=tls, connect_wait_seconds=wait),
-        animator=AnimatorClient(config.animator_address, tls=tls, connect_wait_seconds=wait),
-        enhancer=EnhancerClient(config.enhancer_address, tls=tls, connect_wait_seconds=wait),
+        animator=animator,
+        enhancer=enhancer,
+        stills=EnhancedStills(animator, enhancer),
     )
     metrics = GatewayMetrics(registry)
     conversations = MeasuredConversationStore(

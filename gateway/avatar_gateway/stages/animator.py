@@ -60,9 +60,15 @@ class AnimatorStage(Stage):
         self._to_client = to_client
         self._frames_out = frames_out
         self._position = 0  # samples of output so far, padding included
+        self._appearance = b""  # the enhanced still frames are drawn from (high quality)
 
     async def run(self) -> None:
         """Animates sentences until the inbox ends, then puts :data:`END`."""
+        plan = self.context.plan
+        stills = self.context.clients.stills
+        if plan.high_quality and stills is not None:
+            appearance = await stills.get(plan.content_hash, plan.photo, self.timeout())
+            self._appearance = appearance.still
         while (speech := await self._inbox.get()) is not END:
             with self.timed():
                 await self._animate(speech)
@@ -143,6 +149,7 @@ class AnimatorStage(Stage):
             encoding=encoding,
             jpeg_quality=95 if plan.high_quality else 85,
             motion=plan.motion,
+            appearance=self._appearance,
         )
 
     def _sentence_event(self, sentence: _Sentence) -> ClientEvent:

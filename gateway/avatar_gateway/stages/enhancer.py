@@ -1,4 +1,8 @@
-"""The ``enhancer`` stage (high quality): every frame batch through the enhancer, in order."""
+"""The ``enhancer`` stage (high quality): every frame batch through the enhancer, in order.
+
+With the avatar's enhanced still at hand (:mod:`avatar_gateway.appearance`) the
+animator draws frames from it, and the enhancer works only on the regions that move.
+"""
 
 from __future__ import annotations
 
@@ -15,8 +19,7 @@ from avatar_gateway.stages.events import END, EndOfStream
 class EnhancerStage(Stage):
     """Streams the animator's frame batches through one ``Enhance`` call.
 
-    One call serves the whole request, so the enhancer keeps what it prepared for the
-    avatar's still photo; batches come back in order with the indices they went in
+    One call serves the whole request; batches come back in order with the indices they went in
     with, and go to the client in the request's frame encoding.
 
     Args:
@@ -44,10 +47,17 @@ class EnhancerStage(Stage):
         await self._to_client.put(END)
 
     async def _enhance(self) -> None:
+        plan = self.context.plan
+        stills = self.context.clients.stills
+        regions: tuple[enhancer_pb2.Region, ...] = ()
+        if stills is not None:
+            # Frames are drawn from the enhanced still: only what moves needs the enhancer.
+            appearance = await stills.get(plan.content_hash, plan.photo, self.timeout())
+            regions = appearance.regions
         call_ended = asyncio.Event()
         try:
             responses = self.context.clients.enhancer.enhance(
-                requests_until(call_ended, self._requests()), self.timeout()
+                requests_until(call_ended, self._requests(regions)), self.timeout()
             )
             async for response in responses:
                 if response.WhichOneof("event") == "frames":
@@ -55,9 +65,12 @@ class EnhancerStage(Stage):
         finally:
             call_ended.set()
 
-    async def _requests(self) -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
+    async def _requests(
+        self, regions: tuple[enhancer_pb2.Region, ...]
+    ) -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
         encoding = self.context.plan.frame_encoding
-        yield enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig(encoding=encoding))
+        config = enhancer_pb2.EnhanceConfig(encoding=encoding, regions=regions)
+        yield enhancer_pb2.EnhanceRequest(config=config)
         while (batch := await self._inbox.get()) is not END:
             yield enhancer_pb2.EnhanceRequest(frames=batch)
         yield enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
