@@ -266,6 +266,7 @@ function stopSession() {
   clearTimeout(state.retryTimer);
   if (state.session) state.session.close();
   state.session = null;
+  ui.video.srcObject = null;
   state.playing = null;
   ui.send.disabled = true;
   ui.stop.disabled = true;
@@ -294,6 +295,7 @@ async function connect() {
     state.limits.ice_servers || [],
   );
   state.session = session;
+  window.avatarSession = session; // for diagnostics (getStats) and the browser tests
   session.addEventListener("avatar-event", (event) => onAvatarEvent(session, event.detail));
   session.addEventListener("lost", (event) => {
     if (state.session !== session) return;
@@ -447,7 +449,11 @@ function onAvatarEvent(session, event) {
 
 async function send() {
   const text = ui.text.value.trim();
-  if (!text || !state.session) return;
+  if (!text) return;
+  if (!state.session || !state.session.location) {
+    showError(state.avatarId ? "The avatar is still connecting; send again in a moment." : "Create or choose an avatar first.");
+    return;
+  }
   clearError();
   state.turnCounter += 1;
   const clientTurnId = `m${Date.now().toString(36)}${state.turnCounter}`;
@@ -489,6 +495,8 @@ async function start() {
     }
   } catch (error) {
     report(error);
+  } finally {
+    document.body.dataset.ready = "true";
   }
 }
 
