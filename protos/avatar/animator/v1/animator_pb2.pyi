@@ -40,7 +40,7 @@ class PrepareAvatarResponse(_message.Message):
     def __init__(self, content_hash: _Optional[str] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., faces_found: _Optional[int] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., still_jpeg: _Optional[bytes] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames", "appearance")
+    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames", "appearance", "lipsync")
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
@@ -52,6 +52,7 @@ class AnimateConfig(_message.Message):
     MOTION_FIELD_NUMBER: _ClassVar[int]
     LOOP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     APPEARANCE_FIELD_NUMBER: _ClassVar[int]
+    LIPSYNC_FIELD_NUMBER: _ClassVar[int]
     content_hash: str
     image: bytes
     fps: float
@@ -63,7 +64,8 @@ class AnimateConfig(_message.Message):
     motion: _media_pb2.MotionSettings
     loop_frames: int
     appearance: bytes
-    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ..., appearance: _Optional[bytes] = ...) -> None: ...
+    lipsync: str
+    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ..., appearance: _Optional[bytes] = ..., lipsync: _Optional[str] = ...) -> None: ...
 
 class AnimateInputEnd(_message.Message):
     __slots__ = ()
@@ -82,18 +84,20 @@ class AnimateRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[AnimateConfig, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., timings: _Optional[_Union[_media_pb2.TimingTrack, _Mapping]] = ..., end: _Optional[_Union[AnimateInputEnd, _Mapping]] = ...) -> None: ...
 
 class AnimateStarted(_message.Message):
-    __slots__ = ("frame_width", "frame_height", "fps", "cache_hit", "warnings")
+    __slots__ = ("frame_width", "frame_height", "fps", "cache_hit", "warnings", "lipsync")
     FRAME_WIDTH_FIELD_NUMBER: _ClassVar[int]
     FRAME_HEIGHT_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
     CACHE_HIT_FIELD_NUMBER: _ClassVar[int]
     WARNINGS_FIELD_NUMBER: _ClassVar[int]
+    LIPSYNC_FIELD_NUMBER: _ClassVar[int]
     frame_width: int
     frame_height: int
     fps: float
     cache_hit: bool
     warnings: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., fps: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
+    lipsync: str
+    def __init__(self, frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., fps: _Optional[float] = ..., cache_hit: _Optional[bool] = ..., warnings: _Optional[_Iterable[str]] = ..., lipsync: _Optional[str] = ...) -> None: ...
 
 class AnimateEnd(_message.Message):
     __slots__ = ("frames", "used_timings")
