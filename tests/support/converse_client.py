@@ -60,6 +60,7 @@ class LiveSession:
         self.events: list[gateway_pb2.ConverseResponse] = []
         self.ticks: list[Tick] = []
         self.error: grpc.aio.AioRpcError | None = None
+        self.cancelled = False
         self._pending_audio: media_pb2.AudioChunk | None = None
         self._changed = asyncio.Event()
         if isinstance(config, gateway_pb2.ConverseConfig):
@@ -124,9 +125,11 @@ class LiveSession:
         return ended
 
     async def finish(self, timeout: float = 60.0) -> grpc.StatusCode:
-        """Waits for the call to end; returns its status code."""
+        """Waits for the call to end; returns its status code (CANCELLED once cancelled)."""
         async with asyncio.timeout(timeout):
             await asyncio.shield(self._reader)
+        if self.cancelled:
+            return grpc.StatusCode.CANCELLED
         return self.error.code() if self.error is not None else grpc.StatusCode.OK
 
     def cancel(self) -> None:
@@ -145,7 +148,7 @@ class LiveSession:
         except grpc.aio.AioRpcError as error:
             self.error = error
         except asyncio.CancelledError:
-            pass
+            self.cancelled = True
         finally:
             self._changed.set()
 

@@ -4,8 +4,9 @@ An idle session shows its avatar's seamless idle loop (blinks, gaze, sway; the m
 closed): session frame ``k`` is loop frame ``k mod L``. The loop is rendered by the
 animator from silence with ``loop_frames = L``, so its last frame leads back to its
 first, and the animator gives speech frame ``g`` of the same avatar the pose of loop
-frame ``g mod L``: speech joins the loop without a jump. In high quality the loop
-passes through the enhancer too, so idle and speech frames look alike.
+frame ``g mod L``: speech joins the loop without a jump. In high quality the loop is
+made as a turn's frames are (drawn from the avatar's enhanced still, enhanced where
+it moves), so idle and speech frames look alike.
 
 One loop per (avatar content hash, fps, frame encoding, quality) is kept, in a
 memory-bounded LRU cache shared by every session; sessions that ask for the same loop
@@ -25,6 +26,7 @@ import grpc
 from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2
+from avatar_gateway.appearance import Appearance
 from avatar_gateway.clients import StageError
 from avatar_gateway.plan import Clients
 
@@ -173,10 +175,35 @@ async def render_idle_loop(
 ) -> IdleLoop:
     """Animates silence into ``loop_frames`` frames that loop without a jump.
 
+    In high quality the frames are made as a turn's are: drawn from the avatar's
+    enhanced still, then enhanced where they move (or whole, without kept stills).
+
     Raises:
         StageError: The animator or enhancer failed or is down.
     """
-    animated_encoding = media_pb2.FRAME_ENCODING_JPEG if key.high_quality else key.encoding
+    appearance = None
+    if key.high_quality and clients.stills is not None:
+        appearance = await clients.stills.get(key.content_hash, photo, timeout)
+    frames = await _animated_silence(clients, key, photo, loop_frames, appearance, timeout)
+    if key.high_quality:
+        regions = appearance.regions if appearance is not None else ()
+        frames = await _enhanced(clients, frames, key.encoding, regions, timeout)
+    return IdleLoop(
+        frames=tuple(frame.data for frame in frames),
+        width=frames[0].width,
+        height=frames[0].height,
+        encoding=frames[0].encoding or media_pb2.FRAME_ENCODING_JPEG,
+    )
+
+
+async def _animated_silence(
+    clients: Clients,
+    key: IdleLoopKey,
+    photo: bytes,
+    loop_frames: int,
+    appearance: Appearance | None,
+    timeout: float | None,
+) -> list[media_pb2.Frame]:
     samples = math.ceil(loop_frames * IDLE_SAMPLE_RATE / key.fps)
 
     async def requests() -> AsyncIterator[animator_pb2.AnimateRequest]:
@@ -186,9 +213,11 @@ async def render_idle_loop(
                 image=photo,
                 fps=key.fps,
                 sample_rate=IDLE_SAMPLE_RATE,
-                encoding=animated_encoding,
+                # High quality: JPEG to the enhancer, as a turn's frames (RGB24 is too big).
+                encoding=media_pb2.FRAME_ENCODING_JPEG if key.high_quality else key.encoding,
                 jpeg_quality=95 if key.high_quality else 85,
                 loop_frames=loop_frames,
+                appearance=appearance.still if appearance is not None else b"",
             )
         )
         yield animator_pb2.AnimateRequest(
@@ -202,28 +231,25 @@ async def render_idle_loop(
     async for response in clients.animator.animate(requests(), timeout):
         if response.WhichOneof("event") == "frames":
             frames.extend(response.frames.frames)
-    frames = frames[:loop_frames]
     if len(frames) < loop_frames:
         raise StageError(
             "animator",
             grpc.StatusCode.INTERNAL,
             f"the animator made {len(frames)} idle frames of {loop_frames}",
         )
-    if key.high_quality:
-        frames = await _enhanced(clients, frames, key.encoding, timeout)
-    return IdleLoop(
-        frames=tuple(frame.data for frame in frames),
-        width=frames[0].width,
-        height=frames[0].height,
-        encoding=frames[0].encoding or media_pb2.FRAME_ENCODING_JPEG,
-    )
+    return frames[:loop_frames]
 
 
 async def _enhanced(
-    clients: Clients, frames: list[media_pb2.Frame], encoding: int, timeout: float | None
+    clients: Clients,
+    frames: list[media_pb2.Frame],
+    encoding: int,
+    regions: tuple[enhancer_pb2.Region, ...],
+    timeout: float | None,
 ) -> list[media_pb2.Frame]:
     async def requests() -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
-        yield enhancer_pb2.EnhanceRequest(config=enhancer_pb2.EnhanceConfig(encoding=encoding))
+        config = enhancer_pb2.EnhanceConfig(encoding=encoding, regions=regions)
+        yield enhancer_pb2.EnhanceRequest(config=config)
         for start in range(0, len(frames), ENHANCE_BATCH_FRAMES):
             batch = media_pb2.FrameBatch(frames=frames[start : start + ENHANCE_BATCH_FRAMES])
             yield enhancer_pb2.EnhanceRequest(frames=batch)

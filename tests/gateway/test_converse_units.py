@@ -1,0 +1,310 @@
+"""The parts of a live session alone: the clock, the speech buffer, the idle loop cache,
+and a whole session over fake downstream clients on a fast clock."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+
+import grpc
+import pytest
+from prometheus_client import CollectorRegistry
+
+from avatar.common.v1 import media_pb2
+from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.conversations import ConversationLimits, open_conversation_store
+from avatar_gateway.converse.clock import SessionClock
+from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
+from avatar_gateway.converse.session import ConverseSession, SessionError, SessionSettings
+from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
+from avatar_gateway.converse.turn import TurnRunner
+from avatar_gateway.metrics import GatewayMetrics
+from avatar_gateway.plan import Clients
+from avatar_gateway.turns import ChatTurns
+from tests.support.stage_harness import PLAN, RATE, FakeAnimator, FakeTts
+
+FPS = 25.0
+SLOT = RATE // 25  # samples per frame at 16 kHz and 25 fps
+
+
+# The clock ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fps", "rate"), [(25.0, 24_000), (24.0, 22_050), (30.0, 44_100)])
+def test_slots_are_gapless_and_add_up_to_the_clock(fps, rate):
+    clock = SessionClock(fps, rate)
+    starts = [clock.slot_start(k) for k in range(1000)]
+    assert starts[0] == 0
+    for k in range(999):
+        assert starts[k] + clock.slot_samples(k) == starts[k + 1]
+    assert abs(starts[-1] - 999 * rate / fps) <= 0.5
+
+
+def test_ticks_are_due_a_lead_ahead_of_their_time():
+    now = [100.0]
+    clock = SessionClock(25.0, 16_000, lead_seconds=0.1, now=lambda: now[0])
+    clock.start()  # frame 0 plays at 100.1
+    assert clock.wait_seconds(0) == pytest.approx(0.0)
+    assert clock.wait_seconds(5) == pytest.approx(0.2)
+    now[0] = 100.3
+    assert clock.position_seconds() == pytest.approx(0.2)
+    assert clock.wait_seconds(8) == pytest.approx(0.02)  # plays at 0.32, sent at 0.22
+    assert clock.wait_seconds(7) < 0
+
+
+# The speech buffer -------------------------------------------------------------------
+
+
+def _frames(count: int) -> gateway_pb2.SpeakResponse:
+    frames = [media_pb2.Frame(index=i, data=b"f%d" % i) for i in range(count)]
+    return gateway_pb2.SpeakResponse(frames=media_pb2.FrameBatch(frames=frames))
+
+
+def _audio(samples: int, offset: int = 0, rate: int = RATE) -> gateway_pb2.SpeakResponse:
+    pcm = bytes(range(256)) * (2 * samples // 256) + bytes(2 * samples % 256)
+    chunk = media_pb2.AudioChunk(pcm=pcm, sample_rate=rate, sample_offset=offset)
+    return gateway_pb2.SpeakResponse(audio=chunk)
+
+
+def _sentence(index: int, start_samples: int) -> gateway_pb2.SpeakResponse:
+    sentence = gateway_pb2.Sentence(
+        index=index, text=f"s{index}", start_seconds=start_samples / RATE
+    )
+    return gateway_pb2.SpeakResponse(sentence=sentence)
+
+
+async def test_each_tick_takes_a_frame_and_exactly_its_slot_of_audio():
+    buffer = SpeechBuffer(RATE, FPS)
+    await buffer.put(_sentence(0, 0))
+    await buffer.put(_audio(3 * SLOT - 10))
+    await buffer.put(_frames(3))
+    await buffer.put(_sentence(1, 3 * SLOT))
+    assert buffer.ready(SLOT)
+    first = buffer.take(SLOT)
+    assert (first.frame.data, len(first.pcm), [s.text for _, s in first.sentences]) == (
+        b"f0",
+        2 * SLOT,
+        ["s0"],
+    )
+    buffer.take(SLOT)
+    assert not buffer.ready(SLOT)  # 630 samples left for a slot of 640: wait for more
+    buffer.finish()
+    assert buffer.ready(SLOT)
+    last = buffer.take(SLOT)
+    assert len(last.pcm) == 2 * SLOT and last.pcm.endswith(bytes(20))  # padded at the end
+    assert buffer.exhausted and buffer.played_samples == 3 * SLOT - 10
+    assert buffer.frames_ahead == 0
+
+
+async def test_a_sentence_is_due_in_the_tick_where_it_begins():
+    buffer = SpeechBuffer(RATE, FPS)
+    await buffer.put(_audio(4 * SLOT))
+    await buffer.put(_frames(4))
+    await buffer.put(_sentence(0, 0))
+    await buffer.put(_sentence(1, 2 * SLOT + 100))
+    due = [[(start, s.text) for start, s in buffer.take(SLOT).sentences] for _ in range(4)]
+    assert due == [[(0, "s0")], [], [(100, "s1")], []]
+
+
+async def test_the_buffer_holds_the_pipeline_back_beyond_its_limit():
+    buffer = SpeechBuffer(RATE, FPS, limit_seconds=0.2)  # 5 frames
+    await buffer.put(_audio(10 * SLOT))
+    put = asyncio.create_task(buffer.put(_frames(10)))
+    await asyncio.sleep(0.05)
+    assert not put.done()  # 0.4 s of both audio and frames ahead: waits
+    for _ in range(5):
+        buffer.take(SLOT)
+    await asyncio.wait_for(put, 1.0)
+
+
+async def test_audio_at_another_rate_is_refused():
+    buffer = SpeechBuffer(24_000, FPS)
+    with pytest.raises(SampleRateMismatchError, match="16000 Hz; the session runs at 24000"):
+        await buffer.put(_audio(100, rate=16_000))
+
+
+# The idle loop cache -----------------------------------------------------------------
+
+
+def _clients(**fakes) -> Clients:
+    return Clients(
+        llm=fakes.get("llm"),
+        tts=fakes.get("tts", FakeTts()),
+        animator=fakes.get("animator", FakeAnimator()),
+        enhancer=fakes.get("enhancer"),
+    )
+
+
+async def test_one_render_serves_every_session_asking_at_once():
+    animator = FakeAnimator()
+    cache = IdleLoopCache(_clients(animator=animator), idle_seconds=0.4, max_bytes=10_000)
+    key = IdleLoopKey("c0ffee", FPS, media_pb2.FRAME_ENCODING_JPEG, False)
+    loops = await asyncio.gather(*(cache.get(key, b"photo") for _ in range(5)))
+    assert animator.calls == 1 and all(loop is loops[0] for loop in loops)
+    assert len(loops[0].frames) == cache.loop_frames(FPS) == 10
+    assert animator.configs[0].loop_frames == 10
+    assert [loops[0].frame(k).index for k in (0, 13)] == [0, 13]
+    assert loops[0].frame(13).data == loops[0].frames[3]
+    await cache.get(key, b"photo")
+    assert animator.calls == 1
+
+
+async def test_the_cache_drops_the_least_recently_used_loop_beyond_its_memory():
+    animator = FakeAnimator()
+    # FakeAnimator frames are 5 bytes: a loop of 10 frames takes 50.
+    cache = IdleLoopCache(_clients(animator=animator), idle_seconds=0.4, max_bytes=120)
+    keys = [IdleLoopKey(f"avatar{i}", FPS, media_pb2.FRAME_ENCODING_JPEG, False) for i in range(3)]
+    await cache.get(keys[0], b"photo")
+    await cache.get(keys[1], b"photo")
+    await cache.get(keys[0], b"photo")  # 0 is now the most recently used
+    await cache.get(keys[2], b"photo")  # 150 bytes > 120: 1 goes
+    assert len(cache) == 2 and cache.nbytes == 100
+    calls = animator.calls
+    await cache.get(keys[0], b"photo")
+    assert animator.calls == calls
+    await cache.get(keys[1], b"photo")
+    assert animator.calls == calls + 1
+
+
+# A whole session over fakes ----------------------------------------------------------
+
+
+class _Client:
+    """The client side of a session: what it sends, what it gets."""
+
+    def __init__(self) -> None:
+        self.inbox: asyncio.Queue[gateway_pb2.ConverseRequest | None] = asyncio.Queue()
+        self.events: list[gateway_pb2.ConverseResponse] = []
+        self.changed = asyncio.Event()
+
+    async def receive(self) -> gateway_pb2.ConverseRequest | None:
+        return await self.inbox.get()
+
+    async def send(self, event: gateway_pb2.ConverseResponse) -> None:
+        self.events.append(event)
+        self.changed.set()
+        await asyncio.sleep(0)
+
+    def turn(self, text: str) -> None:
+        self.inbox.put_nowait(gateway_pb2.ConverseRequest(turn=gateway_pb2.ConverseTurn(text=text)))
+
+    def interrupt(self) -> None:
+        self.inbox.put_nowait(
+            gateway_pb2.ConverseRequest(interrupt=gateway_pb2.ConverseInterrupt())
+        )
+
+    def frames(self) -> list[tuple[int, media_pb2.Frame]]:
+        return [(e.turn, f) for e in self.events if e.HasField("frames") for f in e.frames.frames]
+
+    def ended(self) -> list[gateway_pb2.TurnEnded]:
+        return [e.turn_ended for e in self.events if e.HasField("turn_ended")]
+
+    async def wait_for(self, condition, timeout: float = 10.0) -> None:
+        async with asyncio.timeout(timeout):
+            while not condition():
+                self.changed.clear()
+                await self.changed.wait()
+
+
+def _fast_clock() -> SessionClock:
+    """A clock ten times faster than real time: a second of session in 0.1 s."""
+    return SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() * 10)
+
+
+@pytest.fixture
+async def chat_turns(tmp_path):
+    store = open_conversation_store("", tmp_path, ConversationLimits(), 2.0)
+    yield ChatTurns(store)
+    await store.close()
+
+
+def _session(client: _Client, clients: Clients, chat_turns: ChatTurns) -> ConverseSession:
+    idle = IdleLoop(frames=(b"idle0", b"idle1", b"idle2"), width=4, height=4, encoding=1)
+    settings = SessionSettings(
+        session_id="s",
+        template=dataclasses.replace(PLAN, loop_frames=3),
+        mode=gateway_pb2.SPEAK_MODE_SPEAK,
+        sample_rate=RATE,
+        frame_width=4,
+        frame_height=4,
+        idle=idle,
+        chat_available=False,
+        max_text_chars=200,
+    )
+    runner = TurnRunner(clients, chat_turns, lambda: None)
+    metrics = GatewayMetrics(CollectorRegistry())
+    return ConverseSession(settings, runner, metrics, client.receive, client.send, _fast_clock())
+
+
+async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_told(chat_turns):
+    client, animator = _Client(), FakeAnimator()
+    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    await client.wait_for(lambda: len(client.frames()) >= 5)
+    client.turn("One two three. Four five.")
+    await client.wait_for(lambda: client.ended())
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    frames = client.frames()
+    assert [f.index for _, f in frames] == list(range(len(frames)))
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    speech = [f for turn, f in frames if turn == 1]
+    assert len(speech) == ended.end_frame - ended.start_frame
+    assert ended.summary.frames == sum(1 for f in speech if f.data == b"frame")
+    # The animator was told where each sentence plays; with no hold they are exact.
+    starts = [config.start_frame for config in animator.configs]
+    assert starts[0] <= ended.start_frame
+    assert all(config.loop_frames == 3 for config in animator.configs)
+    for turn, frame in frames:
+        if turn == 0:
+            assert frame.data == b"idle%d" % (frame.index % 3)
+
+
+async def test_an_interrupt_cancels_the_turns_calls_and_idles_at_once(chat_turns):
+    client = _Client()
+    animator = FakeAnimator(hold_after=3)  # started, then two batches, then it hangs
+    clients = _clients(animator=animator)
+    session = asyncio.create_task(_session(client, clients, chat_turns).run())
+    client.turn("One two three four five six seven eight nine ten.")
+    await client.wait_for(lambda: any(turn == 1 for turn, _ in client.frames()))
+    await asyncio.wait_for(animator.held.wait(), 5)
+    client.interrupt()
+    await client.wait_for(lambda: client.ended())
+    first_after = len(client.events)
+    await client.wait_for(lambda: len(client.frames()) > 0 and client.frames()[-1][0] == 0)
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_INTERRUPTED
+    assert ended.summary.spoken_text == "One two three four five six seven eight nine ten."
+    assert animator.cancelled == 1
+    # Held frames (the pipeline was behind) then, right after the end, idle.
+    after = [e for e in client.events[first_after:] if e.HasField("frames")]
+    assert after[0].turn == 0 and after[0].frames.frames[0].index == ended.end_frame
+
+
+async def test_a_failing_tts_fails_the_turn_and_idling_goes_on(chat_turns):
+    client = _Client()
+    tts = FakeTts(fail_after=1, code=grpc.StatusCode.UNAVAILABLE)
+    session = asyncio.create_task(_session(client, _clients(tts=tts), chat_turns).run())
+    client.turn("Hello there.")
+    await client.wait_for(lambda: client.ended())
+    count = len(client.frames())
+    await client.wait_for(lambda: len(client.frames()) >= count + 5)
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+    (ended,) = client.ended()
+    assert (ended.outcome, ended.error_code) == (gateway_pb2.TURN_OUTCOME_FAILED, "UNAVAILABLE")
+    assert ended.error_message == "tts stage: tts went away"
+    assert {turn for turn, _ in client.frames()} == {0}
+
+
+async def test_a_second_config_ends_the_session_with_invalid_argument(chat_turns):
+    client = _Client()
+    session = _session(client, _clients(), chat_turns)
+    client.inbox.put_nowait(gateway_pb2.ConverseRequest(config=gateway_pb2.ConverseConfig()))
+    with pytest.raises(SessionError, match="already has its config"):
+        await asyncio.wait_for(session.run(), 5)
