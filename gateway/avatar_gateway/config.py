@@ -47,6 +47,9 @@ class GatewayConfig:
             RESOURCE_EXHAUSTED.
         session_retry_seconds: When a refused session should try again, in its message
             and its ``retry-after-seconds`` trailing metadata.
+        session_lead_seconds: How far ahead of its playing time a live session sends
+            each frame and its audio: room for scheduling jitter; an interrupt is
+            heard after at most this much.
         idle_cache_bytes: Memory for the avatars' idle loops of live sessions (rendered
             once per avatar, frame rate, encoding and quality, shared by every session);
             the least recently used loop goes first.
@@ -73,6 +76,7 @@ class GatewayConfig:
     downstream_tls: ClientTls | None = None
     max_sessions: int = 16
     session_retry_seconds: int = 5
+    session_lead_seconds: float = 0.1
     idle_cache_bytes: int = 256 * 1024 * 1024
     auth_token: str = field(default="", repr=False)
 
@@ -112,6 +116,7 @@ class GatewayConfig:
             downstream_tls=ClientTls.from_env(env),
             max_sessions=env.integer("MAX_SESSIONS", 16, minimum=1, maximum=10_000),
             session_retry_seconds=env.integer("SESSION_RETRY_SECONDS", 5, minimum=1, maximum=3600),
+            session_lead_seconds=env.number("SESSION_LEAD_SECONDS", 0.1, minimum=0.0, maximum=2.0),
             idle_cache_bytes=env.integer("IDLE_CACHE_MB", 256, minimum=1, maximum=1_000_000)
             * 1024
             * 1024,

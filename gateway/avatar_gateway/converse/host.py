@@ -23,6 +23,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar.tts.v1 import tts_pb2
 from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
+from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoopCache, IdleLoopKey
 from avatar_gateway.converse.session import (
     ConverseSession,
@@ -116,7 +117,12 @@ class SessionHost:
             runner = TurnRunner(
                 self._clients, self._chat_turns, time_remaining, self._config.sentences_ahead
             )
-            await ConverseSession(settings, runner, self._metrics, receive, send).run()
+            clock = SessionClock(
+                settings.template.fps,
+                settings.sample_rate,
+                lead_seconds=self._config.session_lead_seconds,
+            )
+            await ConverseSession(settings, runner, self._metrics, receive, send, clock).run()
         finally:
             self._live -= 1
             self._metrics.converse_sessions.dec()
