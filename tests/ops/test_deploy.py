@@ -133,8 +133,8 @@ def test_deployment_probes_drain_and_security(base, service):
 def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
     deployments = by_kind(base, "Deployment")
     services = by_kind(base, "Service")
-    assert set(deployments) == set(SERVICES)
-    assert set(services) == {*SERVICES, "redis"}
+    assert set(deployments) == {*SERVICES, "web"}
+    assert set(services) == {*SERVICES, "redis", "web"}
     for name in SERVICES:
         service = services[name]
         assert service["spec"]["clusterIP"] == "None"
@@ -262,6 +262,26 @@ def test_gpu_overlay_example_uses_the_component(base):
     assert all(d["metadata"]["namespace"] == overlay["namespace"] for d in deployments.values())
 
 
+def test_the_web_front_is_probed_over_http_non_root_and_a_client_of_the_gateway(base):
+    deployment = by_kind(base, "Deployment")["web"]
+    pod = deployment["spec"]["template"]["spec"]
+    container = _container(deployment)
+    assert container["image"].split(":")[0] == "avatar-web"
+    for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/api/config", "port": "http"}, probe
+    assert (
+        _env(container)["AVATAR_WEB_GATEWAY_ADDRESS"]
+        == f"dns:///gateway:{DEFAULT_PORTS['gateway']}"
+    )
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    service = by_kind(base, "Service")["web"]
+    assert service["spec"]["sessionAffinity"] == "ClientIP"
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["web"]
+    assert compose["build"]["dockerfile"] == "gateway/Dockerfile.web"
+    assert compose["environment"]["AVATAR_WEB_GATEWAY_ADDRESS"] == "127.0.0.1:50051"
+
+
 def _check_compose(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [venv_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(path)],
@@ -283,7 +303,7 @@ def test_compose_file_follows_the_compose_spec(tmp_path):
 def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_service():
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
     services = compose["services"]
-    assert set(services) == {*SERVICES, "redis", "prometheus", "grafana"}
+    assert set(services) == {*SERVICES, "web", "redis", "prometheus", "grafana"}
     reserved = set()
     for name in SERVICES:
         service = services[name]
@@ -375,7 +395,7 @@ def test_dockerfile_builds_and_installs_only_its_unit(service, variant):
 
 def test_dockerfiles_pass_hadolint():
     hadolint = venv_tool("hadolint")
-    paths = [str(path) for _, _, path in _dockerfiles()]
+    paths = [str(path) for _, _, path in _dockerfiles()] + [str(ROOT / "gateway/Dockerfile.web")]
     linted = subprocess.run(
         [hadolint, "--no-color", "--failure-threshold", "style", *paths],
         capture_output=True,
