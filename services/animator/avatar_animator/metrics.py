@@ -34,9 +34,14 @@ class AnimatorMetrics:
         )
         self.frame_seconds = Histogram(
             "avatar_animator_frame_seconds",
-            "Time per frame of each step (render, encode).",
+            "Time per frame of each step (render, encode, lipsync: the lip-sync model's part).",
             ["step"],
             buckets=FRAME_BUCKETS,
+            registry=registry,
+        )
+        self.lipsync_frames = Counter(
+            "avatar_animator_lipsync_frames",
+            "Frames whose mouth the lip-sync model drew.",
             registry=registry,
         )
         self.cached_faces = Gauge(
@@ -62,3 +67,8 @@ class AnimatorMetrics:
         self.frames.labels(driver).inc(count)
         self.frame_seconds.labels("render").observe(render_seconds / count)
         self.frame_seconds.labels("encode").observe(encode_seconds / count)
+
+    def record_lipsync(self, count: int, seconds: float) -> None:
+        """Counts ``count`` frames the lip-sync model drew and observes its time per frame."""
+        self.lipsync_frames.inc(count)
+        self.frame_seconds.labels("lipsync").observe(seconds / count)

@@ -11,7 +11,9 @@ Status codes:
   stream order, overlapping audio: INVALID_ARGUMENT (the input is at fault,
   whatever the server's state);
 * a content hash this replica has not prepared, sent without the image:
-  FAILED_PRECONDITION "send the image" (any replica can serve once it has it).
+  FAILED_PRECONDITION "send the image" (any replica can serve once it has it);
+* ``lipsync`` "onnx" on a server without a working lip-sync model:
+  FAILED_PRECONDITION with the reason; an unknown ``lipsync``: INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -28,6 +30,12 @@ from avatar.common.v1 import media_pb2
 from avatar_animator.config import AnimatorConfig
 from avatar_animator.engine import FacePreparer, MotionSettings, PreparedFace
 from avatar_animator.errors import AnimationInputError, AnimatorError, FacePreparationError
+from avatar_animator.lipsync import LipSyncRenderer
+from avatar_animator.lipsync_backends import (
+    LipSyncBackends,
+    LipSyncUnavailableError,
+    UnknownLipSyncError,
+)
 from avatar_animator.metrics import AnimatorMetrics
 from avatar_animator.stream import AnimateStream, FrameBatch, StreamSettings
 from avatar_core.images import InvalidImageError, encode_jpeg
@@ -83,11 +91,21 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
             max_image_bytes=config.max_image_bytes,
             max_image_pixels=config.max_image_pixels,
         )
+        self._lipsync = LipSyncBackends(config)
 
     async def warm_up(self) -> None:
-        """Loads the face models before the server reports SERVING."""
+        """Loads the face models and the lip-sync model before the server reports SERVING."""
         with self._metrics.service.loading("dlib_face_landmarks"):
             await self.run_blocking(self._preparer.warm_up)
+        await self.run_blocking(self._lipsync.load)
+        if self._lipsync.load_seconds is not None:
+            self._metrics.service.model_load_seconds.labels("lipsync").set(
+                self._lipsync.load_seconds
+            )
+
+    def health_checks(self) -> dict[str, bool]:
+        """Each lip-sync backend's health-check name and whether it serves."""
+        return self._lipsync.health()
 
     async def PrepareAvatar(
         self, request: animator_pb2.PrepareAvatarRequest, context: grpc.aio.ServicerContext
@@ -119,10 +137,13 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         config = await read_config(requests, context)
         output = await self._output(config, context)
         settings = await self._stream_settings(config, output, context)
+        lipsync, lipsync_name, lipsync_warning = await self._lipsync_for(config, context)
         face, cache_hit = await self._face_for(config, context)
         if config.appearance:
             face = await self._drawn_from(face, config.appearance, context)
-        stream = AnimateStream(face, settings, output.encode, self.run_blocking, self._metrics)
+        stream = AnimateStream(
+            face, settings, output.encode, self.run_blocking, self._metrics, lipsync
+        )
         if config.sample_rate:
             await _start(stream, config.sample_rate, context)
         fps = settings.fps
@@ -133,7 +154,8 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
                 frame_height=face.height,
                 fps=fps,
                 cache_hit=cache_hit,
-                warnings=list(face.warnings),
+                warnings=[*face.warnings, *([lipsync_warning] if lipsync_warning else [])],
+                lipsync=lipsync_name,
             ),
         )
         try:
@@ -173,6 +195,17 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
             loop_frames=config.loop_frames,
             motion=motion,
         )
+
+    async def _lipsync_for(
+        self, config: animator_pb2.AnimateConfig, context
+    ) -> tuple[LipSyncRenderer | None, str, str | None]:
+        """Who draws the stream's mouth; an unknown or unavailable backend aborts."""
+        try:
+            return self._lipsync.choose(config.lipsync)
+        except UnknownLipSyncError as error:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+        except LipSyncUnavailableError as error:
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION, str(error))
 
     async def _output(self, config: animator_pb2.AnimateConfig, context) -> _Output:
         """Validates the output settings of a stream."""
@@ -283,7 +316,12 @@ def _motion_settings(motion: media_pb2.MotionSettings) -> MotionSettings:
 
 
 def create_service(config: AnimatorConfig, registry: CollectorRegistry) -> Service:
-    """Builds the animator's :class:`Service` for the shared bootstrap."""
+    """Builds the animator's :class:`Service` for the shared bootstrap.
+
+    Besides the service's own health check, each lip-sync backend has one
+    (``avatar.animator.v1.AnimatorService/default``, ``.../onnx`` with a model):
+    NOT_SERVING for a model that failed to load, while the default renderer serves.
+    """
     servicer = AnimatorServicer(config, AnimatorMetrics(registry))
     return create_service_with(
         servicer,
@@ -291,4 +329,5 @@ def create_service(config: AnimatorConfig, registry: CollectorRegistry) -> Servi
         animator_pb2.DESCRIPTOR.services_by_name["AnimatorService"],
         warm_up=servicer.warm_up,
         close=servicer.close,
+        health_checks=servicer.health_checks,
     )

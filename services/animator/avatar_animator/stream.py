@@ -29,6 +29,7 @@ import numpy as np
 
 from avatar_animator.engine import AnimationSession, MotionSettings, PreparedFace
 from avatar_animator.errors import AnimationInputError
+from avatar_animator.lipsync import LipSyncRenderer, LipSyncSession
 from avatar_animator.metrics import AnimatorMetrics
 from avatar_core.frames import FrameFormatError, pcm_to_samples
 from avatar_core.timing import Phoneme
@@ -82,6 +83,7 @@ class AnimateStream(Generic[FrameT]):
             runs in the pool right after rendering.
         run_blocking: Runs rendering off the event loop (a thread by default).
         metrics: Where rendered frames and their times are recorded, if anywhere.
+        lipsync: A lip-sync model that draws the mouth; None keeps the default renderer's.
 
     Attributes:
         batches_sent: Batches taken with :meth:`batches` so far.
@@ -95,6 +97,7 @@ class AnimateStream(Generic[FrameT]):
         encode: Callable[[np.ndarray, int], FrameT],
         run_blocking: RunBlocking = asyncio.to_thread,
         metrics: AnimatorMetrics | None = None,
+        lipsync: LipSyncRenderer | None = None,
     ) -> None:
         if settings.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {settings.batch_size}")
@@ -103,7 +106,8 @@ class AnimateStream(Generic[FrameT]):
         self._encode = encode
         self._run_blocking = run_blocking
         self._metrics = metrics
-        self._session: AnimationSession | None = None
+        self._lipsync = lipsync
+        self._session: AnimationSession | LipSyncSession | None = None
         self._early_phonemes: list[Phoneme] = []
         self._pending: list[FrameT] = []
         self.batches_sent = 0
@@ -128,14 +132,17 @@ class AnimateStream(Generic[FrameT]):
             AnimationInputError: A setting or the sample rate is out of range.
         """
         settings = self._settings
-        self._session = AnimationSession(
-            self._face,
+        arguments = dict(
             fps=settings.fps,
             sample_rate=sample_rate,
             start_frame=settings.start_frame,
             loop_frames=settings.loop_frames,
             motion=settings.motion,
         )
+        if self._lipsync is None:
+            self._session = AnimationSession(self._face, **arguments)
+        else:
+            self._session = self._lipsync.session(self._face, metrics=self._metrics, **arguments)
         if self._early_phonemes:
             self._session.push_phonemes(self._early_phonemes)
 
