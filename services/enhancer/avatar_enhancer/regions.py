@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from avatar_enhancer.engine import EnhancerError
@@ -54,8 +55,9 @@ class _Patch:
     bottom: int
     left: int
     right: int
-    # Blend weight of the enhanced crop, float32, crop-sized, with a channel axis.
+    # Blend weight of the enhanced crop and of the input, float32, crop-sized.
     weight: np.ndarray
+    rest: np.ndarray
 
 
 class RegionBlender:
@@ -95,11 +97,9 @@ class RegionBlender:
                 raise EnhancerError(
                     f"the backend changed a region's size from {crop.shape} to {enhanced.shape}"
                 )
-            base = crop.astype(np.float32)
-            blended = base + (enhanced.astype(np.float32) - base) * patch.weight
-            out[patch.top : patch.bottom, patch.left : patch.right] = np.clip(
-                blended + 0.5, 0, 255
-            ).astype(np.uint8)
+            out[patch.top : patch.bottom, patch.left : patch.right] = cv2.blendLinear(
+                np.ascontiguousarray(enhanced), np.ascontiguousarray(crop), patch.weight, patch.rest
+            )
         return out
 
     def _patches_for(self, height: int, width: int) -> list[_Patch]:
@@ -159,4 +159,4 @@ def _patch(box: tuple[int, int, int, int], members: list[Region]) -> _Patch:
         ramp = np.clip(1.0 - distance / FEATHER_PIXELS, 0.0, 1.0)
         # Smoothstep: no visible kink where the feather starts or ends.
         weight = np.maximum(weight, ramp * ramp * (3.0 - 2.0 * ramp))
-    return _Patch(top, bottom, left, right, weight[:, :, None])
+    return _Patch(top, bottom, left, right, weight, np.float32(1.0) - weight)
