@@ -1,0 +1,1 @@
+"""Generated stubs of the avatar.asr.v1 proto package."""
