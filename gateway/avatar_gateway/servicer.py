@@ -195,7 +195,13 @@ class GatewayServicer(gateway_pb2_grpc.GatewayServiceServicer):
 
         async def receive() -> gateway_pb2.ConverseRequest | None:
             message = await context.read()
-            return None if message is grpc.aio.EOF else message
+            if message is grpc.aio.EOF:
+                return None
+            if not isinstance(message, gateway_pb2.ConverseRequest):
+                # Bytes that did not parse (the safety interceptor says how).
+                problem = getattr(message, "message", "the request is not a ConverseRequest")
+                raise SessionError(grpc.StatusCode.INVALID_ARGUMENT, problem)
+            return message
 
         try:
             await self._sessions.serve(receive, context.write, context.time_remaining)

@@ -144,6 +144,8 @@ async def test_a_session_idles_plays_a_turn_and_is_interrupted_in_the_next(tmp_p
     assert gateway_metric("gateway", "avatar_converse_turns_total", outcome="done") == 1
     assert gateway_metric("gateway", "avatar_converse_turns_total", outcome="interrupted") == 1
     assert gateway_metric("gateway", "avatar_converse_barge_in_seconds_count") == 1
+    # Interrupt received -> first idle frame sent, well under 200 ms (typically 1 ms).
+    assert gateway_metric("gateway", "avatar_converse_barge_in_seconds_bucket", le="0.2") == 1
     assert gateway_metric("gateway", "avatar_converse_time_to_first_audio_seconds_count") == 2
     assert gateway_metric("gateway", "avatar_converse_sessions") == 0
 

@@ -5,6 +5,8 @@ The stack's gateway has no LLM configured and allows two live sessions.
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 import pytest_asyncio
@@ -151,3 +153,26 @@ async def test_sessions_beyond_the_cap_are_refused_busy_with_a_retry_time(gatewa
     for session in (*live[1:], accepted):
         session.close()
         assert await session.finish() == grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("config_first", [False, True], ids=["first", "after the config"])
+async def test_bytes_that_are_no_message_end_the_session_with_invalid_argument(
+    gateway, config_first
+):
+    stack, _, avatar_id = gateway
+    messages = [b"\xff\xff\xff"]
+    if config_first:
+        messages.insert(0, _config(avatar_id).SerializeToString())
+
+    async def requests():
+        for message in messages:
+            yield message
+        await asyncio.Event().wait()  # keep the stream open
+
+    async with stack.channel("gateway") as channel:
+        converse = channel.stream_stream("/avatar.gateway.v1.GatewayService/Converse")
+        with pytest.raises(grpc.aio.AioRpcError) as error:
+            async for _ in converse(requests(), timeout=30):
+                pass
+    assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "not a valid protobuf message" in error.value.details()

@@ -53,7 +53,8 @@ SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
 
 Receive = Callable[[], Awaitable[gateway_pb2.ConverseRequest | None]]
-"""The client's next message; None once the client has closed its stream."""
+"""The client's next message; None once the client has closed its stream. It raises
+:class:`SessionError` for a message that is not a ConverseRequest."""
 
 Send = Callable[[gateway_pb2.ConverseResponse], Awaitable[None]]
 """Sends one event to the client."""
@@ -198,6 +199,8 @@ class ConverseSession:
             while (message := await self._receive()) is not None:
                 self._inbox.append((message, time.perf_counter()))
                 self._wake.set()
+        except SessionError as error:  # a message that is not a ConverseRequest
+            self._inbox.append((error, time.perf_counter()))
         except Exception as error:  # the call is ending: its own status says why
             log.debug("session %s: reading stopped: %s", self.settings.session_id, error)
         self._inbox.append((_CLOSED, time.perf_counter()))
@@ -218,6 +221,8 @@ class ConverseSession:
             if message is _CLOSED:
                 self._closing = True
                 continue
+            if isinstance(message, SessionError):
+                raise message
             assert isinstance(message, gateway_pb2.ConverseRequest)
             kind = message.WhichOneof("message")
             if kind == "turn":
