@@ -6,7 +6,13 @@ every call the client measures time to first audio, time to first frame, the gap
 between media messages (audio or frames), the total time, the real-time factor
 (total time / audio length) and the delivered frame rate (frames / total time).
 Reported are p50/p90/p99 over every counted call of a configuration (text x quality
-x streams), plus the aggregate frame rate of all streams together.
+x streams), plus the aggregate frame rate of all streams together, and, when the
+benchmark starts the stack itself, what the stack's processes spent: *cost per
+stream*, CPU-seconds of all services per second of video delivered to one stream
+(read from ``/proc/<pid>/stat`` before and after each configuration; the client's own
+work is not counted), and the all-streams frame rate as a share of the floor: every
+core doing nothing but JPEG-encoding the frames (measured here at start, 512 px,
+quality 85, one thread).
 
 Against a running gateway::
 
@@ -24,12 +30,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import socket
 import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -55,6 +65,7 @@ METRICS = (
     "real_time_factor",
     "delivered_fps",
 )
+FPS = 25.0
 
 
 @dataclass(slots=True)
@@ -115,25 +126,71 @@ async def run_stream(
     return counted, warmup_frames + sum(sample.frames for sample in counted)
 
 
+class StackCpu:
+    """CPU seconds the stack's processes have used so far, from ``/proc``.
+
+    Args:
+        pids: The processes of the services.
+    """
+
+    def __init__(self, pids: list[int]) -> None:
+        self._pids = pids
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def seconds(self) -> float:
+        """User + system CPU seconds of every process, children included."""
+        total = 0
+        for pid in self._pids:
+            with open(f"/proc/{pid}/stat") as stat:
+                # Fields after the command name (which may hold spaces): utime is the
+                # 14th field of the line, stime 15th, cutime 16th, cstime 17th.
+                fields = stat.read().rsplit(")", 1)[1].split()
+            total += sum(int(value) for value in fields[11:15])
+        return total / self._tick
+
+
+def jpeg_floor_fps(seconds: float = 1.0) -> float:
+    """Frames per CPU second one core JPEG-encodes at 512 px, quality 85: the floor."""
+    cv2.setNumThreads(1)
+    bgr = cv2.imdecode(np.frombuffer(sample_face(), np.uint8), cv2.IMREAD_COLOR)
+    frame = cv2.resize(bgr, (512, 512))
+    frames, started = 0, time.process_time()
+    while (spent := time.process_time() - started) < seconds:
+        cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        frames += 1
+    return frames / spent
+
+
 async def run_configuration(
-    address: str, request: gateway_pb2.SpeakRequest, streams: int, iterations: int, warmup: int
+    address: str,
+    request: gateway_pb2.SpeakRequest,
+    streams: int,
+    iterations: int,
+    warmup: int,
+    cpu: StackCpu | None = None,
 ) -> dict:
     """Runs ``streams`` streams at once and summarises their calls."""
+    cpu_before = cpu.seconds() if cpu else 0.0
     started = time.perf_counter()
     per_stream = await asyncio.gather(
         *(run_stream(address, request, iterations, warmup) for _ in range(streams))
     )
     wall_seconds = time.perf_counter() - started
     samples = [sample for counted, _ in per_stream for sample in counted]
+    all_frames = sum(frames for _, frames in per_stream)
     summary = {
         "calls": len(samples),
         "wall_seconds": wall_seconds,
         "audio_seconds": samples[0].audio_seconds,
         "frames": samples[0].frames,
         # Every frame every stream received (warm-up too) over the whole run.
-        "aggregate_fps": sum(frames for _, frames in per_stream) / wall_seconds,
+        "aggregate_fps": all_frames / wall_seconds,
         "every_call_faster_than_real_time": all(s.real_time_factor < 1 for s in samples),
     }
+    if cpu:
+        summary["stack_cpu_seconds"] = cpu.seconds() - cpu_before
+        # CPU-seconds of the stack per second of one stream's video.
+        summary["cost_per_stream"] = summary["stack_cpu_seconds"] / (all_frames / FPS)
     for metric in METRICS:
         if metric == "inter_chunk_gap_seconds":
             values = [gap for sample in samples for gap in sample.gaps]
@@ -152,6 +209,7 @@ async def sweep(
     iterations: int,
     warmup: int,
     progress=print,
+    cpu: StackCpu | None = None,
 ) -> list[dict]:
     """Every text x quality x stream count, one after the other."""
     results = []
@@ -161,7 +219,9 @@ async def sweep(
                 avatar_id=avatar_id, text=text, quality=QUALITIES[quality]
             )
             for streams in stream_counts:
-                summary = await run_configuration(address, request, streams, iterations, warmup)
+                summary = await run_configuration(
+                    address, request, streams, iterations, warmup, cpu
+                )
                 results.append({"text": text, "quality": quality, "streams": streams, **summary})
                 progress(latency_report.progress_line(results[-1]))
     return results
@@ -226,23 +286,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="text to speak, repeatable (default: the short and the two-sentence demo text)",
     )
     parser.add_argument("--qualities", default="low,high", help="default %(default)s")
-    parser.add_argument("--streams", type=_counts, default=[1, 2, 4, 8], help="default 1,2,4,8")
+    parser.add_argument(
+        "--streams", type=_counts, default=[1, 2, 4, 8, 16], help="default 1,2,4,8,16"
+    )
     parser.add_argument("--iterations", type=int, default=2, help="counted calls per stream")
     parser.add_argument("--warmup", type=int, default=1, help="uncounted calls per stream first")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     return parser
 
 
-async def _measure(args: argparse.Namespace, address: str) -> dict:
+async def _measure(args: argparse.Namespace, address: str, cpu: StackCpu | None) -> dict:
     avatar_id = args.avatar or await create_sample_avatar(address)
+    floor = jpeg_floor_fps()
     texts = args.text or [SHORT_TEXT, TWO_SENTENCES]
     qualities = [quality.strip() for quality in args.qualities.split(",") if quality.strip()]
     before = machine()
     print(f"measuring on {describe_machine(before)}", flush=True)
     results = await sweep(
         address, avatar_id, texts, qualities, args.streams, args.iterations, args.warmup,
-        progress=lambda line: print(line, flush=True),
+        progress=lambda line: print(line, flush=True), cpu=cpu,
     )  # fmt: skip
+    cores = os.cpu_count() or 1
+    for result in results:
+        result["floor_share"] = result["aggregate_fps"] / (floor * cores)
     return {
         "benchmark": "latency",
         "method": "N concurrent streams, each: warm-up calls (not counted), then "
@@ -250,6 +316,7 @@ async def _measure(args: argparse.Namespace, address: str) -> dict:
         "settings": {"iterations": args.iterations, "warmup": args.warmup,
                      "streams": args.streams, "qualities": qualities, "texts": texts},
         "machine": before,
+        "jpeg_floor_fps_per_core": floor,
         "load_average_after": machine()["load_average"],
         "results": results,
     }  # fmt: skip
@@ -266,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.start_stack:
             stack = start_stack(Path(tempfile.mkdtemp(prefix="avatar-bench-")))
         address = stack.gateway_address if stack else args.gateway
-        data = asyncio.run(_measure(args, address))
+        cpu = StackCpu([p.pid for p in stack.processes.values()]) if stack else None
+        data = asyncio.run(_measure(args, address, cpu))
     finally:
         if stack is not None:
             stack.stop()

@@ -80,8 +80,10 @@ def test_latency_benchmark_writes_consistent_json_markdown_and_png(stack, tmp_pa
     assert checks["first frame at the client"]["measured"] == pytest.approx(
         results[0]["time_to_first_frame_seconds"]["p50"] * 1000
     )
-    # Two streams cannot tell whether four run faster than real time.
-    assert checks["concurrent streams each faster than real time (low)"]["met"] is None
+    # Two streams cannot tell whether sixteen run faster than real time.
+    assert checks["concurrent streams each faster than real time (low, every text)"]["met"] is None
+    # Against a gateway it did not start, the benchmark cannot see the services' CPU.
+    assert all("cost_per_stream" not in r and 0 < r["floor_share"] < 1 for r in results)
 
     markdown = (tmp_path / "latency.md").read_text()
     assert "| text | quality | streams |" in markdown
