@@ -7,6 +7,8 @@ fill them with sub-pixel, anti-aliased coverage.
 
 from __future__ import annotations
 
+import functools
+
 import cv2
 import numpy as np
 
@@ -18,21 +20,38 @@ ONE = 1 << SHIFT
 
 def smooth_closed_curve(points: np.ndarray, samples: int = 4) -> np.ndarray:
     """A closed Catmull-Rom curve through ``points``, ``samples`` points per segment."""
-    before, after, further = (np.roll(points, shift, axis=0) for shift in (1, -1, -2))
-    return _catmull_rom(before, points, after, further, samples).reshape(-1, 2)
+    return _basis(len(points), samples, True) @ points
 
 
 def smooth_open_curve(points: np.ndarray, samples: int = 4) -> np.ndarray:
     """An open Catmull-Rom curve through ``points`` (end tangents mirrored)."""
-    padded = np.vstack([2 * points[0] - points[1], points, 2 * points[-1] - points[-2]])
-    curve = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], samples)
-    return np.vstack([curve.reshape(-1, 2), points[-1:]])
+    return _basis(len(points), samples, False) @ points
+
+
+@functools.lru_cache(maxsize=32)
+def _basis(count: int, samples: int, closed: bool) -> np.ndarray:
+    """The matrix that turns ``count`` control points into the curve's points.
+
+    A Catmull-Rom curve is linear in its control points, so the weights are
+    computed once per (count, samples, closed) and every curve is one product.
+    """
+    identity = np.eye(count)
+    if closed:
+        before, after, further = (np.roll(identity, shift, axis=0) for shift in (1, -1, -2))
+        basis = _catmull_rom(before, identity, after, further, samples).reshape(-1, count)
+    else:
+        ends = [2 * identity[0] - identity[1], identity, 2 * identity[-1] - identity[-2]]
+        padded = np.vstack(ends)
+        curve = _catmull_rom(padded[:-3], padded[1:-2], padded[2:-1], padded[3:], samples)
+        basis = np.vstack([curve.reshape(-1, count), identity[-1:]])
+    basis.setflags(write=False)
+    return basis
 
 
 def _catmull_rom(
     p0: np.ndarray, p1: np.ndarray, p2: np.ndarray, p3: np.ndarray, samples: int
 ) -> np.ndarray:
-    """Points (segments, samples, 2) on the Catmull-Rom segments p1 -> p2."""
+    """Points (segments, samples, dims) on the Catmull-Rom segments p1 -> p2."""
     t = (np.arange(samples) / samples)[None, :, None]
     p0, p1, p2, p3 = (p[:, None, :] for p in (p0, p1, p2, p3))
     return 0.5 * (
@@ -43,12 +62,14 @@ def _catmull_rom(
     )
 
 
-def coverage_mask(shape: tuple[int, ...], polygon: np.ndarray) -> np.ndarray:
-    """Anti-aliased coverage (0-1, float32) of a polygon in a box of ``shape``."""
+def coverage_mask(shape: tuple[int, ...], *polygons: np.ndarray) -> np.ndarray:
+    """Anti-aliased coverage (0-1, float32) of the union of polygons in a box of ``shape``."""
     mask = np.zeros(shape[:2], dtype=np.uint8)
-    fixed = np.round(np.asarray(polygon) * ONE).astype(np.int32)
-    cv2.fillPoly(mask, [fixed], 255, cv2.LINE_AA, SHIFT)
-    return mask.astype(np.float32) * (1.0 / 255.0)
+    for polygon in polygons:
+        # Each fill blends its anti-aliased edge over what is there: a union.
+        fixed = np.round(np.asarray(polygon) * ONE).astype(np.int32)
+        cv2.fillPoly(mask, [fixed], 255, cv2.LINE_AA, SHIFT)
+    return mask.astype(np.float32) * np.float32(1.0 / 255.0)
 
 
 def polygon_pixels(

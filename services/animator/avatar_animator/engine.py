@@ -231,6 +231,7 @@ class AnimationSession:
             upper_lip=shape.upper_lip * scale,
             lower_lip=shape.lower_lip * scale,
             tongue=shape.tongue,
+            tongue_tip=shape.tongue_tip,
         )
 
     def _note_loudness_peak(self, index: int, sound: FrameSound) -> None:

@@ -30,9 +30,10 @@ from avatar_animator.curves import (
     smooth_closed_curve,
     smooth_open_curve,
 )
-from avatar_animator.interior import InteriorColours, OpeningShape, paint_interior
+from avatar_animator.interior import InteriorColours, InteriorPainter, OpeningShape, TeethLayer
 from avatar_animator.photo_look import PhotoLook
 from avatar_animator.rig import FACING_PAIRS, INNER_CONTOUR, FaceRig
+from avatar_animator.visemes import MouthShape
 
 # Mouth-interior areas (pixels^2) below this are not drawn: the lips touch.
 _MIN_OPEN_AREA = 3.0
@@ -43,6 +44,10 @@ _LOWER_EDGE = (60, 77, 67, 76, 66, 75, 65, 74, 64)
 # Drawn teeth's lightness (Lab L*) relative to the face's 99th percentile; shading only
 # darkens them from there.
 _TEETH_LIGHTNESS = 0.97
+# (a*, b*) of teeth, skin and the whites of the eyes in neutral light.
+_TEETH_CHROMA = np.array([1.0, 10.0])
+_SKIN_CHROMA = np.array([12.0, 17.0])
+_SCLERA_CHROMA = np.array([1.0, 4.0])
 RIM = 0.3
 
 
@@ -62,18 +67,32 @@ class MouthPainter:
         lips = polygon_pixels(image, source[48:60], hole=source[list(INNER_CONTOUR)])
         lip_colour = np.median(lips, axis=0) if len(lips) else np.array([150.0, 80.0, 80.0])
         # The cavity and the tongue are lip tissue in shadow: the lips' hue, darker.
-        self._colours = InteriorColours(
+        colours = InteriorColours(
             cavity=lip_colour * np.array([0.38, 0.24, 0.24]),
             tongue=lip_colour * np.array([0.85, 0.62, 0.62]),
-            teeth=_teeth_colour(image, source),
+            teeth=teeth_colour(image, source),
+            lip=lip_colour,
         )
         self._seam_colour = lip_colour * np.array([0.45, 0.28, 0.28])
         self._lip_colour = lip_colour.astype(np.float32)
+        self._lit_sum = float(self._lip_colour.sum()) * 0.85
         self._photo_interior = smooth_closed_curve(source[list(INNER_CONTOUR)], samples=2)
         self.photo_teeth = self._photo_shows_teeth()
         self._look = PhotoLook(
             image, _mouth_box(source, rig.mouth_width), _skin_mask(image, source)
         )
+        teeth = None
+        if not self.photo_teeth:
+            teeth = TeethLayer(
+                _teeth_region(source, rig.mouth_width, image.shape),
+                smooth_open_curve(source[list(_UPPER_EDGE)], 3),
+                rig.axis_x,
+                rig.mouth_width,
+                colours.teeth,
+                colours.cavity,
+            )
+        self._interior = InteriorPainter(colours, rig.mouth_width, teeth)
+        self._feather = max(0.45, 0.6 * self._look.blur_sigma)
 
     @property
     def look(self) -> PhotoLook:
@@ -91,13 +110,13 @@ class MouthPainter:
         teeth_like = (hsv[:, 2] > 120) & (hsv[:, 1] < 110)
         return bool(teeth_like.mean() > 0.3)
 
-    def paint(self, frame: np.ndarray, vertices: np.ndarray, tongue: float = 0.0) -> None:
+    def paint(self, frame: np.ndarray, vertices: np.ndarray, mouth: MouthShape) -> None:
         """Draws the mouth interior into ``frame`` (in place) for the given vertices.
 
         Args:
             frame: The warped frame, RGB uint8.
             vertices: The mesh vertices of this frame.
-            tongue: Tongue height, 0 (low) to 1 (against the upper teeth).
+            mouth: The frame's mouth controls (the tongue's height and tip).
         """
         rig = self._rig
         if np.abs(vertices[48:68] - rig.source[48:68]).max() < 0.01:
@@ -114,44 +133,41 @@ class MouthPainter:
         outer = _box(contour, int(np.ceil(0.06 * rig.mouth_width)) + 3, frame.shape)
         if inner[2] - inner[0] < 4 or inner[3] - inner[1] < 4:
             return
-        offset = np.array(inner[:2])
-        size = (inner[3] - inner[1], inner[2] - inner[0])
         upper_edge = smooth_open_curve(vertices[list(_UPPER_EDGE)], 3)
+        upper_move, _ = rig.lip_displacements(vertices)
         opening = OpeningShape(
-            upper=upper_edge - offset,
-            lower=smooth_open_curve(vertices[list(_LOWER_EDGE)], 3) - offset,
-            axis_x=rig.axis_x,
-            axis_y=rig.axis_y,
-            mouth_width=rig.mouth_width,
+            upper=upper_edge,
+            lower=smooth_open_curve(vertices[list(_LOWER_EDGE)], 3),
+            teeth_shift=upper_move,
+            tongue=mouth.tongue,
+            tongue_tip=mouth.tongue_tip,
         )
-        interior = paint_interior(
-            size, opening, self._colours, tongue=tongue, upper_teeth=not self.photo_teeth
-        )
+        interior, tip = self._interior.paint(inner, opening, tip=not self.photo_teeth)
         interior = self._look.finish(interior, *inner[:2])
         if self.photo_teeth:
-            # Teeth a smile shows are the upper ones: they move with the upper lip.
-            upper_move, _ = rig.lip_displacements(vertices)
-            self._photo_layer(interior, offset, upper_move)
+            # Teeth a smile shows are the upper ones: they move with the upper lip; the
+            # tongue tip of a th shows in front of them.
+            self._photo_layer(interior, np.array(inner[:2]), upper_move)
+            if tip is not None:
+                covered, colour = tip
+                interior += (colour - interior) * covered[..., None]
         left, top, right, bottom = outer
         corner = np.array([left, top])
-        box = (bottom - top, right - left)
         # The curve can dip inside the mesh's straight edges; there the warp stretches
         # the photo's thin lip gap into streaks, so the interior covers both outlines.
-        coverage = np.maximum(
-            coverage_mask(box, contour - corner), coverage_mask(box, corners - corner)
-        )
-        placed = np.zeros((*box, 3), dtype=np.float32)
-        placed[inner[1] - top : inner[3] - top, inner[0] - left : inner[2] - left] = interior
-        rows = np.arange(top, bottom, dtype=np.float32)[:, None]
+        coverage = coverage_mask((bottom - top, right - left), contour - corner, corners - corner)
         order = np.argsort(upper_edge[:, 0])
         edge_rows = np.interp(np.arange(left, right), upper_edge[order, 0], upper_edge[order, 1])
+        rows = np.arange(top, bottom, dtype=np.float32)[:, None]
         upper_side = rows < edge_rows.astype(np.float32)[None, :]
-        self._composite(frame[top:bottom, left:right], placed, coverage, upper_side)
+        self._composite(frame[top:bottom, left:right], interior, inner, outer, coverage, upper_side)
 
     def _composite(
         self,
         region: np.ndarray,
         interior: np.ndarray,
+        inner: tuple[int, int, int, int],
+        outer: tuple[int, int, int, int],
         coverage: np.ndarray,
         upper_side: np.ndarray,
     ) -> None:
@@ -162,20 +178,31 @@ class MouthPainter:
         the lip's own colour and only the rim's wet darkening remains.
         """
         width = self._rig.mouth_width
-        feather = max(0.45, 0.6 * self._look.blur_sigma)
         # The soft edge lies just inside the opening: blending outwards would eat into
         # the lips, which must keep their thickness.
-        alpha = np.clip((cv2.GaussianBlur(coverage, (0, 0), feather) - 0.3) / 0.7, 0.0, 1.0)
+        alpha = cv2.GaussianBlur(coverage, (0, 0), self._feather)
+        alpha = np.minimum(np.maximum((alpha - 0.3) * np.float32(1.0 / 0.7), 0.0), 1.0)
         near = cv2.GaussianBlur(coverage, (0, 0), 0.035 * width)
-        rim = np.clip(near - coverage, 0.0, 1.0)
+        outside = 1.0 - coverage
+        rim = np.maximum(near - coverage, 0.0)
         lips = region.astype(np.float32)
-        lit = self._lip_colour * 0.85
-        darker = lips.sum(axis=2) < float(lit.sum())
-        seam = np.clip(2.0 * near, 0.0, 1.0) * (upper_side & darker) * (1.0 - coverage)
-        lips += (lit - lips) * (0.8 * seam)[..., None]
-        lips *= (1.0 - RIM * rim)[..., None]
-        lips += (np.clip(interior, 0.0, 255.0) - lips) * alpha[..., None]
-        region[:] = (lips + 0.5).astype(np.uint8)
+        darker = lips.sum(axis=2) < self._lit_sum
+        seam = np.minimum(near + near, 1.0) * outside
+        seam *= upper_side & darker
+        # Lift the seam towards the lit lip, then darken the wet rim: one scale and
+        # one offset per pixel.
+        keep = 1.0 - 0.8 * seam
+        darken = 1.0 - RIM * rim
+        lips *= (keep * darken)[..., None]
+        lips += ((0.8 * 0.85) * (seam * darken))[..., None] * self._lip_colour
+        # Inside the opening the interior replaces the lips.
+        ix0, iy0 = inner[0] - outer[0], inner[1] - outer[1]
+        ix1, iy1 = ix0 + interior.shape[1], iy0 + interior.shape[0]
+        window = lips[iy0:iy1, ix0:ix1]
+        weight = alpha[iy0:iy1, ix0:ix1, None]
+        window += (interior - window) * weight
+        # Rounded and clamped to 0-255 (grain can take a drawn pixel past either end).
+        region[:] = np.minimum(np.maximum(lips + 0.5, 0.0), 255.0).astype(np.uint8)
 
     def _seam(self, frame: np.ndarray, vertices: np.ndarray) -> None:
         """Draws the dark line where closing lips meet, over what is left of the teeth.
@@ -235,21 +262,49 @@ def _box(points: np.ndarray, margin: int, shape: tuple[int, ...]) -> tuple[int, 
     return left, top, right, bottom
 
 
-def _teeth_colour(image: np.ndarray, source: np.ndarray) -> np.ndarray:
-    """Drawn teeth in the photo's own light: the sclera's tint (or the skin's, faintly),
-    at 90% of the face's 99th-percentile lightness, so never brighter than the photo."""
+def teeth_colour(image: np.ndarray, source: np.ndarray) -> np.ndarray:
+    """Drawn teeth in the photo's own light: a warm off-white, never brighter than the photo.
+
+    Lightness: 97% of the face's 99th-percentile lightness (shading only darkens
+    from there). Colour: teeth are a little yellow in neutral light and take the
+    photo's colour cast; the cast is read from the whites of the eyes when they
+    are found and light enough, else from the skin's tint (so a warm photo gets
+    warm teeth, not a grey band that reads blue beside its skin).
+
+    Args:
+        image: The still frame, RGB uint8.
+        source: The mesh vertices (landmarks first).
+
+    Returns:
+        RGB float (0-255).
+    """
     lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float64)
     face = polygon_pixels(lab, _face_hull(source))
     lightness = np.percentile(face[:, 0], 99) if len(face) else 230.0
-    tint = np.median(face[:, 1:], axis=0) - 128.0 if len(face) else np.array([8.0, 12.0])
-    # Teeth take the photo's colour cast: warmer than its light, less saturated than skin.
-    chroma = 128.0 + np.maximum(np.array([0.25, 0.5]) * tint, [1.0, 9.0])
+    tint = np.median(face[:, 1:], axis=0) - 128.0 if len(face) else np.array([10.0, 18.0])
+    # Skin's own (a*, b*) in neutral light is about (12, 17): what is beyond it is
+    # the photo's cast; teeth are about (1, 10) in neutral light.
+    chroma = _TEETH_CHROMA + np.clip(tint - _SKIN_CHROMA, -6.0, 16.0) * 0.7
     sclera = _sclera(lab, source)
-    if sclera is not None:
-        chroma = 0.5 * chroma + 0.5 * sclera[1:]
-    pixel = np.array([[[_TEETH_LIGHTNESS * lightness, *chroma]]], dtype=np.float64)
+    if sclera is not None and sclera[0] >= 0.7 * lightness:
+        chroma = 0.5 * chroma + 0.5 * (sclera[1:] - 128.0 + _TEETH_CHROMA - _SCLERA_CHROMA)
+    chroma = np.maximum(chroma, [0.5, 7.0])
+    pixel = np.array([[[_TEETH_LIGHTNESS * lightness, *(chroma + 128.0)]]], dtype=np.float64)
     rgb = cv2.cvtColor(np.clip(pixel, 0, 255).astype(np.uint8), cv2.COLOR_LAB2RGB)
     return rgb[0, 0].astype(np.float64)
+
+
+def _teeth_region(
+    source: np.ndarray, mouth_width: float, shape: tuple[int, ...]
+) -> tuple[int, int, int, int]:
+    """(left, top, right, bottom): where drawn teeth can ever show, inside the frame."""
+    lips = source[48:68]
+    left = int(lips[:, 0].min() - 0.3 * mouth_width)
+    right = int(np.ceil(lips[:, 0].max() + 0.3 * mouth_width))
+    top = int(lips[:, 1].min() - 0.3 * mouth_width)
+    bottom = int(np.ceil(max(source[8, 1], lips[:, 1].max()) + 0.2 * mouth_width))
+    height, width = shape[:2]
+    return max(left, 0), max(top, 0), min(right, width), min(bottom, height)
 
 
 def _face_hull(source: np.ndarray) -> np.ndarray:

@@ -68,7 +68,7 @@ class FaceWarper:
         """
         vertices = self.rig.deform(pose)
         frame = self._warp(vertices)
-        self._mouth.paint(frame, vertices, pose.mouth.tongue)
+        self._mouth.paint(frame, vertices, pose.mouth)
         self._eyelids.paint(frame, pose.blink)
         matrix = self.rig.head_matrix(pose)
         if matrix is not None:
@@ -103,8 +103,13 @@ class FaceWarper:
         destination, moving = destination[keep], moving[keep]
         table = _inverse_affines(destination, source[moving])
         map_x, map_y = self._maps(destination, table, (left, top, right, bottom))
-        frame[top : bottom + 1, left : right + 1] = cv2.remap(
-            self._image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+        cv2.remap(
+            self._image,
+            map_x,
+            map_y,
+            cv2.INTER_LINEAR,
+            dst=frame[top : bottom + 1, left : right + 1],
+            borderMode=cv2.BORDER_REPLICATE,
         )
         return frame
 
@@ -128,11 +133,9 @@ class FaceWarper:
         grid_x = self._grid_x[top : bottom + 1, left : right + 1]
         grid_y = self._grid_y[top : bottom + 1, left : right + 1]
         if small:
-            padded = np.zeros((256, 6), dtype=np.float32)
-            padded[: len(table)] = table
-            a, b, c, d, e, f = (
-                cv2.LUT(index_map, np.ascontiguousarray(padded[:, k])) for k in range(6)
-            )
+            padded = np.zeros((6, 256), dtype=np.float32)
+            padded[:, : len(table)] = table.T
+            a, b, c, d, e, f = (cv2.LUT(index_map, row) for row in padded)
         else:
             a, b, c, d, e, f = (np.take(table[:, k], index_map) for k in range(6))
         map_x = cv2.add(cv2.add(cv2.multiply(a, grid_x), cv2.multiply(b, grid_y)), c)
@@ -150,11 +153,11 @@ def _fill_cracks(index_map: np.ndarray) -> None:
     empty = index_map[:, 1:-1] == 0
     left, right = index_map[:, :-2], index_map[:, 2:]
     crack = empty & (left > 0) & (right > 0)
-    index_map[:, 1:-1][crack] = left[crack]
+    np.copyto(index_map[:, 1:-1], left, where=crack)
     empty = index_map[1:-1, :] == 0
     above, below = index_map[:-2, :], index_map[2:, :]
     crack = empty & (above > 0) & (below > 0)
-    index_map[1:-1, :][crack] = above[crack]
+    np.copyto(index_map[1:-1, :], above, where=crack)
 
 
 def _doubled_areas(triangles: np.ndarray) -> np.ndarray:

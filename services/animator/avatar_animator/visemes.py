@@ -113,6 +113,8 @@ class MouthShape:
         lower_lip: Lower-lip raise relative to the jaw in mouth widths (f, v).
         tongue: Tongue height, 0 resting on the floor of the mouth (seen on open
             vowels) to 1 raised against the upper teeth (l, t, d, n, th).
+        tongue_tip: How far the tongue tip comes forward between the teeth, in
+            front of them (th), 0 to 1.
     """
 
     opening: float = 0.0
@@ -121,6 +123,7 @@ class MouthShape:
     upper_lip: float = 0.0
     lower_lip: float = 0.0
     tongue: float = 0.0
+    tongue_tip: float = 0.0
 
 
 REST_SHAPE = MouthShape()
@@ -141,8 +144,8 @@ _STYLES: dict[Viseme | None, _VisemeStyle] = {
     Viseme.SIL: _VisemeStyle(MouthShape(rest=1.0), 0.8, 0.06),
     Viseme.PP: _VisemeStyle(MouthShape(0.0, 0.0, -0.02), 1.5, 0.045),
     Viseme.FF: _VisemeStyle(MouthShape(0.05, 0.0, 0.0, 0.03, 0.04, 0.2), 1.3),
-    # The tongue tip touches the upper teeth (or shows between the teeth for th).
-    Viseme.TH: _VisemeStyle(MouthShape(0.10, 0.0, 0.02, tongue=1.0), 0.7),
+    # The tongue tip touches the upper teeth, or for th shows between the teeth.
+    Viseme.TH: _VisemeStyle(MouthShape(0.10, 0.0, 0.02, tongue=1.0, tongue_tip=1.0), 0.7),
     Viseme.DD: _VisemeStyle(MouthShape(0.10, 0.0, 0.03, tongue=0.9), 0.5),
     Viseme.KK: _VisemeStyle(MouthShape(0.14, 0.0, 0.0, tongue=0.35), 0.45),
     Viseme.CH: _VisemeStyle(MouthShape(0.10, 0.0, -0.14, 0.02, tongue=0.5), 0.9),
@@ -271,7 +274,7 @@ CLOSING_SECONDS = 0.02
 RELEASE_SECONDS = 0.02
 """How long they take to part after it."""
 
-_FIELDS = ("opening", "rest", "width", "upper_lip", "lower_lip", "tongue")
+_FIELDS = ("opening", "rest", "width", "upper_lip", "lower_lip", "tongue", "tongue_tip")
 
 
 class VisemeTrack:
