@@ -124,8 +124,8 @@ class LipSyncBackends:
         if self._error is not None:
             return f"lipsync backend 'onnx' is not serving: {self._error}"
         return (
-            "lipsync backend 'onnx' has no model: set "
-            "AVATAR_ANIMATOR_LIPSYNC_MODEL=/path/model.onnx (Wav2Lip or EDTalk layout)"
+            "lipsync backend 'onnx' has no model: set AVATAR_ANIMATOR_LIPSYNC_MODEL to "
+            "an .onnx file of the Wav2Lip or EDTalk layout"
         )
 
     def health(self) -> dict[str, bool]:
