@@ -134,6 +134,7 @@ async def test_a_failed_downstream_call_fails_the_turn_and_the_session_goes_on(t
     assert "tts" in ended.error_message
     assert {tick.turn for tick in session.ticks} == {0}
     assert stack.metric("gateway", "avatar_converse_turns_total", outcome="failed") == 1
+    assert stack.metric("gateway", "avatar_errors_total", stage="tts", code="UNAVAILABLE") == 1
 
 
 async def test_a_high_quality_session_idles_and_speaks_through_the_enhancer(gateway):

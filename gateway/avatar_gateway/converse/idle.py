@@ -147,6 +147,8 @@ class IdleLoopCache:
         task = self._rendering.get(key)
         if task is None:
             task = asyncio.create_task(self._render_and_keep(key, photo), name="idle loop render")
+            # Its failure reaches every waiter; with none left it is only noted here.
+            task.add_done_callback(lambda done: done.cancelled() or done.exception())
             self._rendering[key] = task
         # Shielded: a session that gives up waiting leaves the render to the others.
         return await asyncio.shield(task)

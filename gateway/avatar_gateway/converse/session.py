@@ -319,6 +319,8 @@ class ConverseSession:
         if turn.failure is not None:
             ended.error_code = turn.failure.code.name
             ended.error_message = turn.failure.message
+            if turn.failure.stage:
+                self._metrics.errors.labels(turn.failure.stage, turn.failure.code.name).inc()
         self._metrics.converse_turns.labels(_OUTCOME_LABELS[outcome]).inc()
         self._remember(turn, finished=finished)
         await self._send(gateway_pb2.ConverseResponse(turn_ended=ended), turn=turn.number)

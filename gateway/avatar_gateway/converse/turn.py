@@ -38,10 +38,13 @@ class TurnFailure:
     Attributes:
         code: The gRPC status code that names the failure.
         message: What went wrong, in words.
+        stage: The pipeline stage that failed (``tts``, ``animator``, ...); empty when
+            the turn failed otherwise.
     """
 
     code: grpc.StatusCode
     message: str
+    stage: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ class Turn:
             self._produced_at = time.perf_counter()
             self.buffer.finish()
         except StageError as error:
-            self.failure = TurnFailure(error.code, str(error))
+            self.failure = TurnFailure(error.code, str(error), error.stage)
         except ConversationStoreError as error:
             self.failure = TurnFailure(grpc.StatusCode.UNAVAILABLE, str(error))
         except SampleRateMismatchError as error:
