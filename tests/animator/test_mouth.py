@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import cv2
@@ -28,6 +29,13 @@ def _lightness(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB)[..., 0].astype(float) / 2.55
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (L* 0-255 as OpenCV stores it, a* and b* centred on 0)."""
+    lab = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2LAB).astype(float)
+    lab[..., 1:] -= 128.0
+    return lab
+
+
 def _inside(shape, polygon) -> np.ndarray:
     mask = np.zeros(shape[:2], dtype=np.uint8)
     cv2.fillPoly(mask, [np.round(polygon).astype(np.int32)], 1)
@@ -52,6 +60,44 @@ def test_drawn_teeth_are_never_brighter_than_the_face(preparer, photo):
     mouth = _lightness(frame)[inside]
     assert np.percentile(mouth, 99) <= face_top
     assert np.percentile(mouth, 99) > np.percentile(mouth, 5) + 30  # teeth and a dark cavity
+
+
+@pytest.mark.parametrize("photo", ["hopper_closed.jpg", "painted_portrait.jpg", "bearded.jpg"])
+def test_drawn_teeth_are_a_warm_off_white_in_the_photos_light(preparer, photo):
+    """Teeth take the photo's colour cast: beside warm skin a neutral grey reads blue."""
+    face, _ = preparer.prepare((DATA / photo).read_bytes())
+    hull = cv2.convexHull(face.landmarks[:27].astype(np.float32))[:, 0]
+    skin = _lab(face.image)[_inside(face.image.shape, hull)]
+    frame, _, inside = _opening(face, FramePose(mouth=OPEN))
+    mouth = _lab(frame)[inside]
+    teeth = mouth[mouth[:, 0] >= np.percentile(mouth[:, 0], 95)]  # the lightest: teeth
+    yellow, red = np.median(teeth[:, 2]), np.median(teeth[:, 1])
+    skin_yellow = np.median(skin[:, 2])
+    assert 0.6 * skin_yellow <= yellow < skin_yellow  # warm, yet whiter than the skin
+    assert 0.0 <= red < np.median(skin[:, 1])
+
+
+def test_the_tongue_tip_shows_between_the_teeth_on_th(drawn_face, sample_face):
+    """At a th's small opening the drawn teeth fill the gap; the tongue tip must show in
+    front of them (and in front of a smiling photo's own teeth)."""
+    for face in (drawn_face, sample_face):
+        rig = face.warper.rig
+        shape = MouthShape(opening=0.09, rest=0.0, tongue=1.0)
+        teeth_only, vertices, inside = _opening(face, FramePose(mouth=shape))
+        tip, _, _ = _opening(face, FramePose(mouth=replace(shape, tongue_tip=1.0)))
+        # The lower half of the opening, in the middle of the mouth.
+        centre_x = int(round(vertices[62, 0]))
+        middle_row = (vertices[62, 1] + vertices[66, 1]) / 2
+        lower = np.zeros_like(inside)
+        lower[int(np.ceil(middle_row)) : int(round(vertices[66, 1])) + 1] = True
+        lower[:, : centre_x - int(0.1 * rig.mouth_width)] = False
+        lower[:, centre_x + int(0.1 * rig.mouth_width) + 1 :] = False
+        lower &= _inside(
+            tip.shape, vertices[[60, 70, 61, 71, 62, 72, 63, 73, 64, 74, 65, 75, 66, 76, 67, 77]]
+        )
+        assert lower.sum() >= 6
+        redness = lambda frame: _lab(frame)[..., 1]  # noqa: E731
+        assert redness(tip)[lower].mean() > redness(teeth_only)[lower].mean() + 8
 
 
 def test_the_cavity_is_dark_but_not_black(drawn_face):
