@@ -19,7 +19,7 @@ $(VENV)/bin/python:
 
 # The deployable units, each its own project; installed together, editable, into .venv.
 # The gateway comes with its `web` extra: the web page that `make up` serves.
-UNITS := protos core services/llm services/tts services/animator services/enhancer gateway
+UNITS := protos core services/llm services/tts services/animator services/enhancer services/asr gateway
 PYPROJECTS := $(addsuffix /pyproject.toml,$(UNITS) tools/devtools)
 EDITABLE := $(addprefix -e ,$(filter-out gateway,$(UNITS))) -e "gateway[web]"
 
