@@ -25,7 +25,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from avatar_core.config import DEFAULT_METRICS_PORTS, DEFAULT_PORTS, ClientTls
 from avatar_core.tls import sync_channel
-from avatar_devtools.units import DOWNSTREAM_SERVICES, UNITS, WEB
+from avatar_devtools.units import DOWNSTREAM_SERVICES, OPTIONAL_SERVICES, UNITS, WEB
 
 MODULES = {name: unit.package for name, unit in UNITS.items()}
 
@@ -43,7 +43,7 @@ class StackPorts:
 
     @classmethod
     def defaults(cls) -> StackPorts:
-        """50051-50055 and 9051-9055."""
+        """50051-50056 and 9051-9056."""
         return cls(grpc=dict(DEFAULT_PORTS), metrics=dict(DEFAULT_METRICS_PORTS))
 
 
@@ -99,6 +99,11 @@ class LocalStack:
                 env.setdefault(
                     f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream)
                 )
+            for optional in OPTIONAL_SERVICES:
+                if optional in self.ports.grpc:
+                    env.setdefault(
+                        f"AVATAR_GATEWAY_{optional.upper()}_ADDRESS", self.address(optional)
+                    )
         return env
 
     def command(self, service: str) -> list[str]:
@@ -106,8 +111,9 @@ class LocalStack:
         return [sys.executable, "-m", MODULES[service]]
 
     def start(self, services: list[str] | None = None) -> None:
-        """Starts the services' processes (all five by default)."""
-        for service in services or list(MODULES):
+        """Starts the services' processes: by default every unit the ports name (all six
+        with the default ports; a stack whose ports leave out asr runs without it)."""
+        for service in services or [name for name in MODULES if name in self.ports.grpc]:
             self.start_service(service)
 
     def start_service(self, service: str) -> None:
