@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PORTS = {"gateway": 50051, "llm": 50052, "tts": 50053, "animator": 50054, "enhancer": 50055}
+DEFAULT_PORTS = {
+    "gateway": 50051,
+    "llm": 50052,
+    "tts": 50053,
+    "animator": 50054,
+    "enhancer": 50055,
+    "asr": 50056,
+}
 DEFAULT_METRICS_PORTS = {name: port - 41000 for name, port in DEFAULT_PORTS.items()}
 
 _TRUE = {"1", "true", "yes", "on"}

@@ -47,6 +47,7 @@ UNITS: dict[str, Unit] = {
         Unit("tts", "avatar_tts", "TtsConfig", "avatar_tts.servicer"),
         Unit("animator", "avatar_animator", "AnimatorConfig", "avatar_animator.servicer"),
         Unit("enhancer", "avatar_enhancer", "EnhancerConfig", "avatar_enhancer.servicer"),
+        Unit("asr", "avatar_asr", "AsrConfig", "avatar_asr.servicer"),
         Unit("gateway", "avatar_gateway", "GatewayConfig", "avatar_gateway.service"),
     )
 }
@@ -55,8 +56,13 @@ UNITS: dict[str, Unit] = {
 SERVICE_NAMES: tuple[str, ...] = tuple(UNITS)
 """The units' names in start order."""
 
-DOWNSTREAM_SERVICES: tuple[str, ...] = tuple(name for name in UNITS if name != "gateway")
-"""The services the gateway composes."""
+OPTIONAL_SERVICES: tuple[str, ...] = ("asr",)
+"""Services the gateway serves without, so a stack may leave them out (speech turns need asr)."""
+
+DOWNSTREAM_SERVICES: tuple[str, ...] = tuple(
+    name for name in UNITS if name != "gateway" and name not in OPTIONAL_SERVICES
+)
+"""The services the gateway composes for every request."""
 
 
 @dataclass(frozen=True, slots=True)
