@@ -17,7 +17,7 @@ from tests.reliability.harness import PHOTO
 from tests.web.harness import running_web, screenshot
 from tests.web.peer import OfferRefused, open_peer
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 TOKEN = "web-test-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -26,7 +26,7 @@ GATEWAY_RETRY_SECONDS = 7
 UPLOAD_LIMIT = 1024 * 1024
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def site(tmp_path_factory):
     """A gateway that requires a token and serves two live sessions at once."""
     gateway = {
@@ -40,13 +40,13 @@ async def site(tmp_path_factory):
         yield web
 
 
-@pytest_asyncio.fixture(loop_scope="module")
+@pytest_asyncio.fixture(loop_scope="session")
 async def http():
     async with aiohttp.ClientSession() as session:
         yield session
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
+@pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def avatar_id(site):
     async with (
         aiohttp.ClientSession() as http,

@@ -20,7 +20,7 @@ from tests.web.probes import (
     VIDEO_STATE,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="module")]
+pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 
 LONG_TEXT = (
     "This is a long answer that keeps going for quite a while. It has several sentences, "

@@ -267,6 +267,13 @@ async def create_session(request: web.Request) -> web.Response:
         await session.close("the gateway did not start it")
         metrics.sessions_refused.labels("failed").inc()
         return error_response(504, "The avatar service did not start the session.", "TIMEOUT")
+    except Exception:
+        LOG.exception("session %s could not be set up", session.session_id)
+        await session.close("it could not be set up")
+        metrics.sessions_refused.labels("failed").inc()
+        return error_response(
+            500, "The live session could not be set up; the server log has the details.", "WEBRTC"
+        )
     location = f"/api/sessions/{session.session_id}"
     return web.Response(
         status=201, text=answer, content_type="application/sdp", headers={"Location": location}

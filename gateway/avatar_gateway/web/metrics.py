@@ -53,6 +53,11 @@ class WebMetrics:
             "Times the audio track waited for late audio (the session clock slipped).",
             registry=registry,
         )
+        self.catch_ups = Counter(
+            "avatar_web_catch_ups",
+            "Times idle moments were skipped to bring a session's delay back down.",
+            registry=registry,
+        )
         self.turns = Counter(
             "avatar_web_turns", "Turns by outcome.", ["outcome"], registry=registry
         )

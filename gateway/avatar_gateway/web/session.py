@@ -132,13 +132,15 @@ class LiveSession:
             self.call.cancel()
             raise ConnectionError("the gateway ended the session before it started")
         self.started = first.started
+        fps = first.started.fps or 25.0
         self.audio = SessionAudioTrack(
             self.clock,
             first.started.sample_rate,
+            fps,
             self._media_started,
             self.metrics.audio_underruns.inc,
         )
-        self.video = SessionVideoTrack(self.clock, first.started.fps or 25.0, self._media_started)
+        self.video = SessionVideoTrack(self.clock, fps, self._media_started, self._skipped)
         return first.started
 
     async def answer(self, offer_sdp: str) -> str:
@@ -158,11 +160,11 @@ class LiveSession:
         self.channel.on("message", self._channel_message)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
-        except Exception as error:  # aiortc raises ValueError and others on bad SDP
-            raise ValueError(f"the SDP offer cannot be used: {error}") from None
+        except (ValueError, KeyError, IndexError) as error:  # aiortc's answers to bad SDP
+            raise ValueError(f"The browser's offer could not be read ({error}).") from None
         kinds = {t.kind for t in self.pc.getTransceivers()}
         if not {"audio", "video"} <= kinds:
-            raise ValueError("the SDP offer must receive one audio and one video track")
+            raise ValueError("The browser's offer must receive one audio and one video track.")
         self.pc.addTrack(self.audio)
         self.pc.addTrack(self.video)
         await self.pc.setLocalDescription(await self.pc.createAnswer())
@@ -304,6 +306,10 @@ class LiveSession:
     def _media_started(self, kind: str, turn: int, position: int) -> None:
         """A track began sending a turn's media (or the idle loop's): timings and events."""
         now = time.monotonic()
+        if kind == "onset":
+            client_turn_id = self.turn_clients.get(turn, "")
+            self.emit("speech_onset", turn=turn, client_turn_id=client_turn_id, position=position)
+            return
         if kind == "video" and self.video is not None and position == self.video.first_index:
             self.metrics.offer_to_first_frame.observe(now - self.offer_at)
             self.emit("video_started", first_frame_index=position, fps=self.video.fps)
@@ -330,6 +336,11 @@ class LiveSession:
             position=position,
             sent_after_seconds=(now - arrival) if arrival is not None else None,
         )
+
+    def _skipped(self, pts_frame: int, skipped: int) -> None:
+        """The clock skipped idle frames to catch up: the page's frame numbering moves."""
+        self.metrics.catch_ups.inc()
+        self.emit("clock_skip", pts_frame=pts_frame, skipped_frames=skipped)
 
     # The page.
 

@@ -35,10 +35,20 @@ FRAME_GRACE_SECONDS = 0.02
 AUDIO_WAIT_SECONDS = 1.0
 # What is held of the stream before the peer connects and the tracks start sending.
 HELD_SECONDS = 1.0
+# Late media slips the clock; once all held audio stays this far ahead for
+# CATCH_UP_WINDOW_SECONDS, idle moments are skipped to bring it back to CATCH_UP_TARGET.
+CATCH_UP_ABOVE_SECONDS = 0.15
+CATCH_UP_TARGET_SECONDS = 0.06
+CATCH_UP_WINDOW_SECONDS = 2.0
+# Longest the video encoder is assumed to take (frames leave this much before they are due).
+MAX_ENCODE_LEAD_SECONDS = 0.06
+# A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
+ONSET_AMPLITUDE = 328
 
 MediaListener = Callable[[str, int, int], None]
 """Called as ``(kind, turn, position)`` when a track starts sending a turn's media
-(turn 0 is the idle loop); position is a sample offset or a frame index."""
+(turn 0 is the idle loop), kind "audio" or "video"; position is a sample offset or a
+frame index. Kind "onset" marks the first audible sample of a turn's speech."""
 
 
 class SessionClock:
@@ -47,6 +57,7 @@ class SessionClock:
     def __init__(self) -> None:
         self.origin: float | None = None
         self.started = asyncio.Event()
+        self.skipped_frames = 0
 
     def start(self, session_seconds: float) -> None:
         """Anchors the clock at the first media's arrival (``session_seconds`` into it)."""
@@ -59,10 +70,10 @@ class SessionClock:
         assert self.origin is not None
         return self.origin + session_seconds
 
-    async def wait_until(self, session_seconds: float) -> None:
-        """Sleeps until media at ``session_seconds`` is due."""
+    async def wait_until(self, session_seconds: float, early: float = 0.0) -> None:
+        """Sleeps until ``early`` seconds before media at ``session_seconds`` is due."""
         await self.started.wait()
-        delay = self.due(session_seconds) - time.monotonic()
+        delay = self.due(session_seconds) - early - time.monotonic()
         if delay > 0:
             await asyncio.sleep(delay)
 
@@ -76,6 +87,12 @@ class SessionClock:
         """Moves the whole session later by ``seconds`` (late media)."""
         if self.origin is not None and seconds > 0:
             self.origin += seconds
+
+    def catch_up(self, frames: int, fps: float) -> None:
+        """Moves the whole session earlier by ``frames`` frames: what they held is skipped."""
+        if self.origin is not None and frames > 0:
+            self.origin -= frames / fps
+            self.skipped_frames += frames
 
 
 class AudioBuffer:
@@ -136,6 +153,15 @@ class AudioBuffer:
         self.forget_before(offset + count)
         return bytes(out), turn
 
+    def idle(self, begin: int, end: int) -> bool:
+        """Whether every sample held in [begin, end) belongs to the idle loop."""
+        turns = list(self.turns)
+        for position, (first, owner) in enumerate(turns):
+            last = turns[position + 1][0] if position + 1 < len(turns) else self.end
+            if owner != 0 and first < end and last > begin:
+                return False
+        return True
+
     def turn_at(self, offset: int) -> int:
         """The turn the sample at ``offset`` belongs to (0: idle)."""
         turn = 0
@@ -152,6 +178,7 @@ class SessionAudioTrack(MediaStreamTrack):
     Args:
         clock: The session clock.
         sample_rate: Samples per second of the session's audio.
+        fps: Frames per second of the session (skips are whole frames).
         on_media: Told when the audio of a new turn (or of the idle loop) starts to leave.
         on_underrun: Told when late audio made the clock slip.
     """
@@ -162,16 +189,20 @@ class SessionAudioTrack(MediaStreamTrack):
         self,
         clock: SessionClock,
         sample_rate: int,
+        fps: float,
         on_media: MediaListener,
         on_underrun: Callable[[], None] = lambda: None,
     ) -> None:
         super().__init__()
         self.clock = clock
         self.sample_rate = sample_rate
+        self.fps = fps
+        self.leads: deque[tuple[float, float]] = deque()  # (when, seconds of audio held ahead)
         self.buffer = AudioBuffer()
         self.samples_per_packet = max(1, round(sample_rate * AUDIO_PACKET_SECONDS))
         self.next_offset: int | None = None
         self.current_turn = -1
+        self.awaiting_onset = False
         self.on_media = on_media
         self.on_underrun = on_underrun
         self.time_base = fractions.Fraction(1, sample_rate)
@@ -193,21 +224,49 @@ class SessionAudioTrack(MediaStreamTrack):
             now = self.clock.position(self.sample_rate)
             now -= now % self.samples_per_packet
             self.next_offset = max(self.buffer.start, now)
-        offset, count = self.next_offset, self.samples_per_packet
+        offset, count = self._catch_up(self.next_offset), self.samples_per_packet
         await self.clock.wait_until(offset / self.sample_rate)
         await self._wait_for(offset + count)
         pcm, turn = self.buffer.take(offset, count)
         self.next_offset = offset + count
+        samples = np.frombuffer(pcm, dtype="<i2")
         if turn != self.current_turn:
             self.current_turn = turn
+            self.awaiting_onset = turn > 0
             self.on_media("audio", turn, offset)
-        frame = av.AudioFrame.from_ndarray(
-            np.frombuffer(pcm, dtype="<i2").reshape(1, -1), format="s16", layout="mono"
-        )
+        if self.awaiting_onset:
+            loud = np.flatnonzero(np.abs(samples.astype(np.int32)) >= ONSET_AMPLITUDE)
+            if loud.size:
+                self.awaiting_onset = False
+                self.on_media("onset", turn, offset + int(loud[0]))
+        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
         frame.sample_rate = self.sample_rate
         frame.pts = offset
         frame.time_base = self.time_base
         return frame
+
+    def _catch_up(self, offset: int) -> int:
+        """Skips idle audio (and so idle frames) when all of it has stayed well ahead of
+        its time for a while: after a slip, latency comes back down. Returns the offset."""
+        now = time.monotonic()
+        lead = self.buffer.end / self.sample_rate - (now - self.clock.origin)
+        self.leads.append((now, lead))
+        while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
+            self.leads.popleft()
+        if now - self.leads[0][0] < 0.9 * CATCH_UP_WINDOW_SECONDS:
+            return offset
+        surplus = min(held for _, held in self.leads) - CATCH_UP_TARGET_SECONDS
+        if surplus < CATCH_UP_ABOVE_SECONDS - CATCH_UP_TARGET_SECONDS:
+            return offset
+        frames = int(surplus * self.fps)
+        skip = round(frames * self.sample_rate / self.fps)
+        if frames < 1 or self.current_turn != 0 or not self.buffer.idle(offset, offset + skip):
+            return offset
+        self.buffer.forget_before(offset + skip)
+        self.clock.catch_up(frames, self.fps)
+        self.leads.clear()
+        self.next_offset = offset + skip
+        return self.next_offset
 
     async def _wait_for(self, end: int) -> None:
         """Waits until the buffer holds audio up to ``end``, slipping the clock meanwhile."""
@@ -239,14 +298,26 @@ class SessionVideoTrack(MediaStreamTrack):
         clock: The session clock.
         fps: Frames per second of the session.
         on_media: Told when the frames of a new turn (or of the idle loop) start to leave.
+        on_skip: Told ``(pts_frame, skipped)`` when the clock skipped idle frames: from
+            the frame whose timestamp is ``pts_frame`` on, index = pts frame + skipped.
     """
 
     kind = "video"
 
-    def __init__(self, clock: SessionClock, fps: float, on_media: MediaListener) -> None:
+    def __init__(
+        self,
+        clock: SessionClock,
+        fps: float,
+        on_media: MediaListener,
+        on_skip: Callable[[int, int], None] = lambda pts_frame, skipped: None,
+    ) -> None:
         super().__init__()
         self.clock = clock
         self.fps = fps
+        self.on_skip = on_skip
+        self.skipped = 0
+        self.encode_seconds = 0.0
+        self.returned_at: float | None = None
         self.frames: dict[int, tuple[media_pb2.Frame, int]] = {}
         self.arrived = asyncio.Event()
         self.next_index: int | None = None
@@ -258,8 +329,9 @@ class SessionVideoTrack(MediaStreamTrack):
         self.closed = False
 
     def pts(self, index: int) -> int:
-        """The RTP-clock timestamp of frame ``index`` (90 kHz, from the session start)."""
-        return round(index * VIDEO_CLOCK_RATE / self.fps)
+        """The RTP-clock timestamp of frame ``index`` (90 kHz): frames apart by one index
+        are 1/fps apart, skipped frames left out, so timestamps stay gapless."""
+        return round((index - self.skipped) * VIDEO_CLOCK_RATE / self.fps)
 
     def add(self, batch: media_pb2.FrameBatch, turn: int) -> None:
         """Queues a batch of frames received from the gateway."""
@@ -285,8 +357,17 @@ class SessionVideoTrack(MediaStreamTrack):
             held = min(self.frames) if self.frames else 0
             self.next_index = max(held, self.clock.position(self.fps))
             self.first_index = self.next_index
+        if self.returned_at is not None:
+            # What the encoder took since the last frame: frames leave that much early, so
+            # they reach the wire when due, as the audio does.
+            took = min(MAX_ENCODE_LEAD_SECONDS, time.monotonic() - self.returned_at)
+            self.encode_seconds += 0.1 * (took - self.encode_seconds)
+        if self.skipped != self.clock.skipped_frames:
+            self.next_index += self.clock.skipped_frames - self.skipped
+            self.skipped = self.clock.skipped_frames
+            self.on_skip(self.next_index - self.skipped, self.skipped)
         index = self.next_index
-        await self.clock.wait_until(index / self.fps)
+        await self.clock.wait_until(index / self.fps, early=self.encode_seconds)
         entry = self.frames.pop(index, None)
         if entry is None and not self.closed:
             entry = await self._wait_for(index)
@@ -307,6 +388,7 @@ class SessionVideoTrack(MediaStreamTrack):
         out = av.VideoFrame.from_ndarray(self.last, format="yuv420p")
         out.pts = self.pts(index)
         out.time_base = self.time_base
+        self.returned_at = time.monotonic()
         return out
 
     async def _wait_for(self, index: int) -> tuple[media_pb2.Frame, int] | None:

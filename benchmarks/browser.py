@@ -1,0 +1,377 @@
+"""Browser benchmark: what a person at the page sees and hears, in headless Chromium.
+
+For each of N turns the benchmark clicks Send in the real page (Debian's chromium,
+driven by playwright) and measures, on the page's own clock:
+
+- **click -> first audio**: from the click event to the moment a WebAudio analyser on
+  the received stream first hears the turn's speech (RMS of a 256-sample window above
+  0.01, polled every 5 ms: up to ~10 ms late).
+- **click -> first speaking frame**: from the click to the expected display time of
+  the turn's first frame of speech. The web front sends the frame's session index in
+  the ``speech_video`` event; ``requestVideoFrameCallback`` gives every presented
+  frame's RTP timestamp, which is 3600 ticks (90 kHz / 25 fps) per index from the first
+  frame sent (``video_started``), so the page knows which presented frame is which.
+- **A/V offset**, two ways. *Content*: the first audible sample of the turn (session
+  sample offset in ``speech_onset``) and the turn's first frame (index) have a known
+  distance on the session clock; what the page hears and shows should keep it:
+  offset = (frame shown - sound heard) - (frame time - sound time); positive means the
+  picture is late. *getStats*: ``estimatedPlayoutTimestamp`` of the audio and the video
+  receiver (the sender's NTP time of what plays now), sampled together during speech.
+
+Starting the stack and the web front as processes on free ports (the default)::
+
+    python -m benchmarks.browser --turns 12
+
+or against a running page: ``python -m benchmarks.browser --url http://localhost:8080/``.
+Writes ``browser.json`` and ``browser.md`` to ``--output-dir`` and prints the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from avatar_devtools.samples import sample_face
+from benchmarks.latency import free_ports, start_stack
+from benchmarks.reporting import (
+    describe_machine,
+    machine,
+    markdown_table,
+    percentiles,
+    write_outputs,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+]
+TEXTS = [
+    "Hello there, how are you today?",
+    "Nice to meet you.",
+    "The weather is lovely this morning.",
+    "Let me tell you something.",
+]
+TARGETS = {"click_to_first_audio": 0.200, "click_to_first_frame": 0.250, "av_offset": 0.040}
+VIDEO_TICKS_PER_SECOND = 90_000
+
+# Installed before the page's own scripts: records clicks on Send, the page's events and
+# every presented frame's RTP timestamp and display time.
+RECORDER = """
+window.benchmark = { clicks: [], events: [], frames: [], onsets: [], stats: [] };
+document.addEventListener("click", (event) => {
+  if (event.target.closest('[data-testid="send"]')) benchmark.clicks.push(event.timeStamp);
+}, true);
+addEventListener("avatar-event", (event) => {
+  benchmark.events.push({ ...event.detail, received: performance.now() });
+});
+(function watchVideo() {
+  const video = document.querySelector('[data-testid="live-video"]');
+  if (!video) return setTimeout(watchVideo, 5);
+  const onFrame = (now, meta) => {
+    benchmark.frames.push({ rtp: meta.rtpTimestamp, shown: meta.expectedDisplayTime,
+                            presented: meta.presentedFrames });
+    if (benchmark.frames.length > 4000) benchmark.frames.splice(1, 1000);
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+})();
+"""
+
+START_LISTENING = """async () => {
+  const video = document.querySelector('[data-testid="live-video"]');
+  const context = new AudioContext();
+  await context.resume();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 256;
+  context.createMediaStreamSource(video.srcObject).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  benchmark.armed = false;
+  benchmark.level = 0;
+  setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const value of samples) sum += value * value;
+    benchmark.level = Math.sqrt(sum / samples.length);
+    if (benchmark.armed && benchmark.level > 0.01) {
+      benchmark.onsets.push(performance.now());
+      benchmark.armed = false;
+    }
+  }, 5);
+  return context.state;
+}"""
+
+SAMPLE_STATS = """async () => {
+  const report = await window.avatarSession.pc.getStats();
+  const playout = {}, buffer = {};
+  report.forEach((s) => {
+    if (s.type !== "inbound-rtp") return;
+    if (s.estimatedPlayoutTimestamp) playout[s.kind] = s.estimatedPlayoutTimestamp;
+    if (s.jitterBufferEmittedCount) {
+      buffer[s.kind] = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
+      buffer[s.kind + "_target"] = 1000 * s.jitterBufferTargetDelay / s.jitterBufferEmittedCount;
+    }
+  });
+  if (playout.audio && playout.video) benchmark.stats.push(playout.video - playout.audio);
+  benchmark.buffers = buffer;
+  return buffer;
+}"""
+
+
+def _wait_for_page(url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}api/config", timeout=1.0):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def _create_avatar(url: str) -> str:
+    request = urllib.request.Request(
+        f"{url}api/avatars?name=benchmark", data=sample_face(), method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        return json.loads(response.read())["id"]
+
+
+def frame_index(record: dict, position: int) -> dict | None:
+    """The first presented frame at or after session frame ``position``, with its index.
+
+    A frame's index is its RTP timestamp's distance from the first presented frame (the
+    first frame the web front sent, ``video_started``) in frames, plus the idle frames
+    the web front skipped before it (``clock_skip``) to bring its delay back down.
+    """
+    started = next(e for e in record["events"] if e["type"] == "video_started")
+    skips = [e for e in record["events"] if e["type"] == "clock_skip"]
+    frames = record["frames"]
+    anchor = frames[0]["rtp"]
+    ticks_per_frame = VIDEO_TICKS_PER_SECOND / started["fps"]
+    for frame in frames:
+        pts_frame = started["first_frame_index"] + round(
+            ((frame["rtp"] - anchor) % 2**32) / ticks_per_frame
+        )
+        skipped = max([s["skipped_frames"] for s in skips if s["pts_frame"] <= pts_frame] or [0])
+        if pts_frame + skipped >= position:
+            return {**frame, "index": pts_frame + skipped}
+    return None
+
+
+def analyse_turn(record: dict, turn: dict) -> dict:
+    """Latencies and the content A/V offset of one turn from what the page recorded."""
+    events = [e for e in record["events"] if e.get("client_turn_id") == turn["client_turn_id"]]
+    session = next(e for e in record["events"] if e["type"] == "session")
+    started = next(e for e in record["events"] if e["type"] == "video_started")
+    video = next(e for e in events if e["type"] == "speech_video")
+    onset = next(e for e in events if e["type"] == "speech_onset")
+    fps, rate = started["fps"], session["sample_rate"]
+    shown = frame_index(record, video["position"])
+    if shown is None:
+        raise RuntimeError("the turn's first frame was never presented")
+    # The frame at `position` itself, when the callback came a frame or two later.
+    shown_at = shown["shown"] - (shown["index"] - video["position"]) * 1000 / fps
+    heard_at = turn["heard"]
+    expected_ms = (video["position"] / fps - onset["position"] / rate) * 1000
+    return {
+        "click_to_first_audio": (heard_at - turn["click"]) / 1000,
+        "click_to_first_frame": (shown_at - turn["click"]) / 1000,
+        "av_offset": ((shown_at - heard_at) - expected_ms) / 1000,
+        "web_turn_to_first_audio_sent": next(
+            e["sent_after_seconds"] for e in events if e["type"] == "speech_audio"
+        ),
+        "first_presented_frame_count": record["frames"][0]["presented"],
+    }
+
+
+async def _run_turns(page, turns: int, progress) -> tuple[list[dict], dict]:
+    measured = []
+    for number in range(turns):
+        await page.wait_for_function(
+            "() => document.querySelector('.screen').dataset.state === 'idle'"
+        )
+        await page.wait_for_function("() => benchmark.level < 0.003")
+        await asyncio.sleep(0.3)
+        await page.evaluate("() => { benchmark.armed = true; }")
+        await page.get_by_test_id("text-input").fill(TEXTS[number % len(TEXTS)])
+        await page.get_by_test_id("send").click()
+        count = number + 1
+        await page.wait_for_function(
+            f"() => benchmark.events.filter(e => e.type === 'turn_ended').length >= {count}",
+            timeout=60_000,
+        )
+        for _ in range(5):
+            await page.evaluate(SAMPLE_STATS)
+        record = await page.evaluate("() => benchmark")
+        ended = [e for e in record["events"] if e["type"] == "turn_ended"][-1]
+        if ended["outcome"] != "done" or len(record["onsets"]) < count:
+            raise RuntimeError(f"turn {count}: {ended['outcome']}, sound heard: {record['onsets']}")
+        turn = {
+            "client_turn_id": ended["client_turn_id"],
+            "click": record["clicks"][-1],
+            "heard": record["onsets"][-1],
+        }
+        result = analyse_turn(record, turn)
+        measured.append(result)
+        progress(
+            f"turn {count}: first audio {result['click_to_first_audio'] * 1000:.0f} ms, "
+            f"first frame {result['click_to_first_frame'] * 1000:.0f} ms, "
+            f"A/V {result['av_offset'] * 1000:+.0f} ms"
+        )
+    return measured, await page.evaluate("() => benchmark")
+
+
+async def measure(url: str, avatar_id: str, turns: int, progress=print) -> dict:
+    """Opens the page on ``avatar_id`` and measures ``turns`` turns."""
+    from playwright.async_api import async_playwright
+
+    with tempfile.TemporaryDirectory(prefix="avatar-chromium-") as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
+            )
+            await context.add_init_script(RECORDER)
+            await context.add_init_script(
+                f"localStorage.setItem('avatar-selected', {json.dumps(avatar_id)});"
+            )
+            page = await context.new_page()
+            await page.goto(url)
+            await page.wait_for_function(
+                "() => document.querySelector('.screen').dataset.state === 'idle'",
+                timeout=60_000,
+            )
+            progress(f"live: {await page.evaluate(START_LISTENING)} audio context")
+            await asyncio.sleep(1.0)
+            measured, record = await _run_turns(page, turns, progress)
+            await context.close()
+    return {
+        "turns": measured,
+        "stats_offsets_ms": record["stats"],
+        "jitter_buffers_ms": record.get("buffers", {}),
+    }
+
+
+def summarise(measured: dict) -> dict:
+    """p50/p90 of every measure, and whether each meets its target."""
+    turns = measured["turns"]
+    summary = {}
+    for name in ("click_to_first_audio", "click_to_first_frame", "av_offset"):
+        values = [turn[name] for turn in turns]
+        summary[name] = (
+            percentiles(abs(v) for v in values) if name == "av_offset" else (percentiles(values))
+        )
+        summary[name]["mean"] = statistics.fmean(values)
+        summary[name]["target"] = TARGETS[name]
+        summary[name]["met"] = summary[name]["p90"] <= TARGETS[name]
+    offsets = [value / 1000 for value in measured["stats_offsets_ms"]]
+    summary["stats_av_offset"] = {
+        **percentiles(abs(v) for v in offsets),
+        "mean": statistics.fmean(offsets) if offsets else 0.0,
+        "samples": len(offsets),
+        "target": TARGETS["av_offset"],
+    }
+    summary["stats_av_offset"]["met"] = summary["stats_av_offset"]["p90"] <= TARGETS["av_offset"]
+    return summary  # fmt: skip
+
+
+def markdown(data: dict) -> str:
+    """The results table."""
+    summary = data["summary"]
+    labels = {
+        "click_to_first_audio": "click -> first audio (WebAudio analyser)",
+        "click_to_first_frame": "click -> first speaking frame (rVFC)",
+        "av_offset": "A/V offset, content (abs)",
+        "stats_av_offset": "A/V offset, getStats playout (abs)",
+    }
+    rows = []
+    for name, label in labels.items():
+        entry = summary[name]
+        rows.append([
+            label,
+            f"{entry['p50'] * 1000:.0f} ms",
+            f"{entry['p90'] * 1000:.0f} ms",
+            f"{entry['mean'] * 1000:+.0f} ms" if "offset" in name else f"{entry['mean'] * 1000:.0f} ms",
+            f"<= {entry['target'] * 1000:.0f} ms",
+            "yes" if entry["met"] else "no",
+        ])  # fmt: skip
+    header = ["measure", "p50", "p90", "mean", "target (p90)", "met"]
+    return "\n".join([
+        f"Browser benchmark: {data['settings']['turns']} turns, headless Chromium, "
+        f"{describe_machine(data['machine'])}.",
+        "",
+        markdown_table(header, rows),
+    ])  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The command line."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--url", help="a running page (default: start the stack and the page)")
+    parser.add_argument("--avatar", help="avatar id (default: create one from the sample face)")
+    parser.add_argument("--turns", type=int, default=12, help="turns measured (>= 10)")
+    parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Runs the benchmark and writes JSON and Markdown."""
+    args = build_parser().parse_args(argv)
+    if args.turns < 1:
+        print("error: --turns must be >= 1")
+        return 2
+    stack = None
+    try:
+        url = args.url
+        if url is None:
+            work = Path(tempfile.mkdtemp(prefix="avatar-bench-browser-"))
+            stack = start_stack(work)
+            web_port, metrics_port = free_ports(2)
+            stack.start_web(port=web_port, metrics_port=metrics_port)
+            stack.wait_until_web_serving()
+            url = f"http://127.0.0.1:{web_port}/"
+        url = url if url.endswith("/") else url + "/"
+        _wait_for_page(url)
+        avatar_id = args.avatar or _create_avatar(url)
+        before = machine()
+        print(f"measuring on {describe_machine(before)}", flush=True)
+        measured = asyncio.run(measure(url, avatar_id, args.turns, lambda s: print(s, flush=True)))
+    finally:
+        if stack is not None:
+            stack.stop()
+    data = {
+        "benchmark": "browser",
+        "settings": {"turns": args.turns, "texts": TEXTS, "quality": "low", "mode": "speak"},
+        "machine": before,
+        "load_average_after": machine()["load_average"],
+        "turns": measured["turns"],
+        "stats_offsets_ms": measured["stats_offsets_ms"],
+        "jitter_buffers_ms": measured["jitter_buffers_ms"],
+        "summary": summarise(measured),
+    }
+    table = markdown(data)
+    paths = write_outputs(args.output_dir, "browser", data, table)
+    print(table)
+    print("wrote " + ", ".join(str(path) for path in paths.values()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
