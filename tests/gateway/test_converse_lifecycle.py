@@ -100,19 +100,28 @@ async def test_a_chat_session_remembers_what_was_played(gateway):
     assert first.outcome == gateway_pb2.TURN_OUTCOME_DONE
     assert first.summary.spoken_text.startswith("You said: Tell me about the river.")
     assert {s.sentence.from_llm for s in session.of_kind("sentence")} == {True}
+    # The second answer is interrupted while its first sentence plays.
     session.turn("And the mill")
-    await session.wait_for_turn_end(2)
+    await session.wait_for(lambda s: any(e.turn == 2 for e in s.of_kind("sentence")))
+    session.interrupt()
+    second = await session.wait_for_turn_end(2)
+    assert second.outcome == gateway_pb2.TURN_OUTCOME_INTERRUPTED
+    assert second.summary.spoken_text == "You said: And the mill."
+    session.turn("Thanks")
+    await session.wait_for_turn_end(3)
     session.close()
     assert await session.finish() == grpc.StatusCode.OK
 
-    # The second question reached the LLM with the first turn as history: the question
-    # and exactly what the avatar said.
+    # Each question reached the LLM with the turns before it as history: the questions
+    # and exactly what the avatar said of each answer.
     messages = stack.fake_llm.requests[-1]["messages"]
     contents = [(m["role"], m["content"]) for m in messages if m["role"] != "system"]
     assert contents == [
         ("user", "Tell me about the river"),
         ("assistant", first.summary.spoken_text),
         ("user", "And the mill"),
+        ("assistant", "You said: And the mill."),
+        ("user", "Thanks"),
     ]
 
 
