@@ -16,7 +16,8 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationLimits, open_conversation_store
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
-from avatar_gateway.converse.session import ConverseSession, SessionError, SessionSettings
+from avatar_gateway.converse.session import ConverseSession
+from avatar_gateway.converse.settings import SessionError, SessionSettings
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
 from avatar_gateway.converse.turn import TurnRunner
 from avatar_gateway.metrics import GatewayMetrics

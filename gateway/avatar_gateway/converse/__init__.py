@@ -6,7 +6,8 @@ into the buffer of :mod:`.speech`; :mod:`.idle` renders and caches the idle loop
 """
 
 from avatar_gateway.converse.host import RETRY_AFTER_METADATA, SessionHost
-from avatar_gateway.converse.session import ConverseSession, SessionError, SessionSettings
+from avatar_gateway.converse.session import ConverseSession
+from avatar_gateway.converse.settings import SessionError, SessionSettings
 
 __all__ = [
     "RETRY_AFTER_METADATA",

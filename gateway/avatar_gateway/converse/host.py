@@ -25,13 +25,8 @@ from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoopCache, IdleLoopKey
-from avatar_gateway.converse.session import (
-    ConverseSession,
-    Receive,
-    Send,
-    SessionError,
-    SessionSettings,
-)
+from avatar_gateway.converse.session import ConverseSession
+from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
 from avatar_gateway.converse.turn import TurnRunner
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import Clients, SpeakPlan

@@ -26,8 +26,6 @@ import dataclasses
 import logging
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 
 import grpc
 
@@ -35,7 +33,7 @@ from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationStoreError
 from avatar_gateway.converse.clock import SessionClock
-from avatar_gateway.converse.idle import IdleLoop
+from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
 from avatar_gateway.converse.turn import Turn, TurnFailure, TurnRunner
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import SpeakPlan
@@ -51,62 +49,6 @@ pipeline's usual time to the first frame, so speech starts soon and on its pose.
 
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
-
-Receive = Callable[[], Awaitable[gateway_pb2.ConverseRequest | None]]
-"""The client's next message; None once the client has closed its stream. It raises
-:class:`SessionError` for a message that is not a ConverseRequest."""
-
-Send = Callable[[gateway_pb2.ConverseResponse], Awaitable[None]]
-"""Sends one event to the client."""
-
-
-class SessionError(Exception):
-    """Ends a session with a status.
-
-    Attributes:
-        code: The gRPC status code.
-        message: What went wrong, in words.
-        trailing_metadata: Metadata to send with the status.
-    """
-
-    def __init__(
-        self,
-        code: grpc.StatusCode,
-        message: str,
-        trailing_metadata: tuple[tuple[str, str], ...] = (),
-    ) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.trailing_metadata = trailing_metadata
-
-
-@dataclass(frozen=True, slots=True)
-class SessionSettings:
-    """A live session's validated settings.
-
-    Attributes:
-        session_id: The session's identifier, as in logs.
-        template: What every turn's plan starts from: avatar, voice, quality, fps,
-            encoding, conversation (text, chat and start frame are the turn's).
-        mode: The mode of turns that name none.
-        sample_rate: Samples per second of the session (the voice's rate).
-        frame_width: Frame width in pixels.
-        frame_height: Frame height in pixels.
-        idle: The avatar's idle loop.
-        chat_available: Whether an LLM is configured.
-        max_text_chars: Longest text of a turn.
-    """
-
-    session_id: str
-    template: SpeakPlan
-    mode: int
-    sample_rate: int
-    frame_width: int
-    frame_height: int
-    idle: IdleLoop
-    chat_available: bool
-    max_text_chars: int
 
 
 class _Closed:
