@@ -288,7 +288,7 @@ class ConverseSession:
         turn = self._turn
         if turn is not None and turn.failure is not None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_FAILED)
-        elif turn is not None and turn.playing and turn.buffer.exhausted:
+        elif turn is not None and turn.buffer.exhausted:  # played out, or made nothing
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
         turn = self._turn
         samples = self._clock.slot_samples(frame)
