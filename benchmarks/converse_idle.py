@@ -5,7 +5,8 @@ the sample avatar, then for each N in ``--sessions`` opens N ``Converse`` sessio
 once, lets them idle for ``--seconds`` and closes them. Per configuration it reports:
 
 * gateway CPU: the gateway process's CPU seconds (user + system, from ``/proc``) per
-  second of wall time, in all and per session; only with ``--start-stack``, where the
+  second of wall time, in all, and per session above the gateway's own idle cost
+  (measured first, with no session open); only with ``--start-stack``, where the
   gateway is a process of this machine;
 * frames per second each session received (25 means the clock kept real time) and
   the longest gap between two frames a session received;
@@ -125,20 +126,18 @@ async def run_configuration(
         "errors": [r.error for r in results if r.error],
     }
     if cpu_before is not None and cpu_after is not None:
-        cpu = (cpu_after - cpu_before) / seconds
-        row["gateway_cpu_per_second"] = cpu
-        row["gateway_cpu_per_second_per_session"] = cpu / sessions
+        row["gateway_cpu_per_second"] = (cpu_after - cpu_before) / seconds
     if gateway_pid:
         row["gateway_rss_bytes"] = process_memory(gateway_pid)[0]
     return row
 
 
-def markdown(rows: list[dict], info: dict) -> str:
+def markdown(rows: list[dict], info: dict, baseline: float | None) -> str:
     """The table of the run."""
     header = [
         "sessions",
         "gateway CPU s/s",
-        "per session",
+        "per session (above the gateway alone)",
         "frames/s per session (min-max)",
         "longest frame gap",
         "gateway RSS",
@@ -161,18 +160,30 @@ def markdown(rows: list[dict], info: dict) -> str:
                 len(row["errors"]),
             ]
         )
+    alone = f"; the gateway alone: {baseline:.3f} CPU s/s" if baseline is not None else ""
     return (
-        f"Idle Converse sessions, {rows[0]['seconds']:g} s each: {describe_machine(info)}\n\n"
-        + markdown_table(header, lines)
+        f"Idle Converse sessions, {rows[0]['seconds']:g} s each{alone}. "
+        f"{describe_machine(info)}\n\n" + markdown_table(header, lines)
     )
 
 
 async def measure(
     address: str, avatar_id: str, counts: list[int], seconds: float, pid: int | None
-) -> list[dict]:
-    """A warm-up session (renders the idle loop), then every configuration."""
+) -> tuple[float | None, list[dict]]:
+    """A warm-up session (renders the idle loop), the gateway alone, then every
+    configuration; returns the gateway's own CPU per second and the rows."""
     await run_configuration(address, avatar_id, 1, 1.0, None)
-    return [await run_configuration(address, avatar_id, n, seconds, pid) for n in counts]
+    baseline = None
+    if pid:
+        before = process_cpu_seconds(pid)
+        await asyncio.sleep(seconds)
+        baseline = (process_cpu_seconds(pid) - before) / seconds
+    rows = [await run_configuration(address, avatar_id, n, seconds, pid) for n in counts]
+    for row in rows:
+        if baseline is not None and "gateway_cpu_per_second" in row:
+            extra = row["gateway_cpu_per_second"] - baseline
+            row["gateway_cpu_per_second_per_session"] = extra / row["sessions"]
+    return baseline, rows
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
             tempfile.TemporaryDirectory() as work,
             running_stack(Path(work), {"AVATAR_GATEWAY_MAX_SESSIONS": max_sessions}) as running,
         ):
-            rows = asyncio.run(
+            baseline, rows = asyncio.run(
                 measure(
                     running.stack.gateway_address,
                     running.avatar_id,
@@ -204,10 +215,11 @@ def main(argv: list[str] | None = None) -> int:
     else:
         if not args.avatar:
             parser.error("--avatar is needed with --gateway")
-        rows = asyncio.run(measure(args.gateway, args.avatar, counts, args.seconds, None))
+        baseline, rows = asyncio.run(measure(args.gateway, args.avatar, counts, args.seconds, None))
     info = machine()
-    table = markdown(rows, info)
-    write_outputs(args.output_dir, "converse_idle", {"machine": info, "rows": rows}, table)
+    table = markdown(rows, info, baseline)
+    data = {"machine": info, "gateway_alone_cpu_per_second": baseline, "rows": rows}
+    write_outputs(args.output_dir, "converse_idle", data, table)
     print(table)
     return 1 if any(row["errors"] for row in rows) else 0
 
