@@ -7,6 +7,7 @@ turn interrupted in the middle, idle, half-close. Time is judged on the session 
 
 from __future__ import annotations
 
+import asyncio
 import io
 
 import grpc
@@ -70,6 +71,8 @@ async def test_a_session_idles_plays_a_turn_and_is_interrupted_in_the_next(tmp_p
             last_before_interrupt = session.ticks[-1].frame.index
             session.interrupt()
             second = await session.wait_for_turn_end(2)
+            # The interrupted turn's tts and animator calls end while the session idles.
+            assert await _settled(lambda: _downstream_in_flight(stack) == 0)
             after = len(session.ticks)
             await session.wait_for(lambda s: _idle_count(s, after) >= 10)
             session.close()
@@ -148,6 +151,19 @@ async def test_a_session_idles_plays_a_turn_and_is_interrupted_in_the_next(tmp_p
     assert gateway_metric("gateway", "avatar_converse_barge_in_seconds_bucket", le="0.2") == 1
     assert gateway_metric("gateway", "avatar_converse_time_to_first_audio_seconds_count") == 2
     assert gateway_metric("gateway", "avatar_converse_sessions") == 0
+
+
+def _downstream_in_flight(stack: ReliabilityStack) -> float:
+    return sum(stack.calls_in_flight(service) for service in ("tts", "animator", "llm"))
+
+
+async def _settled(condition, timeout: float = 5.0) -> bool:
+    """Whether ``condition()`` holds within ``timeout`` seconds (polled)."""
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return True
+        await asyncio.sleep(0.05)
+    return condition()
 
 
 def _holds(ticks: list[Tick], turn: int) -> int:
