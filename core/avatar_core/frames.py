@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from avatar.common.v1 import media_pb2
+from avatar_core.images import jpeg_to_rgb, rgb_to_jpeg
 
 JPEG = media_pb2.FRAME_ENCODING_JPEG
 RGB24 = media_pb2.FRAME_ENCODING_RGB24
@@ -40,12 +40,10 @@ def encode_frame(
         data = np.ascontiguousarray(rgb, dtype=np.uint8).tobytes()
     else:
         encoding = JPEG
-        ok, buffer = cv2.imencode(
-            ".jpg", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
-        )
-        if not ok:
-            raise FrameFormatError("JPEG encoding failed")
-        data = buffer.tobytes()
+        try:
+            data = rgb_to_jpeg(rgb, quality)
+        except ValueError as error:
+            raise FrameFormatError(f"JPEG encoding failed: {error}") from None
     return media_pb2.Frame(index=index, data=data, width=width, height=height, encoding=encoding)
 
 
@@ -86,10 +84,10 @@ def decode_frame(frame: media_pb2.Frame) -> np.ndarray:
             f"frame {frame.index}: the JPEG is {width}x{height} but the frame says "
             f"{frame.width}x{frame.height}"
         )
-    image = cv2.imdecode(np.frombuffer(frame.data, dtype=np.uint8), cv2.IMREAD_COLOR)
+    image = jpeg_to_rgb(frame.data)
     if image is None:
         raise FrameFormatError(f"frame {frame.index}: data is not a valid JPEG image")
-    return cv2.cvtColor(image, cv2.COLOR_BGR2RGB)
+    return image
 
 
 def jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -18,6 +18,7 @@ import warnings
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 DEFAULT_MAX_BYTES = 20 * 1024 * 1024
@@ -147,11 +148,26 @@ def encode_jpeg(rgb: np.ndarray, quality: int = 85) -> bytes:
         raise ValueError(f"expected an RGB uint8 image, got shape {rgb.shape} {rgb.dtype}")
     if not 1 <= quality <= 100:
         raise ValueError(f"JPEG quality must be 1-100, got {quality}")
-    bgr = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
-    ok, buffer = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, int(quality)])
-    if not ok:
-        raise ValueError("JPEG encoding failed")
-    return buffer.tobytes()
+    return rgb_to_jpeg(rgb, quality)
+
+
+def rgb_to_jpeg(rgb: np.ndarray, quality: int) -> bytes:
+    """Encodes a checked RGB uint8 image as baseline JPEG (4:2:0), straight from RGB.
+
+    libjpeg-turbo through simplejpeg: no colour conversion pass, about 15% faster than
+    OpenCV's encoder (``benchmarks/frame_path.py``), the same quantisation.
+    """
+    return simplejpeg.encode_jpeg(
+        np.ascontiguousarray(rgb), quality=int(quality), colorspace="RGB", colorsubsampling="420"
+    )
+
+
+def jpeg_to_rgb(data: bytes) -> np.ndarray | None:
+    """Decodes JPEG bytes into an RGB uint8 array; None when they are not a whole JPEG."""
+    try:
+        return simplejpeg.decode_jpeg(data, colorspace="RGB")
+    except ValueError:
+        return None
 
 
 def decode_jpeg(data: bytes) -> np.ndarray:
@@ -162,6 +178,10 @@ def decode_jpeg(data: bytes) -> np.ndarray:
     Raises:
         InvalidImageError: The bytes cannot be decoded.
     """
+    if data[:2] == b"\xff\xd8":
+        rgb = jpeg_to_rgb(data)
+        if rgb is not None:
+            return rgb
     buffer = np.frombuffer(data, dtype=np.uint8)
     bgr = cv2.imdecode(buffer, cv2.IMREAD_COLOR) if buffer.size else None
     if bgr is None:
