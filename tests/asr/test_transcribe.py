@@ -177,10 +177,3 @@ async def test_audio_sent_as_one_large_chunk_is_read_like_small_ones(asr, senten
     responses = await transcribe(asr, requests(padded, sentence.sample_rate, chunk_seconds=60))
     (final,) = events(responses, "final")
     assert word_error_rate(SENTENCES[0], final.text) <= 0.1
-
-
-def test_wer_counts_substitutions_insertions_and_deletions():
-    assert word_error_rate("the cat sat", "The cat sat.") == 0
-    assert word_error_rate("the cat sat", "the hat sat") == pytest.approx(1 / 3)
-    assert word_error_rate("the cat sat", "the cat") == pytest.approx(1 / 3)
-    assert word_error_rate("the cat sat", "oh the cat sat down") == pytest.approx(2 / 3)

@@ -1,0 +1,130 @@
+"""The asr service's pure parts: PCM, resampling, voice activity, end-pointing, settings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy.signal import resample_poly
+
+from avatar_asr.audio import AudioFormatError, StreamResampler, check_sample_rate, pcm_to_float
+from avatar_asr.config import AsrConfig
+from avatar_asr.endpointing import Endpointer, EndpointSettings, EndReason, SpeechEnd, SpeechStart
+from avatar_asr.vad import VoiceActivityModel
+from avatar_core.config import ConfigError
+from tests.asr.speech import word_error_rate
+
+
+@pytest.mark.parametrize("rate", [8000, 11025, 22050, 24000, 44100, 48000, 96000, 16000])
+def test_resampling_in_pieces_equals_resampling_at_once(rate):
+    rng = np.random.default_rng(rate)
+    signal = (0.3 * rng.standard_normal(2 * rate)).astype(np.float32)
+    resampler = StreamResampler(rate)
+    pieces, start = [], 0
+    while start < len(signal):
+        size = int(rng.integers(1, 3000))
+        pieces.append(resampler.process(signal[start : start + size]))
+        start += size
+    pieces.append(resampler.flush())
+    streamed = np.concatenate(pieces)
+    whole = signal if rate == 16000 else resample_poly(signal, resampler.up, resampler.down)
+    assert len(streamed) == len(whole) == 32000
+    np.testing.assert_allclose(streamed, whole, atol=1e-5)
+
+
+def test_a_tone_keeps_its_pitch_and_level_through_the_resampler():
+    rate = 44100
+    times = np.arange(rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440 * times)).astype(np.float32)
+    resampler = StreamResampler(rate)
+    out = np.concatenate([resampler.process(tone), resampler.flush()])
+    spectrum = np.abs(np.fft.rfft(out[1000:-1000]))
+    peak = np.argmax(spectrum) * 16000 / len(out[1000:-1000])
+    assert peak == pytest.approx(440, abs=2)
+    assert np.abs(out[1000:-1000]).max() == pytest.approx(0.5, abs=0.01)
+
+
+def test_pcm_and_rates():
+    assert pcm_to_float(np.array([0, 16384, -32768], "<i2").tobytes()).tolist() == [0, 0.5, -1]
+    with pytest.raises(AudioFormatError, match="odd number of bytes"):
+        pcm_to_float(b"\x00")
+    for bad, message in ((0, "required"), (7999, "got 7999"), (96001, "got 96001")):
+        with pytest.raises(AudioFormatError, match=message):
+            check_sample_rate(bad)
+    check_sample_rate(8000)
+    check_sample_rate(96000)
+
+
+def test_voice_activity_in_pieces_equals_the_whole_audio_at_once():
+    model = VoiceActivityModel()
+    rng = np.random.default_rng(3)
+    times = np.arange(3 * 16000) / 16000
+    # A voice-like buzz (harmonics of 150 Hz, syllable-rate envelope) between silences.
+    buzz = sum(np.sin(2 * np.pi * 150 * k * times) / k for k in range(1, 12))
+    audio = 0.2 * buzz * (np.sin(2 * np.pi * 4 * times) > 0) * (times > 1) * (times < 2)
+    audio = audio.astype(np.float32)
+    whole = model.stream().process(audio)
+    stream, pieces, start = model.stream(), [], 0
+    while start < len(audio):
+        size = int(rng.integers(1, 2000))
+        pieces.append(stream.process(audio[start : start + size]))
+        start += size
+    assert len(whole) == len(audio) // 512
+    np.testing.assert_allclose(np.concatenate(pieces), whole, atol=1e-5)
+    assert whole[:20].max() < 0.5
+
+
+def _run(settings: EndpointSettings, probabilities: list[float]) -> list:
+    endpointer = Endpointer(settings)
+    boundaries = [b for p in probabilities for b in endpointer.push(p)]
+    return boundaries + endpointer.finish()
+
+
+def test_end_pointing_needs_two_speech_windows_and_the_configured_silence():
+    settings = EndpointSettings(threshold=0.5, end_of_speech_seconds=0.1)  # 4 windows
+    assert settings.silence_windows == 4
+    # A single loud window is a click; then speech, a short pause, speech, silence.
+    probabilities = [0, 0.9, 0, 0.8, 0.9, 0.9, 0.1, 0.1, 0.9, 0.9, 0, 0, 0, 0, 0]
+    assert _run(settings, probabilities) == [
+        SpeechStart(3),
+        SpeechEnd(10, EndReason.SILENCE),
+    ]
+
+
+def test_probabilities_between_the_thresholds_neither_start_nor_end_silence():
+    settings = EndpointSettings(threshold=0.5, end_of_speech_seconds=0.064)  # 2 windows
+    probabilities = [0.9, 0.9, 0.4, 0.4, 0.4, 0.2, 0.2, 0.0]
+    assert _run(settings, probabilities) == [SpeechStart(0), SpeechEnd(5, EndReason.SILENCE)]
+
+
+def test_long_speech_is_cut_at_the_limit_and_goes_on_as_the_next_utterance():
+    settings = EndpointSettings(end_of_speech_seconds=0.1, max_utterance_seconds=1.0)
+    assert settings.max_windows == 31
+    boundaries = _run(settings, [0.9] * 40)
+    assert boundaries == [
+        SpeechStart(0),
+        SpeechEnd(31, EndReason.MAX_LENGTH),
+        SpeechStart(31),
+        SpeechEnd(40, EndReason.END_OF_INPUT),
+    ]
+
+
+def test_config_reads_its_variables_and_names_a_bad_one(tmp_path):
+    config = AsrConfig.from_env({})
+    assert (config.server.port, config.server.metrics_port) == (50056, 9056)
+    assert (config.beam_size, config.threads, config.compute_type) == (5, 2, "int8")
+    assert config.end_of_speech_ms == 500 and config.default_language == "en"
+    tuned = AsrConfig.from_env({"AVATAR_ASR_BEAM_SIZE": "1", "AVATAR_ASR_LANGUAGE": "HR"})
+    assert (tuned.beam_size, tuned.default_language) == (1, "hr")
+    with pytest.raises(ConfigError, match="AVATAR_ASR_END_OF_SPEECH_MS=50 is below"):
+        AsrConfig.from_env({"AVATAR_ASR_END_OF_SPEECH_MS": "50"})
+    with pytest.raises(ConfigError, match=r"AVATAR_ASR_MODEL=.*\(no model.bin in it\)"):
+        AsrConfig.from_env({"AVATAR_ASR_MODEL": str(tmp_path)})
+    with pytest.raises(ConfigError, match="AVATAR_ASR_DEVICE='tpu'"):
+        AsrConfig.from_env({"AVATAR_ASR_DEVICE": "tpu"})
+
+
+def test_wer_counts_substitutions_insertions_and_deletions():
+    assert word_error_rate("the cat sat", "The cat sat.") == 0
+    assert word_error_rate("the cat sat", "the hat sat") == pytest.approx(1 / 3)
+    assert word_error_rate("the cat sat", "the cat") == pytest.approx(1 / 3)
+    assert word_error_rate("the cat sat", "oh the cat sat down") == pytest.approx(2 / 3)
