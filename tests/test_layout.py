@@ -21,7 +21,7 @@ from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
 ROOT = Path(__file__).resolve().parents[1]
-SERVICES = ("llm", "tts", "animator", "enhancer")
+SERVICES = ("llm", "tts", "animator", "enhancer", "asr")
 # unit name -> (folder, Python package)
 UNITS = {
     **{name: (ROOT / "services" / name, f"avatar_{name}") for name in SERVICES},
@@ -216,6 +216,7 @@ FORBIDDEN = {
     "animator": {"torch", "openai", "espeakng-loader"},
     "enhancer": {"torch", "openai", "espeakng-loader"},
     "llm": {"torch", "dlib", "opencv"},
+    "asr": {"torch", "coqui-tts", "dlib", "opencv", "openai", "espeakng-loader"},
 }
 
 
