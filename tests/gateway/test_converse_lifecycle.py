@@ -76,7 +76,7 @@ async def test_cancelled_sessions_free_their_tasks_and_downstream_calls(gateway)
     for _ in range(3):
         sessions = [LiveSession(stub, _config(avatar_id)) for _ in range(6)]
         for session in sessions:
-            session.turn(LONG_TEXT)
+            session.turn(f"{LONG_TEXT} {LONG_TEXT}")
         for session in sessions:
             await session.wait_for(lambda s: any(t.turn == 1 for t in s.ticks))
         assert downstream_in_flight() > 0

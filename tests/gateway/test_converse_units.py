@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import math
 import time
 
 import grpc
@@ -23,7 +24,7 @@ from avatar_gateway.converse.turn import TurnRunner
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.plan import Clients
 from avatar_gateway.turns import ChatTurns
-from tests.support.stage_harness import PLAN, RATE, FakeAnimator, FakeTts
+from tests.support.stage_harness import PLAN, RATE, FakeAnimator, FakeTts, samples_of
 
 FPS = 25.0
 SLOT = RATE // 25  # samples per frame at 16 kHz and 25 fps
@@ -253,7 +254,12 @@ async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_to
     assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
     speech = [f for turn, f in frames if turn == 1]
     assert len(speech) == ended.end_frame - ended.start_frame
-    assert ended.summary.frames == sum(1 for f in speech if f.data == b"frame")
+    # Every frame the fake animator made played once (a hold, if any, repeats one).
+    made = sum(
+        math.ceil(samples_of(text) * FPS / RATE) for text in ("One two three.", "Four five.")
+    )
+    assert ended.summary.frames == made <= len(speech)
+    assert ended.summary.audio_seconds == pytest.approx(made / FPS, abs=0.001)
     # The animator was told where each sentence plays; with no hold they are exact.
     starts = [config.start_frame for config in animator.configs]
     assert starts[0] <= ended.start_frame
