@@ -26,7 +26,7 @@ from tests.support.tools import ROOT, kustomize, venv_tool
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.32.0"
-SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
+SERVICES = ["gateway", "llm", "tts", "animator", "enhancer", "asr"]
 GPU_SERVICES = {"tts", "animator", "enhancer"}
 GPU = "nvidia.com/gpu"
 # Each unit's folder, relative to the repository root (the images' build context).

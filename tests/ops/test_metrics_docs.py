@@ -16,7 +16,7 @@ READMES = {
     "gateway": ROOT / "gateway/README.md",
     **{
         service: ROOT / f"services/{service}/README.md"
-        for service in ("llm", "tts", "animator", "enhancer")
+        for service in ("llm", "tts", "animator", "enhancer", "asr")
     },
 }
 DEPLOY_README = ROOT / "deploy" / "README.md"
@@ -24,7 +24,8 @@ DEPLOY_README = ROOT / "deploy" / "README.md"
 ENVIRONMENT = {"gateway": {"AVATAR_GATEWAY_AUTH_TOKEN": "s3cret-token-for-tests"}}
 _NAME = re.compile(r"`((?:avatar|grpc_server)_[a-z_]*[a-z])\b(?![.\w])")
 # Package names look like metric names; they are not metrics.
-_PACKAGES = {f"avatar_{unit}" for unit in ("core", "llm", "tts", "animator", "enhancer")} | {
+_UNIT_NAMES = ("core", "llm", "tts", "animator", "enhancer", "asr")
+_PACKAGES = {f"avatar_{unit}" for unit in _UNIT_NAMES} | {
     "avatar_gateway",
     "avatar_devtools",
 }

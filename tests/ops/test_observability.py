@@ -36,7 +36,7 @@ from tests.support.tools import ROOT, system_tool
 
 pytestmark = pytest.mark.slow
 
-SERVICES = ["gateway", "llm", "tts", "animator", "enhancer"]
+SERVICES = ["gateway", "llm", "tts", "animator", "enhancer", "asr"]
 DEPLOY = ROOT / "deploy"
 SCRAPE_INTERVAL = "1s"
 TWO_SENTENCES = "Hello there. It is nice to meet you."
@@ -101,10 +101,10 @@ def fake_llm():
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory, fake_llm):
     root = tmp_path_factory.mktemp("ops-stack")
-    ports = free_ports(10)
+    ports = free_ports(2 * len(SERVICES))
     stack_ports = StackPorts(
-        grpc=dict(zip(SERVICES, ports[:5], strict=True)),
-        metrics=dict(zip(SERVICES, ports[5:], strict=True)),
+        grpc=dict(zip(SERVICES, ports[: len(SERVICES)], strict=True)),
+        metrics=dict(zip(SERVICES, ports[len(SERVICES) :], strict=True)),
     )
     environment = {
         "AVATAR_GATEWAY_AVATAR_DIR": str(root / "avatars"),
@@ -146,7 +146,9 @@ def prometheus(stack, tmp_path_factory):
     try:
         _wait_ready(api, process, root / "prometheus.log")
         # Every target scraped at least once, so the values before the Speak are known.
-        api.wait_until('count(up{job=~"gateway|llm|tts|animator|enhancer"} == 1)', lambda v: v == 5)
+        api.wait_until(
+            'count(up{job=~"gateway|llm|tts|animator|enhancer|asr"} == 1)', lambda v: v == 6
+        )
         yield api
     finally:
         process.terminate()
