@@ -50,7 +50,7 @@ class WebMetrics:
         )
         self.audio_underruns = Counter(
             "avatar_web_audio_underruns",
-            "Times the audio track waited for late audio (the session clock slipped).",
+            "Audio packets that were late and left as silence (the content moved later).",
             registry=registry,
         )
         self.catch_ups = Counter(

@@ -107,6 +107,7 @@ class LiveSession:
         self.audio_turn = 0
         self.barge_in_at: float | None = None
         self.next_client_turn = 0
+        self.last_shift = 0.0
 
     async def start(self, timeout: float) -> gateway_pb2.ConverseStarted:
         """Opens the Converse stream and waits for the gateway to start the session.
@@ -140,7 +141,7 @@ class LiveSession:
             self._media_started,
             self.metrics.audio_underruns.inc,
         )
-        self.video = SessionVideoTrack(self.clock, fps, self._media_started, self._skipped)
+        self.video = SessionVideoTrack(self.clock, fps, self._media_started, self._shifted)
         return first.started
 
     async def answer(self, offer_sdp: str) -> str:
@@ -312,7 +313,12 @@ class LiveSession:
             return
         if kind == "video" and self.video is not None and position == self.video.first_index:
             self.metrics.offer_to_first_frame.observe(now - self.offer_at)
-            self.emit("video_started", first_frame_index=position, fps=self.video.fps)
+            self.emit(
+                "video_started",
+                first_frame_index=position,
+                first_pts=self.video.pts(position),
+                fps=self.video.fps,
+            )
         if kind == "audio":
             if self.audio_turn and turn != self.audio_turn and self.barge_in_at is not None:
                 self.metrics.barge_in.observe(now - self.barge_in_at)
@@ -337,10 +343,12 @@ class LiveSession:
             sent_after_seconds=(now - arrival) if arrival is not None else None,
         )
 
-    def _skipped(self, pts_frame: int, skipped: int) -> None:
-        """The clock skipped idle frames to catch up: the page's frame numbering moves."""
-        self.metrics.catch_ups.inc()
-        self.emit("clock_skip", pts_frame=pts_frame, skipped_frames=skipped)
+    def _shifted(self, pts: int, shift_seconds: float) -> None:
+        """The content moved on the wire's time line (late audio, or a catch-up)."""
+        if shift_seconds < self.last_shift:
+            self.metrics.catch_ups.inc()
+        self.last_shift = shift_seconds
+        self.emit("clock_shift", pts=pts, shift_seconds=shift_seconds)
 
     # The page.
 

@@ -1,12 +1,16 @@
 """WebRTC tracks fed from a Converse stream, both paced on the session's one clock.
 
 The gateway streams audio (sample offsets) and frames (indices) on one session clock.
-:class:`SessionClock` maps that clock to this machine's: a sample at ``t`` seconds of
+:class:`SessionClock` maps that clock to this machine's: media at ``t`` seconds of
 session time leaves at ``origin + t``. Both tracks read the same clock, so what the
-gateway made simultaneous leaves together, and RTCP sender reports let the browser
-play it in sync. The audio track leads: when audio is late it waits and slips the
-clock for both tracks (a short stall instead of a drift between sound and picture);
-a late frame is replaced by the last one and dropped when it comes.
+gateway made simultaneous leaves together. The wire keeps a steady pace whatever
+happens: audio packets leave every 20 ms and video timestamps follow the time frames
+leave, so each track's RTP-to-wall-clock relation, which RTCP sender reports give the
+browser to play them in sync, never changes. Late audio is covered by a packet of
+silence and moves the content later for both tracks (``origin`` slips); when what is
+held has stayed well ahead for a while, idle moments are skipped to bring the delay
+back (``origin`` moves earlier). No frame leaves before the sound of its time; a late
+frame is replaced by the last one and dropped when it comes.
 """
 
 from __future__ import annotations
@@ -31,7 +35,9 @@ VIDEO_CLOCK_RATE = 90_000
 PLAYOUT_MARGIN_SECONDS = 0.03
 # Longest a frame may be late before the last one is shown again.
 FRAME_GRACE_SECONDS = 0.02
-# Longest the audio waits for late audio before it sends silence and slips the clock.
+# Longest the audio waits for late audio before it sends a packet of silence instead.
+AUDIO_GRACE_SECONDS = 0.01
+# Longest a frame waits for the sound of its time before it leaves anyway.
 AUDIO_WAIT_SECONDS = 1.0
 # What is held of the stream before the peer connects and the tracks start sending.
 HELD_SECONDS = 1.0
@@ -56,14 +62,45 @@ class SessionClock:
 
     def __init__(self) -> None:
         self.origin: float | None = None
+        self.first_origin = 0.0
         self.started = asyncio.Event()
-        self.skipped_frames = 0
+        self.audio_seconds = 0.0  # session time up to which audio has left
+        self.audio_progress = asyncio.Event()
+
+    def audio_sent(self, session_seconds: float) -> None:
+        """Audio up to ``session_seconds`` has left: frames up to there may follow."""
+        self.audio_seconds = session_seconds
+        self.audio_progress.set()
+
+    async def wait_for_audio(self, session_seconds: float, timeout: float) -> None:
+        """Waits until audio up to ``session_seconds`` has left (at most ``timeout``)."""
+        deadline = time.monotonic() + timeout
+        while self.audio_seconds < session_seconds:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self.audio_progress.clear()
+            try:
+                await asyncio.wait_for(self.audio_progress.wait(), remaining)
+            except TimeoutError:
+                return
 
     def start(self, session_seconds: float) -> None:
         """Anchors the clock at the first media's arrival (``session_seconds`` into it)."""
         if self.origin is None:
             self.origin = time.monotonic() - session_seconds + PLAYOUT_MARGIN_SECONDS
+            self.first_origin = self.origin
             self.started.set()
+
+    @property
+    def shift(self) -> float:
+        """How much later than at the start the content plays now, seconds."""
+        return 0.0 if self.origin is None else self.origin - self.first_origin
+
+    def wire_seconds(self, session_seconds: float) -> float:
+        """When media at ``session_seconds`` leaves, seconds from the first origin: the
+        steady time line of the wire."""
+        return self.shift + session_seconds
 
     def due(self, session_seconds: float) -> float:
         """When media at ``session_seconds`` should leave, monotonic seconds."""
@@ -88,11 +125,10 @@ class SessionClock:
         if self.origin is not None and seconds > 0:
             self.origin += seconds
 
-    def catch_up(self, frames: int, fps: float) -> None:
-        """Moves the whole session earlier by ``frames`` frames: what they held is skipped."""
-        if self.origin is not None and frames > 0:
-            self.origin -= frames / fps
-            self.skipped_frames += frames
+    def catch_up(self, seconds: float) -> None:
+        """Moves the whole session earlier by ``seconds``: what they held is skipped."""
+        if self.origin is not None and seconds > 0:
+            self.origin -= seconds
 
 
 class AudioBuffer:
@@ -226,9 +262,14 @@ class SessionAudioTrack(MediaStreamTrack):
             self.next_offset = max(self.buffer.start, now)
         offset, count = self._catch_up(self.next_offset), self.samples_per_packet
         await self.clock.wait_until(offset / self.sample_rate)
-        await self._wait_for(offset + count)
+        if not await self._wait_for(offset + count):
+            # Late: silence now, the content a packet later, the wire at its pace.
+            self.clock.slip(count / self.sample_rate)
+            self.on_underrun()
+            return self._frame(bytes(2 * count), offset)
         pcm, turn = self.buffer.take(offset, count)
         self.next_offset = offset + count
+        self.clock.audio_sent(self.next_offset / self.sample_rate)
         samples = np.frombuffer(pcm, dtype="<i2")
         if turn != self.current_turn:
             self.current_turn = turn
@@ -239,9 +280,13 @@ class SessionAudioTrack(MediaStreamTrack):
             if loud.size:
                 self.awaiting_onset = False
                 self.on_media("onset", turn, offset + int(loud[0]))
-        frame = av.AudioFrame.from_ndarray(samples.reshape(1, -1), format="s16", layout="mono")
+        return self._frame(pcm, offset)
+
+    def _frame(self, pcm: bytes, offset: int) -> av.AudioFrame:
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
         frame.sample_rate = self.sample_rate
-        frame.pts = offset
+        frame.pts = offset  # the Opus encoder counts samples itself: the wire stays gapless
         frame.time_base = self.time_base
         return frame
 
@@ -263,27 +308,24 @@ class SessionAudioTrack(MediaStreamTrack):
         if frames < 1 or self.current_turn != 0 or not self.buffer.idle(offset, offset + skip):
             return offset
         self.buffer.forget_before(offset + skip)
-        self.clock.catch_up(frames, self.fps)
+        self.clock.catch_up(skip / self.sample_rate)
         self.leads.clear()
         self.next_offset = offset + skip
         return self.next_offset
 
-    async def _wait_for(self, end: int) -> None:
-        """Waits until the buffer holds audio up to ``end``, slipping the clock meanwhile."""
-        if self.buffer.end >= end or self.buffer.closed:
-            return
-        waited_from = time.monotonic()
+    async def _wait_for(self, end: int) -> bool:
+        """Waits a moment for the buffer to hold audio up to ``end``; whether it does."""
+        deadline = time.monotonic() + AUDIO_GRACE_SECONDS
         while self.buffer.end < end and not self.buffer.closed:
-            self.buffer.arrived.clear()
-            remaining = AUDIO_WAIT_SECONDS - (time.monotonic() - waited_from)
+            remaining = deadline - time.monotonic()
             if remaining <= 0:
-                break
+                return False
+            self.buffer.arrived.clear()
             try:
                 await asyncio.wait_for(self.buffer.arrived.wait(), remaining)
             except TimeoutError:
-                break
-        self.clock.slip(time.monotonic() - waited_from)
-        self.on_underrun()
+                return False
+        return True
 
     def close(self) -> None:
         """Ends the audio: nothing more will be received."""
@@ -298,8 +340,9 @@ class SessionVideoTrack(MediaStreamTrack):
         clock: The session clock.
         fps: Frames per second of the session.
         on_media: Told when the frames of a new turn (or of the idle loop) start to leave.
-        on_skip: Told ``(pts_frame, skipped)`` when the clock skipped idle frames: from
-            the frame whose timestamp is ``pts_frame`` on, index = pts frame + skipped.
+        on_shift: Told ``(pts, shift_seconds)`` when the content moved on the wire's time
+            line: from the frame with timestamp ``pts`` (90 kHz) on, frame ``index`` has
+            timestamp ``(shift_seconds + index / fps) * 90000``.
     """
 
     kind = "video"
@@ -309,13 +352,13 @@ class SessionVideoTrack(MediaStreamTrack):
         clock: SessionClock,
         fps: float,
         on_media: MediaListener,
-        on_skip: Callable[[int, int], None] = lambda pts_frame, skipped: None,
+        on_shift: Callable[[int, float], None] = lambda pts, shift: None,
     ) -> None:
         super().__init__()
         self.clock = clock
         self.fps = fps
-        self.on_skip = on_skip
-        self.skipped = 0
+        self.on_shift = on_shift
+        self.shift = 0.0
         self.encode_seconds = 0.0
         self.returned_at: float | None = None
         self.frames: dict[int, tuple[media_pb2.Frame, int]] = {}
@@ -329,9 +372,9 @@ class SessionVideoTrack(MediaStreamTrack):
         self.closed = False
 
     def pts(self, index: int) -> int:
-        """The RTP-clock timestamp of frame ``index`` (90 kHz): frames apart by one index
-        are 1/fps apart, skipped frames left out, so timestamps stay gapless."""
-        return round((index - self.skipped) * VIDEO_CLOCK_RATE / self.fps)
+        """The RTP-clock timestamp of frame ``index`` (90 kHz): when it leaves on the wire's
+        steady time line."""
+        return round(self.clock.wire_seconds(index / self.fps) * VIDEO_CLOCK_RATE)
 
     def add(self, batch: media_pb2.FrameBatch, turn: int) -> None:
         """Queues a batch of frames received from the gateway."""
@@ -362,11 +405,14 @@ class SessionVideoTrack(MediaStreamTrack):
             # they reach the wire when due, as the audio does.
             took = min(MAX_ENCODE_LEAD_SECONDS, time.monotonic() - self.returned_at)
             self.encode_seconds += 0.1 * (took - self.encode_seconds)
-        if self.skipped != self.clock.skipped_frames:
-            self.next_index += self.clock.skipped_frames - self.skipped
-            self.skipped = self.clock.skipped_frames
-            self.on_skip(self.next_index - self.skipped, self.skipped)
+        if self.shift != self.clock.shift:
+            # Content moved on the wire's time line: skip what is past, announce it.
+            self.shift = self.clock.shift
+            self.next_index = max(self.next_index, self.clock.position(self.fps))
+            self.on_shift(self.pts(self.next_index), self.shift)
         index = self.next_index
+        # Never ahead of the sound: while audio waits for late audio, so do the frames.
+        await self.clock.wait_for_audio(index / self.fps - 1 / self.fps, AUDIO_WAIT_SECONDS)
         await self.clock.wait_until(index / self.fps, early=self.encode_seconds)
         entry = self.frames.pop(index, None)
         if entry is None and not self.closed:

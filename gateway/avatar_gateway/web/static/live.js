@@ -91,6 +91,10 @@ export class LiveSession extends EventTarget {
     }
     this.location = response.headers.get("Location");
     await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    // A conversation, not a broadcast: ask the browser to buffer as little as it can.
+    for (const receiver of pc.getReceivers()) {
+      if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
+    }
     return this.stream;
   }
 
