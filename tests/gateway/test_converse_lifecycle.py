@@ -169,3 +169,20 @@ async def test_a_high_quality_session_idles_and_speaks_through_the_enhancer(gate
     again.close()
     assert await again.finish() == grpc.StatusCode.OK
     assert enhance_calls() == before
+
+
+async def test_a_voice_and_frame_rate_whose_slots_are_not_whole_keep_one_clock(gateway):
+    _, stub, avatar_id = gateway
+    session = LiveSession(stub, _config(avatar_id, voice="en-us", fps=24))
+    session.turn("Hello there, how are you?")
+    session.close()
+    assert await session.finish() == grpc.StatusCode.OK
+    rate, fps = session.started.sample_rate, session.started.fps
+    assert (rate, fps) == (22050, 24.0)  # 918.75 samples a frame
+    for k, tick in enumerate(session.ticks):
+        assert tick.frame.index == k and tick.audio.sample_rate == rate
+        assert tick.audio.sample_offset == round(k * rate / fps)
+        assert len(tick.audio.pcm) // 2 == round((k + 1) * rate / fps) - round(k * rate / fps)
+    ended = session.turn_ended(1)
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert ended.summary.audio_seconds == pytest.approx(ended.summary.frames / fps, abs=0.05)
