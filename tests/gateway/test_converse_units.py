@@ -315,3 +315,42 @@ async def test_a_second_config_ends_the_session_with_invalid_argument(chat_turns
     client.inbox.put_nowait(gateway_pb2.ConverseRequest(config=gateway_pb2.ConverseConfig()))
     with pytest.raises(SessionError, match="already has its config"):
         await asyncio.wait_for(session.run(), 5)
+
+
+class _SlowAnimator(FakeAnimator):
+    """An animator that stalls once, after its second answer, for ``stall`` seconds."""
+
+    def __init__(self, stall: float) -> None:
+        super().__init__()
+        self.stall = stall
+        self._answers = 0
+
+    async def _respond(self, response):
+        self._answers += 1
+        if self._answers == 3:
+            await asyncio.sleep(self.stall)
+        return await super()._respond(response)
+
+
+async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_rest_later(
+    chat_turns,
+):
+    client = _Client()
+    animator = _SlowAnimator(stall=0.3)  # 3 s of the fast clock
+    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    client.turn("One two three four five six.")
+    await client.wait_for(lambda: client.ended())
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    made = math.ceil(samples_of("One two three four five six.") * FPS / RATE)
+    assert ended.summary.frames == made
+    ticks = [e for e in client.events if e.HasField("audio") and e.turn == 1]
+    held = ended.end_frame - ended.start_frame - made
+    assert held >= 10  # the stall, less what was buffered
+    assert len(ticks) == made + held
+    # Every tick of the turn still has its frame's slot of audio: one clock throughout.
+    for event in ticks:
+        assert len(event.audio.pcm) == 2 * SLOT
