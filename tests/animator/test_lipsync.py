@@ -145,3 +145,14 @@ async def test_frame_counts_indices_and_timings_are_unchanged(wav2lip, sample_fa
         assert [i for batch in batches for i in batch.frames] == list(range(expected))
         assert [batch.sequence for batch in batches] == list(range(1, len(batches) + 1))
         assert len(batches[0].frames) == 1  # the first frame still goes alone
+
+
+def test_a_silent_idle_loop_still_loops(wav2lip, sample_face):
+    # The gateway renders each avatar's idle clip with loop_frames: frame 10 must equal 0.
+    session = wav2lip.session(
+        sample_face, fps=25.0, sample_rate=RATE, motion=MOTION, loop_frames=10
+    )
+    frames = _frames(session, np.zeros(round(0.44 * RATE), np.int16), RATE)
+    assert len(frames) == 11
+    assert np.array_equal(frames[10], frames[0])
+    assert not np.array_equal(frames[5], frames[0])  # the head and eyes moved meanwhile
