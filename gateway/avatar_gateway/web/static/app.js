@@ -200,6 +200,14 @@ function choosePhoto(file) {
   }
 }
 
+function resetPhoto() {
+  state.photoFile = null;
+  ui.photo.value = "";
+  ui.name.value = "";
+  ui.preview.hidden = true;
+  ui.dropzoneText.textContent = "Choose or drop a face photo";
+}
+
 ui.photo.addEventListener("change", () => choosePhoto(ui.photo.files[0]));
 for (const type of ["dragenter", "dragover"]) {
   ui.dropzone.addEventListener(type, (event) => {
@@ -244,6 +252,7 @@ async function createAvatar() {
     const avatar = await withToken(() => uploadPhoto(file, ui.name.value.trim(), showProgress));
     ui.progressText.textContent = "Ready.";
     for (const warning of avatar.warnings || []) showError(warning);
+    resetPhoto();
     await loadAvatars();
     await selectAvatar(avatar.id);
   } catch (error) {
@@ -354,7 +363,7 @@ function addHistoryItem(clientTurnId, text, mode) {
   meta.append(label, timings);
   item.append(body, answer, meta);
   ui.history.append(item);
-  item.scrollIntoView({ block: "nearest" });
+  ui.history.scrollTop = ui.history.scrollHeight; // the list scrolls, not the page
   const turn = { item, text, mode, label, timings, answer, meta, sentences: [] };
   state.turns.set(clientTurnId, turn);
   setTurnState(turn, "speaking");
