@@ -191,3 +191,35 @@ async def test_the_clients_deadline_ends_a_stream_with_no_end(asr, asr_server):
             pass
     assert raised.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
     await _assert_still_serving(asr, asr_server)
+
+
+async def test_a_client_cancel_mid_speech_leaves_no_stream_or_task(asr, asr_server, tts):
+    speech = await render(tts, SENTENCES[0])
+
+    async def speaking_then_waiting():
+        for request in list(requests(speech.samples, speech.sample_rate, end=False)):
+            yield request
+        await asyncio.sleep(3600)
+
+    call = asr.Transcribe(speaking_then_waiting(), timeout=60)
+    async for response in call:
+        if response.HasField("speech_ended") or response.HasField("speech_started"):
+            break
+    call.cancel()
+    for _ in range(100):
+        in_flight = _metric(asr_server, "avatar_asr_streams_in_flight")
+        tasks = [t for t in asyncio.all_tasks() if t.get_name().startswith("asr-")]
+        if in_flight == 0 and not tasks:
+            break
+        await asyncio.sleep(0.05)
+    assert (in_flight, tasks) == (0, [])
+    await _assert_still_serving(asr, asr_server)
+
+
+def _metric(server, name: str) -> float:
+    return sum(
+        sample.value
+        for family in server.registry.collect()
+        for sample in family.samples
+        if sample.name == name
+    )

@@ -1,22 +1,14 @@
 """gRPC servicer of ``avatar.asr.v1.AsrService``: protos and status codes around the engines.
 
-A Transcribe stream runs as two tasks beside the response generator: the reader takes
-each request (within the idle timeout), runs voice activity on it in the voice-activity
-pool and sends the events at once; the transcriber takes the utterances in order and
-transcribes them in the transcription pool. Both put what they have on one queue that
-the response generator drains, so audio keeps flowing in while an utterance is being
-transcribed, and at most :data:`_PENDING_UTTERANCES` utterances wait (beyond that the
-reader stops reading, and gRPC's flow control slows the client).
+Each Transcribe call's work runs in a :class:`~avatar_asr.stream.TranscribeStream`; the
+servicer checks the config, numbers the responses and turns failures into statuses.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
 
 import grpc
 from prometheus_client import CollectorRegistry
@@ -28,39 +20,15 @@ from avatar_asr.endpointing import EndpointSettings
 from avatar_asr.metrics import AsrMetrics
 from avatar_asr.protos import ResponseWriter
 from avatar_asr.recognizer import UnsupportedLanguageError, WhisperRecognizer
-from avatar_asr.session import (
-    RecognitionSession,
-    SessionEvent,
-    SessionSettings,
-    SpeechStarted,
-    Utterance,
-)
+from avatar_asr.session import RecognitionSession, SessionSettings
+from avatar_asr.stream import Failure, StreamWorkers, TranscribeStream
 from avatar_asr.vad import VoiceActivityModel
 from avatar_core.server import Service, create_service_with
-from avatar_core.streams import payload, read_config
+from avatar_core.streams import read_config
 
 _LOGGER = logging.getLogger(__name__)
 SERVICE_DESCRIPTOR = asr_pb2.DESCRIPTOR.services_by_name["AsrService"]
 SERVICE_NAME = SERVICE_DESCRIPTOR.full_name
-_PENDING_UTTERANCES = 2
-_DONE = object()
-
-
-@dataclass(frozen=True, slots=True)
-class _Failure:
-    """Ends the stream: an exception to raise, or a status to abort with."""
-
-    error: BaseException | None = None
-    code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
-    message: str = ""
-
-
-def _idle_failure(idle_seconds: float) -> _Failure:
-    return _Failure(
-        code=grpc.StatusCode.DEADLINE_EXCEEDED,
-        message=f"no message for {idle_seconds:g} s (AVATAR_ASR_IDLE_TIMEOUT_SECONDS): send "
-        "audio as it is recorded, and end when done",
-    )
 
 
 class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
@@ -96,11 +64,11 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         session = RecognitionSession(self._vad, settings)
         writer = ResponseWriter()
         yield writer.started(self._recognizer.name, language, settings, config.interim_results)
-        stream = _Stream(self, session, language, requests, context)
+        stream = TranscribeStream(self._workers(), session, language, requests, context)
         self._metrics.streams_in_flight.inc()
         try:
             async for item in stream.run():
-                if isinstance(item, _Failure):
+                if isinstance(item, Failure):
                     if item.error is not None:
                         raise item.error
                     await context.abort(item.code, item.message)
@@ -131,6 +99,16 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             end_of_speech_ms=config.end_of_speech_ms,
             max_utterance_seconds=config.max_utterance_seconds,
             max_stream_seconds=config.max_stream_seconds,
+        )
+
+    def _workers(self) -> StreamWorkers:
+        """What the server's streams share."""
+        return StreamWorkers(
+            self._recognizer,
+            self._transcription_pool,
+            self._vad_pool,
+            self._metrics,
+            self._config.idle_timeout_seconds,
         )
 
     def _settings(self, config: asr_pb2.TranscribeConfig) -> tuple[SessionSettings, str]:
@@ -185,142 +163,6 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
         """Stops the worker threads."""
         self._transcription_pool.shutdown(wait=False, cancel_futures=True)
         self._vad_pool.shutdown(wait=False, cancel_futures=True)
-
-
-class _Stream:
-    """The reader and transcriber tasks of one Transcribe call."""
-
-    def __init__(
-        self,
-        servicer: AsrServicer,
-        session: RecognitionSession,
-        language: str,
-        requests: AsyncIterator[asr_pb2.TranscribeRequest],
-        context: grpc.aio.ServicerContext,
-    ) -> None:
-        self._servicer = servicer
-        self._metrics = servicer._metrics
-        self._session = session
-        self._language = language
-        self._requests = requests
-        self._context = context
-        self._out: asyncio.Queue = asyncio.Queue()
-        self._jobs: asyncio.Queue = asyncio.Queue(maxsize=_PENDING_UTTERANCES)
-        self._ended: dict[int, float] = {}  # utterance -> when its end was detected
-        self._last_ended = -1
-        self._transcribing = False
-
-    async def run(self) -> AsyncIterator[object]:
-        """Yields session events, transcripts and at most one failure, then returns."""
-        tasks = [asyncio.create_task(self._read()), asyncio.create_task(self._transcribe())]
-        try:
-            while (item := await self._out.get()) is not _DONE:
-                yield item
-                if isinstance(item, _Failure):
-                    return
-        finally:
-            for task in tasks:
-                task.cancel()
-            for task in tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
-
-    def final_sent(self, utterance: int) -> None:
-        """Records the end of speech -> final transcript latency of an utterance."""
-        ended = self._ended.pop(utterance, None)
-        if ended is not None:
-            self._metrics.final_latency_seconds.observe(time.perf_counter() - ended)
-
-    async def _read(self) -> None:
-        idle = self._servicer._config.idle_timeout_seconds
-        chunks = aiter(payload(self._requests, self._context))
-        loop = asyncio.get_running_loop()
-        try:
-            while True:
-                try:
-                    request = await asyncio.wait_for(anext(chunks, None), idle)
-                except TimeoutError:
-                    await self._out.put(_idle_failure(idle))
-                    return
-                if request is None:
-                    break
-                audio = request.audio
-                events = await loop.run_in_executor(
-                    self._servicer._vad_pool,
-                    self._session.add_audio,
-                    audio.pcm,
-                    audio.sample_offset,
-                    audio.sample_rate,
-                )
-                await self._dispatch(events)
-            await self._dispatch(
-                await loop.run_in_executor(self._servicer._vad_pool, self._session.finish)
-            )
-            await self._jobs.put(_DONE)
-        except AudioFormatError as error:
-            await self._out.put(_Failure(message=str(error)))
-        except (asyncio.CancelledError, GeneratorExit):
-            raise
-        except BaseException as error:  # an abort by payload(), or a client cancel
-            await self._out.put(_Failure(error=error))
-
-    async def _dispatch(self, events: list[SessionEvent]) -> None:
-        for event in events:
-            if isinstance(event, SpeechStarted):
-                self._metrics.vad_events.labels("speech_started").inc()
-                await self._out.put(event)
-            elif event.final:
-                self._metrics.vad_events.labels("speech_ended").inc()
-                self._ended[event.utterance] = time.perf_counter()
-                self._last_ended = event.utterance
-                await self._out.put(event)
-                await self._jobs.put(event)
-            elif not self._transcribing and self._jobs.empty():
-                # A partial only when nothing waits: finals never queue behind partials.
-                await self._jobs.put(event)
-
-    async def _transcribe(self) -> None:
-        loop = asyncio.get_running_loop()
-        recognizer = self._servicer._recognizer
-        while (job := await self._jobs.get()) is not _DONE:
-            if self._outdated(job):
-                continue
-            self._transcribing = True
-            try:
-                recognition = await loop.run_in_executor(
-                    self._servicer._transcription_pool,
-                    recognizer.transcribe,
-                    job.audio,
-                    self._language,
-                    job.audio_start_seconds,
-                )
-            except Exception as error:
-                _LOGGER.exception("transcription failed")
-                await self._out.put(
-                    _Failure(
-                        code=grpc.StatusCode.INTERNAL, message=f"transcription failed: {error}"
-                    )
-                )
-                return
-            finally:
-                self._transcribing = False
-            self._record(job, recognition.seconds)
-            if not self._outdated(job):
-                await self._out.put((job, recognition))
-        await self._out.put(_DONE)
-
-    def _outdated(self, job: Utterance) -> bool:
-        """Whether a job is a partial of an utterance that has ended (its final is due)."""
-        return not job.final and job.utterance <= self._last_ended
-
-    def _record(self, job: Utterance, seconds: float) -> None:
-        metrics = self._metrics
-        metrics.transcription_seconds.observe(seconds)
-        if job.final:
-            metrics.utterances.labels(job.reason.value).inc()
-            duration = job.end_seconds - job.start_seconds
-            if duration > 0:
-                metrics.real_time_factor.observe(seconds / duration)
 
 
 def create_service(config: AsrConfig, registry: CollectorRegistry) -> Service:
