@@ -35,6 +35,8 @@ _TOOTH_BORDERS = np.array([0.0, 0.1, 0.18, 0.25, 0.31, 0.36, 0.6])
 _UPPER_TEETH_HEIGHT = 0.085
 # How far (mouth widths) the drawn teeth reach up under the upper lip.
 _UNDER_LIP = 0.12
+# Upper teeth show down to at most this share of the gap between the lips.
+_TEETH_GAP_SHARE = 0.72
 # Lower teeth show this high (mouth widths) when the jaw is dropped wide.
 _LOWER_TEETH_HEIGHT = 0.025
 # Teeth in shadow warm up (light inside the mouth is reddish, bounced off lips and
@@ -219,9 +221,14 @@ class InteriorPainter:
             colour += (covered * light)[..., None] * (self._lower_teeth - colour)
         if self._teeth is not None:
             teeth = self._teeth.placed(box, opening.teeth_shift)
+            # Parted a little, the lips show the teeth's edge with a dark sliver under
+            # it: the lower lip's inner edge stays an edge against the dark, not the
+            # teeth (a viewer, and a landmark detector, would read teeth touching the
+            # lower lip as lip).
+            under = _unit(columns.teeth_limit - rows + 0.5)
             occlusion = 1.0 - lip_shadow[..., None] * _OCCLUSION
-            colour *= (1.0 - teeth[..., 3])[..., None]
-            colour += teeth[..., :3] * occlusion * columns.corner_light[..., None]
+            colour *= (1.0 - teeth[..., 3] * under)[..., None]
+            colour += teeth[..., :3] * occlusion * (columns.corner_light * under)[..., None]
         if opening.tongue_tip <= 0.0:
             return colour, None
         tip_layer = self._tip(columns, rows, opening, teeth_visible, daylight)
@@ -253,7 +260,7 @@ class InteriorPainter:
     ) -> tuple[np.ndarray, np.ndarray]:
         """Coverage and shade of the tongue's arch behind the lower lip."""
         gap = columns.centre_gap
-        low = 0.38 * gap
+        low = 0.3 * gap
         reach = gap - 0.9 * teeth_visible
         top_height = low + min(max(opening.tongue, 0.0), 1.0) * max(reach - low, 0.0)
         # A mound: its top is an arch over the deepest point of the lower lip, not a copy
@@ -266,8 +273,10 @@ class InteriorPainter:
         depth = _unit(into * np.float32(1.0 / max(top_height, 1.0)))
         # Brightest a little below its top edge: 0.82 at the edge, 0.94 at 0.6, 0.9 deep.
         shade = (0.82 + depth * (0.4 - 0.32 * depth)) * columns.tongue_sides
-        behind_lip = _unit(above_lip * np.float32(1.0 / (0.03 * self._width)))
-        shade *= 0.8 + 0.2 * behind_lip
+        # The lower lip's contact shadow: a dark line where the tongue meets it keeps
+        # the lip's inner edge an edge (the tongue must not read as more lip).
+        behind_lip = _unit(above_lip * np.float32(1.0 / (0.045 * self._width)))
+        shade *= 0.55 + 0.45 * behind_lip
         return covered, shade
 
     def _tongue_tip(
@@ -313,6 +322,7 @@ class _Columns:
         upper, lower = opening.upper, opening.lower
         self.upper = _edge_rows(upper, xs)
         self.lower = _edge_rows(lower, xs)
+        self.teeth_limit = self.upper + _TEETH_GAP_SHARE * (self.lower - self.upper)
         centre_x = float(upper[0, 0] + upper[-1, 0]) / 2
         half = max(abs(float(upper[-1, 0] - upper[0, 0])) / 2, 1.0)
         across = np.clip((xs - centre_x) / half, -1.0, 1.0)
