@@ -8,6 +8,7 @@ The Hugging Face hub is switched off: a model is only ever read from disk.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -107,6 +108,9 @@ class WhisperRecognizer:
         """
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         from faster_whisper import WhisperModel
+
+        # It logs every transcription at INFO ("Processing audio with duration ...").
+        logging.getLogger("faster_whisper").setLevel(logging.WARNING)
 
         path = self.path or default_model_path()
         if not (path / "model.bin").is_file():
