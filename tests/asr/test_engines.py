@@ -9,6 +9,7 @@ from scipy.signal import resample_poly
 from avatar_asr.audio import AudioFormatError, StreamResampler, check_sample_rate, pcm_to_float
 from avatar_asr.config import AsrConfig
 from avatar_asr.endpointing import Endpointer, EndpointSettings, EndReason, SpeechEnd, SpeechStart
+from avatar_asr.session import RecognitionSession, SessionSettings, Utterance
 from avatar_asr.vad import VoiceActivityModel
 from avatar_core.config import ConfigError
 from tests.asr.speech import word_error_rate
@@ -128,3 +129,39 @@ def test_wer_counts_substitutions_insertions_and_deletions():
     assert word_error_rate("the cat sat", "the hat sat") == pytest.approx(1 / 3)
     assert word_error_rate("the cat sat", "the cat") == pytest.approx(1 / 3)
     assert word_error_rate("the cat sat", "oh the cat sat down") == pytest.approx(2 / 3)
+
+
+@pytest.fixture(scope="module")
+def spoken() -> tuple[np.ndarray, int]:
+    """A sentence from the tts default voice (its engine in this process, no server)."""
+    from avatar_tts.config import TtsConfig
+    from avatar_tts.voices import build_registry
+
+    registry = build_registry(TtsConfig.from_env({}))
+    registry.load()
+    info = registry.resolve("")
+    chunks = registry.synthesize("Rice is often served in round bowls, they said.", info.name)
+    return np.concatenate([chunk.samples for chunk in chunks]).astype(np.int16), info.sample_rate
+
+
+def test_speech_longer_than_the_limit_becomes_back_to_back_utterances(spoken):
+    samples, rate = spoken
+    endpoint = EndpointSettings(max_utterance_seconds=1.0)
+    session = RecognitionSession(VoiceActivityModel(), SessionSettings(rate, endpoint))
+    pcm = np.concatenate([np.zeros(rate // 2, np.int16), samples]).astype("<i2").tobytes()
+    happened = []
+    for offset in range(0, len(pcm), 960):
+        happened += session.add_audio(pcm[offset : offset + 960], offset // 2)
+    happened += session.finish()
+    utterances = [event for event in happened if isinstance(event, Utterance)]
+    assert len(utterances) >= 2
+    for before, after in zip(utterances, utterances[1:], strict=False):
+        if before.reason is EndReason.MAX_LENGTH:
+            assert after.start_seconds == pytest.approx(before.end_seconds)
+    assert all(u.end_seconds - u.start_seconds <= 1.0 + 1e-9 for u in utterances)
+    assert EndReason.MAX_LENGTH in {u.reason for u in utterances}
+    for utterance in utterances:
+        # Its audio covers the speech and up to 0.2 s either side, at 16 kHz.
+        assert utterance.audio_start_seconds <= utterance.start_seconds
+        covered = utterance.audio_start_seconds + len(utterance.audio) / 16000
+        assert covered >= utterance.end_seconds - 1e-3
