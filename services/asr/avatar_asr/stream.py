@@ -1,0 +1,221 @@
+"""The tasks of one Transcribe call: a reader and a transcriber beside the response stream.
+
+The reader takes each request (within the idle timeout), runs voice activity on it in the
+voice-activity pool and passes the events on at once; the transcriber takes the utterances
+in order and transcribes them in the transcription pool. Both put what they have on one
+queue that the servicer's response generator drains, so audio keeps flowing in while an
+utterance is being transcribed. At most :data:`PENDING_UTTERANCES` utterances wait: beyond
+that the reader stops reading, and gRPC's flow control slows the client.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import grpc
+
+from avatar.asr.v1 import asr_pb2
+from avatar_asr.audio import AudioFormatError
+from avatar_asr.metrics import AsrMetrics
+from avatar_asr.recognizer import WhisperRecognizer
+from avatar_asr.session import RecognitionSession, SessionEvent, SpeechStarted, Utterance
+from avatar_core.streams import payload
+
+_LOGGER = logging.getLogger(__name__)
+PENDING_UTTERANCES = 2
+_DONE = object()
+
+
+@dataclass(frozen=True, slots=True)
+class StreamWorkers:
+    """What every stream of a server shares.
+
+    Attributes:
+        recognizer: The loaded Whisper model.
+        transcription_pool: Threads that transcribe.
+        vad_pool: Threads that run voice activity (apart, so a transcription never holds
+            up the voice-activity events of another stream).
+        metrics: Metrics to record.
+        idle_timeout_seconds: A stream that sends nothing this long is ended.
+    """
+
+    recognizer: WhisperRecognizer
+    transcription_pool: ThreadPoolExecutor
+    vad_pool: ThreadPoolExecutor
+    metrics: AsrMetrics
+    idle_timeout_seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Ends the stream: an exception to raise (an abort, a cancel), or a status to abort with.
+
+    Attributes:
+        error: The exception the reader met, re-raised by the response generator.
+        code: The status to abort with when there is no exception.
+        message: Its message.
+    """
+
+    error: BaseException | None = None
+    code: grpc.StatusCode = grpc.StatusCode.INVALID_ARGUMENT
+    message: str = ""
+
+
+def _idle_failure(idle_seconds: float) -> Failure:
+    """The failure of a stream that sent nothing for ``idle_seconds``."""
+    return Failure(
+        code=grpc.StatusCode.DEADLINE_EXCEEDED,
+        message=f"no message for {idle_seconds:g} s (AVATAR_ASR_IDLE_TIMEOUT_SECONDS): send "
+        "audio as it is recorded, and end when done",
+    )
+
+
+class TranscribeStream:
+    """The reader and transcriber tasks of one Transcribe call.
+
+    Args:
+        workers: The server's shared models, pools and metrics.
+        session: The stream's voice activity and end-pointing.
+        language: The language to transcribe.
+        requests: The request stream, its config already read.
+        context: The call's context.
+    """
+
+    def __init__(
+        self,
+        workers: StreamWorkers,
+        session: RecognitionSession,
+        language: str,
+        requests: AsyncIterator[asr_pb2.TranscribeRequest],
+        context: grpc.aio.ServicerContext,
+    ) -> None:
+        self._workers = workers
+        self._metrics = workers.metrics
+        self._session = session
+        self._language = language
+        self._requests = requests
+        self._context = context
+        self._out: asyncio.Queue = asyncio.Queue()
+        self._jobs: asyncio.Queue = asyncio.Queue(maxsize=PENDING_UTTERANCES)
+        self._ended: dict[int, float] = {}  # utterance -> when its end was detected
+        self._last_ended = -1
+        self._transcribing = False
+
+    async def run(self) -> AsyncIterator[object]:
+        """Yields session events, transcripts and at most one failure, then returns."""
+        tasks = [
+            asyncio.create_task(self._read(), name="asr-read"),
+            asyncio.create_task(self._transcribe(), name="asr-transcribe"),
+        ]
+        try:
+            while (item := await self._out.get()) is not _DONE:
+                yield item
+                if isinstance(item, Failure):
+                    return
+        finally:
+            for task in tasks:
+                task.cancel()
+            for task in tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def final_sent(self, utterance: int) -> None:
+        """Records the end of speech -> final transcript latency of an utterance."""
+        ended = self._ended.pop(utterance, None)
+        if ended is not None:
+            self._metrics.final_latency_seconds.observe(time.perf_counter() - ended)
+
+    async def _read(self) -> None:
+        idle = self._workers.idle_timeout_seconds
+        chunks = aiter(payload(self._requests, self._context))
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                try:
+                    request = await asyncio.wait_for(anext(chunks, None), idle)
+                except TimeoutError:
+                    await self._out.put(_idle_failure(idle))
+                    return
+                if request is None:
+                    break
+                audio = request.audio
+                events = await loop.run_in_executor(
+                    self._workers.vad_pool,
+                    self._session.add_audio,
+                    audio.pcm,
+                    audio.sample_offset,
+                    audio.sample_rate,
+                )
+                await self._dispatch(events)
+            await self._dispatch(
+                await loop.run_in_executor(self._workers.vad_pool, self._session.finish)
+            )
+            await self._jobs.put(_DONE)
+        except AudioFormatError as error:
+            await self._out.put(Failure(message=str(error)))
+        except (asyncio.CancelledError, GeneratorExit):
+            raise
+        except BaseException as error:  # an abort by payload(), or a client cancel
+            await self._out.put(Failure(error=error))
+
+    async def _dispatch(self, events: list[SessionEvent]) -> None:
+        for event in events:
+            if isinstance(event, SpeechStarted):
+                self._metrics.vad_events.labels("speech_started").inc()
+                await self._out.put(event)
+            elif event.final:
+                self._metrics.vad_events.labels("speech_ended").inc()
+                self._ended[event.utterance] = time.perf_counter()
+                self._last_ended = event.utterance
+                await self._out.put(event)
+                await self._jobs.put(event)
+            elif not self._transcribing and self._jobs.empty():
+                # A partial only when nothing waits: finals never queue behind partials.
+                await self._jobs.put(event)
+
+    async def _transcribe(self) -> None:
+        loop = asyncio.get_running_loop()
+        recognizer = self._workers.recognizer
+        while (job := await self._jobs.get()) is not _DONE:
+            if self._outdated(job):
+                continue
+            self._transcribing = True
+            try:
+                recognition = await loop.run_in_executor(
+                    self._workers.transcription_pool,
+                    recognizer.transcribe,
+                    job.audio,
+                    self._language,
+                    job.audio_start_seconds,
+                )
+            except Exception as error:
+                _LOGGER.exception("transcription failed")
+                await self._out.put(
+                    Failure(code=grpc.StatusCode.INTERNAL, message=f"transcription failed: {error}")
+                )
+                return
+            finally:
+                self._transcribing = False
+            self._record(job, recognition.seconds)
+            if not self._outdated(job):
+                await self._out.put((job, recognition))
+        await self._out.put(_DONE)
+
+    def _outdated(self, job: Utterance) -> bool:
+        """Whether a job is a partial of an utterance that has ended (its final is due)."""
+        return not job.final and job.utterance <= self._last_ended
+
+    def _record(self, job: Utterance, seconds: float) -> None:
+        metrics = self._metrics
+        metrics.transcription_seconds.observe(seconds)
+        if job.final:
+            metrics.utterances.labels(job.reason.value).inc()
+            duration = job.end_seconds - job.start_seconds
+            if duration > 0:
+                metrics.real_time_factor.observe(seconds / duration)
