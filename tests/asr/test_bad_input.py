@@ -223,3 +223,17 @@ def _metric(server, name: str) -> float:
         for sample in family.samples
         if sample.name == name
     )
+
+
+async def test_bytes_that_are_not_a_request_message_get_invalid_argument(asr_server, asr):
+    errors = _server_errors(asr_server)
+    async with grpc.aio.insecure_channel(f"127.0.0.1:{asr_server.port}") as channel:
+        raw = channel.stream_stream("/avatar.asr.v1.AsrService/Transcribe")
+        call = raw(iter([b"\xff\xff\xff\xff not protobuf"]), timeout=30)
+        with pytest.raises(grpc.aio.AioRpcError) as raised:
+            async for _ in call:
+                pass
+    assert raised.value.code() == INVALID
+    assert "not a valid protobuf message" in raised.value.details()
+    assert _server_errors(asr_server) == errors
+    await _assert_still_serving(asr, asr_server)
