@@ -11,6 +11,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import expect
 
+from avatar_gateway.web.app import SESSIONS_KEY
 from avatar_gateway.web.config import WebConfig
 from avatar_gateway.web.server import WebServer
 from tests.reliability.harness import PHOTO
@@ -62,6 +63,11 @@ async def eventually(check, timeout: float = 10.0) -> None:
     while not check():
         assert time.monotonic() < deadline, "condition not reached in time"
         await asyncio.sleep(0.05)
+
+
+async def all_closed(site) -> None:
+    """Waits until the web front and the gateway have both let every session go."""
+    await eventually(lambda: site.live_sessions() == 0 and site.converse_calls() == 0)
 
 
 async def test_an_oversized_photo_gets_413_and_says_what_the_limit_is(site, http):
@@ -117,7 +123,7 @@ async def test_past_the_gateways_session_cap_the_offer_gets_503_with_retry_after
     finally:
         for peer in peers:
             await peer.close()
-    await eventually(lambda: site.live_sessions() == 0)
+    await all_closed(site)
 
 
 async def test_the_web_fronts_own_cap_answers_503_with_retry_after(site, http, avatar_id):
@@ -136,7 +142,33 @@ async def test_the_web_fronts_own_cap_answers_503_with_retry_after(site, http, a
                 await open_peer(http, url, {"avatar": avatar_id}, AUTH)
         finally:
             await first.close()
+            await eventually(lambda: not small.app[SESSIONS_KEY].live)
+    await all_closed(site)
     assert refused.value.status == 503 and refused.value.headers["Retry-After"] == "3"
+
+
+async def test_an_interrupt_stops_the_turn_and_the_session_idles_on(site, http, avatar_id):
+    peer = await open_peer(http, site.url, {"avatar": avatar_id}, AUTH)
+    try:
+        session = f"{site.url}{peer.location[1:]}"
+        text = "This is a long answer. " * 12
+        turn = {"text": text, "client_turn_id": "long"}
+        async with http.post(f"{session}/turns", json=turn, headers=AUTH) as response:
+            assert response.status == 202
+        await peer.wait_for_event(lambda e: e["type"] == "speech_audio")
+        async with http.post(f"{session}/interrupt", headers=AUTH) as response:
+            assert response.status == 202
+        ended = await peer.wait_for_event(lambda e: e["type"] == "turn_ended")
+        assert (ended["client_turn_id"], ended["outcome"]) == ("long", "interrupted")
+        frames = peer.video_frames
+        await asyncio.sleep(1.0)
+        assert peer.video_frames > frames, "the idle loop goes on"
+        empty = {"text": "  ", "client_turn_id": "empty"}
+        async with http.post(f"{session}/turns", json=empty, headers=AUTH) as response:
+            assert response.status == 400
+    finally:
+        await peer.close()
+    await all_closed(site)
 
 
 async def _one_cycle(site, http, avatar_id: str, cycle: int) -> None:

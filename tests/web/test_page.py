@@ -118,6 +118,8 @@ async def test_sending_over_a_long_answer_interrupts_it(page, site, tmp_path):
     items = await poll(lambda: history(page), lambda h: len(h) >= 2 and h[-1]["state"] == "done")
     assert [item["state"] for item in items[-2:]] == ["interrupted", "done"]
     await assert_playing(page)
+    for histogram in ("barge_in", "turn_to_first_audio", "offer_to_first_frame"):
+        assert site.web_metric(f"avatar_web_{histogram}_seconds_count") >= 1, histogram
 
 
 async def test_a_file_that_is_not_an_image_shows_an_error_and_the_stream_plays_on(
