@@ -165,3 +165,19 @@ def test_speech_longer_than_the_limit_becomes_back_to_back_utterances(spoken):
         assert utterance.audio_start_seconds <= utterance.start_seconds
         covered = utterance.audio_start_seconds + len(utterance.audio) / 16000
         assert covered >= utterance.end_seconds - 1e-3
+
+
+def test_an_early_final_has_the_audio_the_final_will_have(spoken):
+    samples, rate = spoken
+    settings = SessionSettings(rate, EndpointSettings(end_of_speech_seconds=0.5))
+    session = RecognitionSession(VoiceActivityModel(), settings)
+    pcm = np.concatenate([samples, np.zeros(rate, np.int16)]).astype("<i2").tobytes()
+    happened = []
+    for offset in range(0, len(pcm), 960):
+        happened += session.add_audio(pcm[offset : offset + 960], offset // 2)
+    utterances = [event for event in happened if isinstance(event, Utterance)]
+    early, final = utterances[-2], utterances[-1]
+    assert early.early and not early.final and final.final
+    assert (early.start_seconds, early.end_seconds) == (final.start_seconds, final.end_seconds)
+    np.testing.assert_array_equal(early.audio, final.audio)
+    assert early.audio_start_seconds == final.audio_start_seconds

@@ -69,6 +69,7 @@ async def test_list_models_names_tiny_en_and_the_defaults(asr):
 async def test_a_sentence_between_silences_is_found_and_transcribed(asr, asr_server, sentence):
     finals_before = _metric(asr_server, "avatar_asr_utterances_total", reason="silence")
     latency_before = _metric(asr_server, "avatar_asr_end_of_speech_to_final_seconds_count")
+    early_before = _metric(asr_server, "avatar_asr_early_finals_total")
     responses = await transcribe(asr, requests(_padded(sentence), sentence.sample_rate))
     assert [r.sequence for r in responses] == list(range(len(responses)))
     kinds = [r.WhichOneof("event") for r in responses]
@@ -94,6 +95,8 @@ async def test_a_sentence_between_silences_is_found_and_transcribed(asr, asr_ser
     assert _metric(asr_server, "avatar_asr_utterances_total", reason="silence") == finals_before + 1
     latency_count = _metric(asr_server, "avatar_asr_end_of_speech_to_final_seconds_count")
     assert latency_count == latency_before + 1
+    # Its final came from the transcription made as the silence began: one transcription.
+    assert _metric(asr_server, "avatar_asr_early_finals_total") == early_before + 1
 
 
 async def test_two_utterances_separated_by_silence_give_two_finals_in_order(asr, tts):

@@ -43,6 +43,9 @@ class AsrConfig:
         max_stream_seconds: Longest stream, seconds of audio (``AVATAR_ASR_MAX_STREAM_SECONDS``).
         idle_timeout_seconds: A stream that sends nothing this long is ended with
             DEADLINE_EXCEEDED (``AVATAR_ASR_IDLE_TIMEOUT_SECONDS``).
+        early_transcription: Whether an utterance is transcribed as soon as the silence
+            after it covers the padding, so its final is ready when the silence ends it
+            (``AVATAR_ASR_EARLY_TRANSCRIPTION``).
     """
 
     server: ServerConfig
@@ -59,6 +62,7 @@ class AsrConfig:
     max_utterance_seconds: float = 20.0
     max_stream_seconds: float = 4 * 3600.0
     idle_timeout_seconds: float = 30.0
+    early_transcription: bool = True
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> AsrConfig:
@@ -103,4 +107,5 @@ class AsrConfig:
             idle_timeout_seconds=env.number(
                 "IDLE_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=3600.0
             ),
+            early_transcription=env.boolean("EARLY_TRANSCRIPTION", True),
         )

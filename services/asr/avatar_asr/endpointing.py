@@ -98,6 +98,11 @@ class Endpointer:
             return self._while_silent(index, probability)
         return self._while_speaking(index, probability)
 
+    @property
+    def silence_start(self) -> int | None:
+        """The window where the silence going on during speech began, if any."""
+        return self._silence_start if self.in_speech else None
+
     def finish(self) -> list[Boundary]:
         """Ends the input: speech going on ends here."""
         if not self.in_speech:

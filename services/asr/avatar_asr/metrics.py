@@ -61,6 +61,12 @@ class AsrMetrics:
             buckets=(0.01, 0.03, 0.1, 0.3, 1.0, 3.0),
             registry=registry,
         )
+        self.early_finals = Counter(
+            "avatar_asr_early_finals",
+            "Finals sent from a transcription made as the silence after the speech began, "
+            "before it was long enough to end the utterance.",
+            registry=registry,
+        )
         for event in VAD_EVENTS:
             self.vad_events.labels(event)
         for reason in END_REASONS:

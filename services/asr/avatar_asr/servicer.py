@@ -140,6 +140,7 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
             interim_results=config.interim_results,
             partial_interval_seconds=defaults.partial_interval_seconds,
             max_stream_seconds=defaults.max_stream_seconds,
+            early_transcription=defaults.early_transcription,
         )
         return settings, language
 

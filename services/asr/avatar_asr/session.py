@@ -43,6 +43,8 @@ class SessionSettings:
         interim_results: Whether partial transcripts are due while speech goes on.
         partial_interval_seconds: Speech between partials.
         max_stream_seconds: Longest stream.
+        early_transcription: Whether utterances are handed over for transcription once
+            the silence after them covers the padding, before it ends them.
     """
 
     sample_rate: int
@@ -50,6 +52,7 @@ class SessionSettings:
     interim_results: bool = False
     partial_interval_seconds: float = 1.0
     max_stream_seconds: float = 4 * 3600.0
+    early_transcription: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +73,11 @@ class Utterance:
         end_seconds: Where it ends (partial: the audio so far).
         audio: 16 kHz samples, padded on both sides where audio exists.
         audio_start_seconds: The time of ``audio[0]``.
-        final: Whether the utterance ended (else a partial is due).
+        final: Whether the utterance ended (else a partial, or an early final, is due).
         reason: Why it ended (finals only).
+        early: Whether this is the utterance as it will be if the silence going on lasts:
+            the same audio its final will have, sent before the silence is long enough to
+            end it, so the final can come from a transcription already made.
     """
 
     utterance: int
@@ -81,6 +87,7 @@ class Utterance:
     audio_start_seconds: float
     final: bool
     reason: EndReason | None = None
+    early: bool = False
 
 
 SessionEvent = SpeechStarted | Utterance
@@ -107,6 +114,8 @@ class RecognitionSession:
         self._fed = 0  # 16 kHz samples given to the voice-activity model
         self._last_partial_window = 0
         self._current_start = 0
+        self._early_for: int | None = None  # the silence start an early final was made for
+        self._pad_windows = math.ceil(PAD_SECONDS / WINDOW_SECONDS)
 
     @property
     def audio_seconds(self) -> float:
@@ -158,9 +167,9 @@ class RecognitionSession:
                 else:
                     events.append(self._ended(boundary))
         if len(probabilities):
-            partial = self._partial_due()
-            if partial is not None:
-                events.append(partial)
+            due = self._early_due() or self._partial_due()
+            if due is not None:
+                events.append(due)
         self._trim()
         return events
 
@@ -180,6 +189,23 @@ class RecognitionSession:
         audio, audio_start = self._slice(start_seconds - PAD_SECONDS, end_seconds + PAD_SECONDS)
         return Utterance(
             index, start_seconds, end_seconds, audio, audio_start, True, boundary.reason
+        )
+
+    def _early_due(self) -> Utterance | None:
+        """The utterance as it ends if the silence going on lasts, once per silence."""
+        silence = self._endpointer.silence_start
+        if not self.settings.early_transcription or silence is None:
+            return None
+        if silence == self._early_for or self._endpointer.windows - silence < self._pad_windows:
+            return None
+        if self._endpointer.windows - silence >= self.settings.endpoint.silence_windows:
+            return None  # it has ended already: the final itself is on its way
+        self._early_for = silence
+        start_seconds = self._current_start * WINDOW_SECONDS
+        end_seconds = silence * WINDOW_SECONDS
+        audio, audio_start = self._slice(start_seconds - PAD_SECONDS, end_seconds + PAD_SECONDS)
+        return Utterance(
+            self.utterances, start_seconds, end_seconds, audio, audio_start, False, early=True
         )
 
     def _partial_due(self) -> Utterance | None:

@@ -23,7 +23,7 @@ import grpc
 from avatar.asr.v1 import asr_pb2
 from avatar_asr.audio import AudioFormatError
 from avatar_asr.metrics import AsrMetrics
-from avatar_asr.recognizer import WhisperRecognizer
+from avatar_asr.recognizer import Recognition, WhisperRecognizer
 from avatar_asr.session import RecognitionSession, SessionEvent, SpeechStarted, Utterance
 from avatar_core.streams import payload
 
@@ -105,6 +105,8 @@ class TranscribeStream:
         self._jobs: asyncio.Queue = asyncio.Queue(maxsize=PENDING_UTTERANCES)
         self._ended: dict[int, float] = {}  # utterance -> when its end was detected
         self._last_ended = -1
+        self._latest_early: dict[int, float] = {}  # utterance -> end of its latest early job
+        self._early_results: dict[int, tuple[Utterance, Recognition]] = {}
         self._transcribing = False
 
     async def run(self) -> AsyncIterator[object]:
@@ -175,47 +177,77 @@ class TranscribeStream:
                 self._last_ended = event.utterance
                 await self._out.put(event)
                 await self._jobs.put(event)
+            elif event.early:
+                # Made before the utterance ends, so its final need not wait for Whisper.
+                self._latest_early[event.utterance] = event.end_seconds
+                if not self._jobs.full():
+                    await self._jobs.put(event)
             elif not self._transcribing and self._jobs.empty():
                 # A partial only when nothing waits: finals never queue behind partials.
                 await self._jobs.put(event)
 
     async def _transcribe(self) -> None:
-        loop = asyncio.get_running_loop()
-        recognizer = self._workers.recognizer
         while (job := await self._jobs.get()) is not _DONE:
             if self._outdated(job):
                 continue
-            self._transcribing = True
-            try:
-                recognition = await loop.run_in_executor(
-                    self._workers.transcription_pool,
-                    recognizer.transcribe,
-                    job.audio,
-                    self._language,
-                    job.audio_start_seconds,
-                )
-            except Exception as error:
-                _LOGGER.exception("transcription failed")
-                await self._out.put(
-                    Failure(code=grpc.StatusCode.INTERNAL, message=f"transcription failed: {error}")
-                )
-                return
-            finally:
-                self._transcribing = False
-            self._record(job, recognition.seconds)
+            recognition = self._early_result(job)
+            if recognition is None:
+                self._transcribing = True
+                try:
+                    recognition = await self._run_transcription(job)
+                except Exception as error:
+                    _LOGGER.exception("transcription failed")
+                    message = f"transcription failed: {error}"
+                    await self._out.put(Failure(code=grpc.StatusCode.INTERNAL, message=message))
+                    return
+                finally:
+                    self._transcribing = False
+                self._metrics.transcription_seconds.observe(recognition.seconds)
+            if job.early:
+                self._early_results[job.utterance] = (job, recognition)
+                continue
+            if job.final:
+                self._record_final(job, recognition.seconds)
             if not self._outdated(job):
                 await self._out.put((job, recognition))
         await self._out.put(_DONE)
 
+    async def _run_transcription(self, job: Utterance) -> Recognition:
+        return await asyncio.get_running_loop().run_in_executor(
+            self._workers.transcription_pool,
+            self._workers.recognizer.transcribe,
+            job.audio,
+            self._language,
+            job.audio_start_seconds,
+        )
+
+    def _early_result(self, job: Utterance) -> Recognition | None:
+        """The early transcription of a final's very audio, when one was made."""
+        if not job.final:
+            return None
+        early = self._early_results.pop(job.utterance, None)
+        if early is None:
+            return None
+        made_for, recognition = early
+        same = (made_for.start_seconds, made_for.end_seconds) == (
+            job.start_seconds,
+            job.end_seconds,
+        )
+        if same and len(made_for.audio) == len(job.audio):
+            self._metrics.early_finals.inc()
+            return recognition
+        return None
+
     def _outdated(self, job: Utterance) -> bool:
-        """Whether a job is a partial of an utterance that has ended (its final is due)."""
+        """Whether a job is no longer wanted: a partial of an utterance that has ended, or
+        an early final that a later silence of its utterance replaced."""
+        if job.early:
+            return self._latest_early.get(job.utterance) != job.end_seconds
         return not job.final and job.utterance <= self._last_ended
 
-    def _record(self, job: Utterance, seconds: float) -> None:
+    def _record_final(self, job: Utterance, seconds: float) -> None:
         metrics = self._metrics
-        metrics.transcription_seconds.observe(seconds)
-        if job.final:
-            metrics.utterances.labels(job.reason.value).inc()
-            duration = job.end_seconds - job.start_seconds
-            if duration > 0:
-                metrics.real_time_factor.observe(seconds / duration)
+        metrics.utterances.labels(job.reason.value).inc()
+        duration = job.end_seconds - job.start_seconds
+        if duration > 0:
+            metrics.real_time_factor.observe(seconds / duration)
