@@ -16,6 +16,7 @@ from typing import Any
 import grpc
 
 from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
+from avatar.asr.v1 import asr_pb2, asr_pb2_grpc
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
@@ -33,8 +34,8 @@ class StageError(Exception):
     """A downstream stage failed.
 
     Attributes:
-        stage: ``"llm"``, ``"tts"``, ``"animator"`` or ``"enhancer"``: the name of the
-            service, as in the per-stage times of a Speak summary.
+        stage: ``"llm"``, ``"tts"``, ``"animator"``, ``"enhancer"`` or ``"asr"``: the
+            name of the service, as in the per-stage times of a Speak summary.
         code: The gRPC status code to answer with.
         details: The downstream service's message.
     """
@@ -225,3 +226,20 @@ class EnhancerClient(_Client):
     ) -> AsyncIterator[enhancer_pb2.EnhanceResponse]:
         """Streams enhanced frame batches for a stream of batches."""
         return self._stream(lambda left: self._stub.Enhance(requests, timeout=left), timeout)
+
+
+class AsrClient(_Client):
+    """Client of ``avatar.asr.v1.AsrService`` (speech input of live sessions)."""
+
+    stage = "asr"
+    service = "asr"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        super().__init__(address, **options)
+        self._stub = asr_pb2_grpc.AsrServiceStub(self.channel)
+
+    def transcribe(
+        self, requests: AsyncIterator[asr_pb2.TranscribeRequest], timeout: float | None
+    ) -> AsyncIterator[asr_pb2.TranscribeResponse]:
+        """Streams voice activity and transcripts for a stream of audio."""
+        return self._stream(lambda left: self._stub.Transcribe(requests, timeout=left), timeout)

@@ -27,6 +27,8 @@ class GatewayConfig:
         tts_address: ``host:port`` of the tts service.
         animator_address: ``host:port`` of the animator service.
         enhancer_address: ``host:port`` of the enhancer service.
+        asr_address: ``host:port`` of the asr service; empty turns speech input of
+            live sessions off (their audio gets a UserSpeech error).
         avatar_dir: Directory of the avatar store (and of the embedded conversation store).
         conversations_url: Where conversations are kept: ``redis://...`` for Redis,
             ``sqlite:PATH`` or empty for the embedded SQLite store in ``avatar_dir``.
@@ -63,6 +65,7 @@ class GatewayConfig:
     tts_address: str = f"127.0.0.1:{DEFAULT_PORTS['tts']}"
     animator_address: str = f"127.0.0.1:{DEFAULT_PORTS['animator']}"
     enhancer_address: str = f"127.0.0.1:{DEFAULT_PORTS['enhancer']}"
+    asr_address: str = ""
     avatar_dir: Path = Path("avatars")
     conversations_url: str = field(default="", repr=False)
     conversations: ConversationLimits = ConversationLimits()
@@ -96,6 +99,7 @@ class GatewayConfig:
             tts_address=env.string("TTS_ADDRESS", defaults.tts_address),
             animator_address=env.string("ANIMATOR_ADDRESS", defaults.animator_address),
             enhancer_address=env.string("ENHANCER_ADDRESS", defaults.enhancer_address),
+            asr_address=env.string("ASR_ADDRESS", defaults.asr_address),
             avatar_dir=Path(env.string("AVATAR_DIR", str(defaults.avatar_dir))),
             conversations_url=conversations_url,
             conversations=ConversationLimits(

@@ -122,6 +122,30 @@ class GatewayMetrics:
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.02, 0.04, 0.08, 0.12, 0.16, 0.2, 0.3, 0.5),
             registry=registry,
         )
+        speech_buckets = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.8, 1.0, 1.25, 1.5, 2.0, 3.0, 5.0, 10.0)
+        self.converse_end_of_speech_to_final = Histogram(
+            "avatar_converse_end_of_speech_to_final_seconds",
+            "From the arrival of the user's last sound of an utterance to its final transcript.",
+            buckets=speech_buckets,
+            registry=registry,
+        )
+        self.converse_end_of_speech_to_first_audio = Histogram(
+            "avatar_converse_end_of_speech_to_first_audio_seconds",
+            "From the arrival of the user's last sound of an utterance to the first audio of "
+            "the answer sent.",
+            buckets=speech_buckets,
+            registry=registry,
+        )
+        self.converse_voice_barge_ins = Counter(
+            "avatar_converse_voice_barge_ins",
+            "Turns of live sessions stopped by the user's speech.",
+            registry=registry,
+        )
+        self.converse_echo_ignored = Counter(
+            "avatar_converse_speech_ignored_as_echo",
+            "Utterances heard while the avatar spoke that were its own words coming back.",
+            registry=registry,
+        )
         self.idle_loop_renders = Counter(
             "avatar_converse_idle_loop_renders",
             "Idle loops rendered for live sessions (each is then shared from memory).",

@@ -8,7 +8,13 @@ from dataclasses import dataclass
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.appearance import EnhancedStills
-from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
+from avatar_gateway.clients import (
+    AnimatorClient,
+    AsrClient,
+    EnhancerClient,
+    LlmClient,
+    TtsClient,
+)
 from avatar_gateway.conversations import ConversationTurn
 from avatar_gateway.sentences import is_question
 
@@ -69,6 +75,8 @@ class Clients:
 
     Attributes:
         stills: Each avatar's enhanced still; None enhances whole frames.
+        asr: The asr service (speech input of live sessions); None when none is
+            configured.
     """
 
     llm: LlmClient
@@ -76,3 +84,4 @@ class Clients:
     animator: AnimatorClient
     enhancer: EnhancerClient
     stills: EnhancedStills | None = None
+    asr: AsrClient | None = None

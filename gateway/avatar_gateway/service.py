@@ -10,7 +10,13 @@ from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar_core.auth import BearerTokenInterceptor
 from avatar_core.server import Service, create_service_with
 from avatar_gateway.appearance import EnhancedStills
-from avatar_gateway.clients import AnimatorClient, EnhancerClient, LlmClient, TtsClient
+from avatar_gateway.clients import (
+    AnimatorClient,
+    AsrClient,
+    EnhancerClient,
+    LlmClient,
+    TtsClient,
+)
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.conversations import ConversationStoreError, open_conversation_store
 from avatar_gateway.conversations.measured import MeasuredConversationStore
@@ -39,6 +45,9 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
         animator=animator,
         enhancer=enhancer,
         stills=EnhancedStills(animator, enhancer),
+        asr=AsrClient(config.asr_address, tls=tls, connect_wait_seconds=wait)
+        if config.asr_address
+        else None,
     )
     metrics = GatewayMetrics(registry)
     conversations = MeasuredConversationStore(
@@ -69,6 +78,8 @@ def create_service(config: GatewayConfig, registry: CollectorRegistry) -> Servic
     async def close() -> None:
         for client in (clients.llm, clients.tts, clients.animator, clients.enhancer):
             await client.close()
+        if clients.asr is not None:
+            await clients.asr.close()
         await conversations.close()
 
     return create_service_with(

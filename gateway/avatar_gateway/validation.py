@@ -8,6 +8,7 @@ client one clear INVALID_ARGUMENT at once and keeps bad values off the internal 
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 from avatar.common.v1 import media_pb2
@@ -17,6 +18,10 @@ MAX_FPS = 60.0
 MAX_DISPLAY_NAME_CHARS = 200
 MAX_CONVERSATION_ID_CHARS = 256
 MAX_VOICE_NAME_CHARS = 64
+MIN_AUDIO_RATE = 8000
+MAX_AUDIO_RATE = 96000
+MAX_AUDIO_CHUNK_SECONDS = 2.0
+_LANGUAGE = re.compile(r"[a-z]{2,3}")
 _MOTION_FIELDS = ("blinks_per_minute", "head_motion", "articulation")
 
 
@@ -64,7 +69,49 @@ def converse_config_problem(config: gateway_pb2.ConverseConfig) -> str | None:
         or _fps_problem(config.fps)
         or _length_problem("conversation_id", config.conversation_id, MAX_CONVERSATION_ID_CHARS)
         or _length_problem("voice", config.voice, MAX_VOICE_NAME_CHARS)
+        or _listen_problem(config.listen)
     )
+
+
+def converse_audio_problem(
+    chunk: media_pb2.AudioChunk, session_rate: int | None, next_offset: int
+) -> str | None:
+    """Says what is wrong with one chunk of the user's microphone, or returns None.
+
+    Args:
+        chunk: The chunk as received.
+        session_rate: The rate of the session's first chunk (None before it).
+        next_offset: The sample offset where the audio received so far ends.
+    """
+    rate = chunk.sample_rate or session_rate
+    if not rate:
+        return "audio.sample_rate is required on the first chunk (8000-96000 Hz)"
+    if not MIN_AUDIO_RATE <= rate <= MAX_AUDIO_RATE:
+        return f"audio.sample_rate must be {MIN_AUDIO_RATE}-{MAX_AUDIO_RATE} Hz, got {rate}"
+    if session_rate and rate != session_rate:
+        return f"audio.sample_rate {rate} Hz differs from the session's first chunk's, {session_rate} Hz"
+    if not chunk.pcm:
+        return "audio.pcm is empty"
+    if len(chunk.pcm) % 2:
+        return f"audio.pcm has {len(chunk.pcm)} bytes: s16le samples take 2 bytes each"
+    if len(chunk.pcm) // 2 > MAX_AUDIO_CHUNK_SECONDS * rate:
+        return f"an audio chunk holds at most {MAX_AUDIO_CHUNK_SECONDS:g} s; send smaller chunks"
+    if chunk.sample_offset < next_offset:
+        return (
+            f"audio.sample_offset {chunk.sample_offset} goes back: the audio so far ends at "
+            f"{next_offset}"
+        )
+    return None
+
+
+def _listen_problem(listen: gateway_pb2.ConverseListen) -> str | None:
+    language = listen.language.strip().lower()
+    if language and not _LANGUAGE.fullmatch(language):
+        return f"listen.language must be an ISO 639-1 code such as 'en', got {listen.language!r}"
+    end_ms = listen.end_of_speech_ms
+    if end_ms and not 100 <= end_ms <= 5000:
+        return f"listen.end_of_speech_ms must be 100-5000 (0 means the default), got {end_ms}"
+    return None
 
 
 def converse_turn_problem(

@@ -28,7 +28,7 @@ from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
 from avatar_core.frames import encode_frame
 from avatar_core.server import AvatarServer
-from avatar_devtools.fake_openai import FakeOpenAI
+from avatar_devtools.fake_openai import FakeOpenAI, Reply, echo_reply
 from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
@@ -91,6 +91,9 @@ async def running_stack(
     tmp_path: Path,
     environments: Mapping[str, Mapping[str, str]] | None = None,
     llm_chunk_delay: float = 0.0,
+    *,
+    with_asr: bool = False,
+    llm_reply: Reply = echo_reply,
 ) -> AsyncIterator[ReliabilityStack]:
     """Runs llm, tts, animator, enhancer and a gateway wired to them, in this process.
 
@@ -98,9 +101,11 @@ async def running_stack(
         tmp_path: Where the avatar store goes.
         environments: Extra ``AVATAR_*`` variables per service name.
         llm_chunk_delay: Seconds the fake model waits before each streamed word.
+        with_asr: Also runs the asr service, and gives the gateway its address.
+        llm_reply: How the fake model answers.
     """
     environments = environments or {}
-    fake = FakeOpenAI(chunk_delay=llm_chunk_delay)
+    fake = FakeOpenAI(chunk_delay=llm_chunk_delay, reply=llm_reply)
     async with contextlib.AsyncExitStack() as stack:
         stack.enter_context(fake)
         servers: dict[str, AvatarServer] = {}
@@ -109,7 +114,7 @@ async def running_stack(
             "AVATAR_LLM_MODEL": "fake-model",
             **environments.get("llm", {}),
         }
-        for service in DOWNSTREAM:
+        for service in DOWNSTREAM + (("asr",) if with_asr else ()):
             environment = llm_environment if service == "llm" else environments.get(service, {})
             servers[service] = await stack.enter_async_context(
                 in_process_server(service, environment)
@@ -117,7 +122,7 @@ async def running_stack(
         avatar_dir = tmp_path / "avatars"
         gateway_environment = {
             f"AVATAR_GATEWAY_{service.upper()}_ADDRESS": f"127.0.0.1:{servers[service].port}"
-            for service in DOWNSTREAM
+            for service in servers
         }
         gateway_environment["AVATAR_GATEWAY_AVATAR_DIR"] = str(avatar_dir)
         gateway_environment["AVATAR_GATEWAY_IDLE_CLIP_SECONDS"] = "0.5"

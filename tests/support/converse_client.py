@@ -11,6 +11,7 @@ assert await session.finish() == grpc.StatusCode.OK
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -91,6 +92,11 @@ class LiveSession:
         """The session's first event."""
         return self.events[0].started
 
+    def speech(self, kind: int | None = None) -> list[gateway_pb2.UserSpeech]:
+        """The UserSpeech events, in order; of one kind when given."""
+        events = [event.user_speech for event in self.of_kind("user_speech")]
+        return [e for e in events if kind is None or e.kind == kind]
+
     def of_kind(self, kind: str) -> list[gateway_pb2.ConverseResponse]:
         """The events of one kind, in order."""
         return [event for event in self.events if event.WhichOneof("event") == kind]
@@ -163,3 +169,65 @@ class LiveSession:
                 tick = Tick(event.turn, frame, self._pending_audio, time.perf_counter())
                 self.ticks.append(tick)
             self._pending_audio = None
+
+
+class Microphone:
+    """A client's microphone for a :class:`LiveSession`: audio paced in real time.
+
+    It sends 20 ms chunks of silence, or of what :meth:`say` queued, at the pace they
+    would be recorded, with gapless sample offsets from 0.
+
+    Args:
+        session: The session to send to.
+        sample_rate: Samples per second of the audio.
+        chunk_seconds: Length of one chunk.
+    """
+
+    def __init__(self, session: LiveSession, sample_rate: int, chunk_seconds: float = 0.02):
+        self.session = session
+        self.sample_rate = sample_rate
+        self.chunk = round(chunk_seconds * sample_rate)
+        self.sent_samples = 0
+        self._queued: list[bytes] = []
+        self._said: list[asyncio.Future[float]] = []
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        """Starts sending."""
+        self._task = asyncio.create_task(self._run())
+
+    async def stop(self) -> None:
+        """Stops sending."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def say(self, pcm: bytes) -> asyncio.Future[float]:
+        """Queues speech (s16le); the future gets the time its last sample was sent."""
+        done: asyncio.Future[float] = asyncio.get_running_loop().create_future()
+        self._queued.append(pcm)
+        self._said.append(done)
+        return done
+
+    async def _run(self) -> None:
+        started = time.perf_counter()
+        silence = bytes(2 * self.chunk)
+        current, position = b"", 0
+        while True:
+            if position >= len(current) and self._queued:
+                current, position = self._queued.pop(0), 0
+            if position < len(current):
+                pcm = current[position : position + 2 * self.chunk]
+                position += len(pcm)
+                if position >= len(current):
+                    self._said.pop(0).set_result(time.perf_counter())
+            else:
+                pcm = silence
+            audio = media_pb2.AudioChunk(
+                pcm=pcm, sample_rate=self.sample_rate, sample_offset=self.sent_samples
+            )
+            self.session.send(gateway_pb2.ConverseRequest(audio=audio))
+            self.sent_samples += len(pcm) // 2
+            due = started + self.sent_samples / self.sample_rate
+            await asyncio.sleep(max(0.0, due - time.perf_counter()))

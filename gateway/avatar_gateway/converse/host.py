@@ -25,6 +25,7 @@ from avatar_gateway.clients import StageError
 from avatar_gateway.config import GatewayConfig
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoopCache, IdleLoopKey
+from avatar_gateway.converse.listen import ListenSettings
 from avatar_gateway.converse.session import ConverseSession
 from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
 from avatar_gateway.converse.turn import TurnRunner
@@ -176,6 +177,7 @@ class SessionHost:
             idle=idle,
             chat_available=bool(self._config.llm_address),
             max_text_chars=self._config.max_text_chars,
+            listen=_listen_settings(config),
         )
 
     async def _avatar(self, avatar_id: str) -> tuple[AvatarRecord, bytes]:
@@ -213,3 +215,15 @@ class SessionHost:
                 grpc.StatusCode.INVALID_ARGUMENT, f"voice {wanted!r} is not available{reason}"
             )
         return voice
+
+
+def _listen_settings(config: gateway_pb2.ConverseConfig) -> ListenSettings:
+    """How the session listens: its listen settings; speech turns in its mode, else CHAT."""
+    listen = config.listen
+    return ListenSettings(
+        language=listen.language.strip().lower(),
+        end_of_speech_ms=listen.end_of_speech_ms,
+        barge_in=not listen.barge_in_off,
+        interim_results=listen.interim_results,
+        speech_mode=config.mode or gateway_pb2.SPEAK_MODE_CHAT,
+    )

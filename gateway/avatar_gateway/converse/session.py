@@ -10,7 +10,10 @@ and the session's own loop, which sends one tick per frame on the session clock
   first frame and audio are in hand; until then the idle loop plays. A turn that
   fails validation ends FAILED at once and leaves the playing turn alone;
 - an **interrupt** stops the turn that is playing;
-- the end of the client's stream lets the playing turn finish, then ends the session.
+- the end of the client's stream lets the playing turn finish, then ends the session;
+- **audio** of the user's microphone goes, from the reader, to the asr service
+  (:mod:`.listen`); what it hears comes back through the inbox and becomes speech
+  events, voice barge-ins and turns (:mod:`.voice`).
 
 Stopping a turn ends it INTERRUPTED at once, cancels its pipeline and drops its
 buffered media; the very next tick is idle (mouth closed), sent without waiting for
@@ -33,8 +36,11 @@ from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationStoreError
 from avatar_gateway.converse.clock import SessionClock
+from avatar_gateway.converse.echo import EchoGuard, rms_of
+from avatar_gateway.converse.listen import VoiceInput
 from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
 from avatar_gateway.converse.turn import Turn, TurnFailure, TurnRunner
+from avatar_gateway.converse.voice import VoiceTurns
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import SpeakPlan
 from avatar_gateway.plan import answers_by_chat
@@ -104,11 +110,24 @@ class ConverseSession:
         self._stopping: set[asyncio.Task] = set()
         self._writes: set[asyncio.Task] = set()
         self._silence: dict[int, bytes] = {}
+        self._echo = EchoGuard()
+        self._voice_input = VoiceInput(settings.listen, runner.clients.asr, self._echo, self._post)
+        self._voice = VoiceTurns(self._voice_input, self._echo, metrics, self)
 
     @property
     def frames_sent(self) -> int:
         """Ticks sent so far: the next frame's index."""
         return self._next_frame
+
+    @property
+    def turn_in_progress(self) -> bool:
+        """Whether a turn is being prepared or played."""
+        return self._turn is not None
+
+    @property
+    def next_turn_number(self) -> int:
+        """The number the next turn will get."""
+        return self._turns + 1
 
     async def run(self) -> None:
         """Sends the started event, then ticks, until the session ends.
@@ -139,13 +158,20 @@ class ConverseSession:
     async def _read(self) -> None:
         try:
             while (message := await self._receive()) is not None:
-                self._inbox.append((message, time.perf_counter()))
-                self._wake.set()
+                if message.WhichOneof("message") == "audio":
+                    # Waits while the asr is behind: flow control holds the client back.
+                    await self._voice_input.feed(message.audio, time.perf_counter())
+                else:
+                    self._post(message)
         except SessionError as error:  # a message that is not a ConverseRequest
             self._inbox.append((error, time.perf_counter()))
         except Exception as error:  # the call is ending: its own status says why
             log.debug("session %s: reading stopped: %s", self.settings.session_id, error)
         self._inbox.append((_CLOSED, time.perf_counter()))
+        self._wake.set()
+
+    def _post(self, item: object) -> None:
+        self._inbox.append((item, time.perf_counter()))
         self._wake.set()
 
     async def _sleep(self, seconds: float) -> None:
@@ -165,6 +191,8 @@ class ConverseSession:
                 continue
             if isinstance(message, SessionError):
                 raise message
+            if await self._voice.handle(message, received_at):
+                continue
             assert isinstance(message, gateway_pb2.ConverseRequest)
             kind = message.WhichOneof("message")
             if kind == "turn":
@@ -180,10 +208,34 @@ class ConverseSession:
             else:
                 raise SessionError(
                     grpc.StatusCode.INVALID_ARGUMENT,
-                    "a ConverseRequest must carry a config, a turn or an interrupt",
+                    "a ConverseRequest must carry a config, a turn, an interrupt or audio",
                 )
 
-    async def _new_turn(self, request: gateway_pb2.ConverseTurn, received_at: float) -> None:
+    async def speech_turn(
+        self, text: str, received_at: float, speech_ended_at: float | None
+    ) -> None:
+        """Starts a turn from the final transcript of the user's speech."""
+        request = gateway_pb2.ConverseTurn(text=text, mode=self.settings.listen.speech_mode)
+        await self._new_turn(
+            request, received_at, from_speech=True, speech_ended_at=speech_ended_at
+        )
+
+    async def send_event(self, event: gateway_pb2.ConverseResponse, *, turn: int) -> None:
+        """Sends an event to the client, numbered in sequence."""
+        await self._send(event, turn=turn)
+
+    async def stop_turn(self, received_at: float) -> None:
+        """Stops the turn in progress, if any (the next tick is idle)."""
+        await self._stop_turn(received_at)
+
+    async def _new_turn(
+        self,
+        request: gateway_pb2.ConverseTurn,
+        received_at: float,
+        *,
+        from_speech: bool = False,
+        speech_ended_at: float | None = None,
+    ) -> None:
         self._turns += 1
         number = self._turns
         settings = self.settings
@@ -195,6 +247,7 @@ class ConverseSession:
             client_turn_id=request.client_turn_id,
             text=text,
             mode=gateway_pb2.SPEAK_MODE_CHAT if chat else gateway_pb2.SPEAK_MODE_SPEAK,
+            from_speech=from_speech,
         )
         failure = None
         if problem:
@@ -211,6 +264,7 @@ class ConverseSession:
         await self._stop_turn(received_at)
         plan = _turn_plan(settings.template, text, chat, self._next_frame + START_FRAMES)
         turn = Turn(number, request, plan, received_at, settings.sample_rate)
+        turn.speech_ended_at = speech_ended_at
         turn.start(self._runner, self._writes)
         self._turn = turn
         await self._send(gateway_pb2.ConverseResponse(turn_started=started), turn=number)
@@ -303,6 +357,7 @@ class ConverseSession:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
 
     async def _idle_tick(self, frame: int, samples: int) -> None:
+        self._echo.note_output(0.0)
         await self._send_media(self._silence_of(samples), self.settings.idle.frame(frame), turn=0)
         if self._barge_in_since is not None:
             self._metrics.converse_barge_in.observe(time.perf_counter() - self._barge_in_since)
@@ -315,17 +370,23 @@ class ConverseSession:
             event = gateway_pb2.Sentence()
             event.CopyFrom(sentence)
             event.start_seconds = (offset + start) / self.settings.sample_rate
+            self._echo.note_spoken(sentence.text)
             await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
         picture = media_pb2.Frame()
         picture.CopyFrom(tick.frame)
         picture.index = frame
         await self._send_media(tick.pcm, picture, turn=turn.number)
+        self._echo.note_output(rms_of(tick.pcm))
         now = time.perf_counter()
         if turn.first_audio_at is None:
             turn.first_audio_at = turn.first_frame_at = now
             first = now - turn.received_at
             self._metrics.converse_time_to_first_audio.labels(self._quality).observe(first)
             self._metrics.converse_time_to_first_frame.labels(self._quality).observe(first)
+            if turn.speech_ended_at is not None:
+                self._metrics.converse_end_of_speech_to_first_audio.observe(
+                    now - turn.speech_ended_at
+                )
 
     async def _hold_tick(self, turn: Turn, frame: int, samples: int) -> None:
         assert turn.last_frame is not None
@@ -333,6 +394,7 @@ class ConverseSession:
         picture.CopyFrom(turn.last_frame)
         picture.index = frame
         turn.hold(frame)
+        self._echo.note_output(0.0)
         await self._send_media(self._silence_of(samples), picture, turn=turn.number)
 
     async def _send_media(
@@ -386,7 +448,7 @@ class ConverseSession:
             outcome = "failed" if turn.failure is not None else "interrupted"
             self._metrics.converse_turns.labels(outcome).inc()
             self._remember(turn, finished=False)
-        pending = {reader, *self._stopping}
+        pending = {reader, *self._stopping, *self._voice_input.stop()}
         _, late = await asyncio.wait(pending, timeout=SETTLE_SECONDS)
         if late:
             log.warning("session %s: %d tasks still stopping", self.settings.session_id, len(late))

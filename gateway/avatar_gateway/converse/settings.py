@@ -9,6 +9,7 @@ import grpc
 
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.converse.idle import IdleLoop
+from avatar_gateway.converse.listen import ListenSettings
 from avatar_gateway.pipeline import SpeakPlan
 
 Receive = Callable[[], Awaitable[gateway_pb2.ConverseRequest | None]]
@@ -55,6 +56,7 @@ class SessionSettings:
         idle: The avatar's idle loop.
         chat_available: Whether an LLM is configured.
         max_text_chars: Longest text of a turn.
+        listen: How the session listens to the user's speech.
     """
 
     session_id: str
@@ -66,3 +68,4 @@ class SessionSettings:
     idle: IdleLoop
     chat_available: bool
     max_text_chars: int
+    listen: ListenSettings = ListenSettings()

@@ -98,6 +98,7 @@ class Turn:
         self.frames_played = 0
         self.sentences_played: list[str] = []
         self.last_frame: media_pb2.Frame | None = None
+        self.speech_ended_at: float | None = None  # a speech turn: its user's last sound
         self._produced_at: float | None = None
         self._pipeline: SpeakPipeline | None = None
         self._task: asyncio.Task[None] | None = None

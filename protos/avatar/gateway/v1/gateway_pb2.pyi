@@ -21,6 +21,15 @@ class Quality(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     QUALITY_LOW: _ClassVar[Quality]
     QUALITY_HIGH: _ClassVar[Quality]
 
+class UserSpeechKind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    USER_SPEECH_KIND_UNSPECIFIED: _ClassVar[UserSpeechKind]
+    USER_SPEECH_KIND_STARTED: _ClassVar[UserSpeechKind]
+    USER_SPEECH_KIND_ENDED: _ClassVar[UserSpeechKind]
+    USER_SPEECH_KIND_PARTIAL: _ClassVar[UserSpeechKind]
+    USER_SPEECH_KIND_FINAL: _ClassVar[UserSpeechKind]
+    USER_SPEECH_KIND_ERROR: _ClassVar[UserSpeechKind]
+
 class TurnOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
     TURN_OUTCOME_UNSPECIFIED: _ClassVar[TurnOutcome]
@@ -34,6 +43,12 @@ SPEAK_MODE_AUTO: SpeakMode
 QUALITY_UNSPECIFIED: Quality
 QUALITY_LOW: Quality
 QUALITY_HIGH: Quality
+USER_SPEECH_KIND_UNSPECIFIED: UserSpeechKind
+USER_SPEECH_KIND_STARTED: UserSpeechKind
+USER_SPEECH_KIND_ENDED: UserSpeechKind
+USER_SPEECH_KIND_PARTIAL: UserSpeechKind
+USER_SPEECH_KIND_FINAL: UserSpeechKind
+USER_SPEECH_KIND_ERROR: UserSpeechKind
 TURN_OUTCOME_UNSPECIFIED: TurnOutcome
 TURN_OUTCOME_DONE: TurnOutcome
 TURN_OUTCOME_INTERRUPTED: TurnOutcome
@@ -208,7 +223,7 @@ class SpeakResponse(_message.Message):
     def __init__(self, sequence: _Optional[int] = ..., started: _Optional[_Union[SpeakStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., video: _Optional[_Union[VideoChunk, _Mapping]] = ..., summary: _Optional[_Union[SpeakSummary, _Mapping]] = ...) -> None: ...
 
 class ConverseConfig(_message.Message):
-    __slots__ = ("avatar_id", "voice", "quality", "mode", "conversation_id", "frame_encoding", "fps")
+    __slots__ = ("avatar_id", "voice", "quality", "mode", "conversation_id", "frame_encoding", "fps", "listen")
     AVATAR_ID_FIELD_NUMBER: _ClassVar[int]
     VOICE_FIELD_NUMBER: _ClassVar[int]
     QUALITY_FIELD_NUMBER: _ClassVar[int]
@@ -216,6 +231,7 @@ class ConverseConfig(_message.Message):
     CONVERSATION_ID_FIELD_NUMBER: _ClassVar[int]
     FRAME_ENCODING_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
+    LISTEN_FIELD_NUMBER: _ClassVar[int]
     avatar_id: str
     voice: str
     quality: Quality
@@ -223,7 +239,20 @@ class ConverseConfig(_message.Message):
     conversation_id: str
     frame_encoding: _media_pb2.FrameEncoding
     fps: float
-    def __init__(self, avatar_id: _Optional[str] = ..., voice: _Optional[str] = ..., quality: _Optional[_Union[Quality, str]] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., conversation_id: _Optional[str] = ..., frame_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., fps: _Optional[float] = ...) -> None: ...
+    listen: ConverseListen
+    def __init__(self, avatar_id: _Optional[str] = ..., voice: _Optional[str] = ..., quality: _Optional[_Union[Quality, str]] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., conversation_id: _Optional[str] = ..., frame_encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., fps: _Optional[float] = ..., listen: _Optional[_Union[ConverseListen, _Mapping]] = ...) -> None: ...
+
+class ConverseListen(_message.Message):
+    __slots__ = ("language", "end_of_speech_ms", "barge_in_off", "interim_results")
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    END_OF_SPEECH_MS_FIELD_NUMBER: _ClassVar[int]
+    BARGE_IN_OFF_FIELD_NUMBER: _ClassVar[int]
+    INTERIM_RESULTS_FIELD_NUMBER: _ClassVar[int]
+    language: str
+    end_of_speech_ms: int
+    barge_in_off: bool
+    interim_results: bool
+    def __init__(self, language: _Optional[str] = ..., end_of_speech_ms: _Optional[int] = ..., barge_in_off: _Optional[bool] = ..., interim_results: _Optional[bool] = ...) -> None: ...
 
 class ConverseTurn(_message.Message):
     __slots__ = ("text", "mode", "client_turn_id")
@@ -240,14 +269,16 @@ class ConverseInterrupt(_message.Message):
     def __init__(self) -> None: ...
 
 class ConverseRequest(_message.Message):
-    __slots__ = ("config", "turn", "interrupt")
+    __slots__ = ("config", "turn", "interrupt", "audio")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
     INTERRUPT_FIELD_NUMBER: _ClassVar[int]
+    AUDIO_FIELD_NUMBER: _ClassVar[int]
     config: ConverseConfig
     turn: ConverseTurn
     interrupt: ConverseInterrupt
-    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., turn: _Optional[_Union[ConverseTurn, _Mapping]] = ..., interrupt: _Optional[_Union[ConverseInterrupt, _Mapping]] = ...) -> None: ...
+    audio: _media_pb2.AudioChunk
+    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., turn: _Optional[_Union[ConverseTurn, _Mapping]] = ..., interrupt: _Optional[_Union[ConverseInterrupt, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ...) -> None: ...
 
 class ConverseStarted(_message.Message):
     __slots__ = ("session_id", "sample_rate", "fps", "frame_width", "frame_height", "idle_loop_frames")
@@ -266,14 +297,40 @@ class ConverseStarted(_message.Message):
     def __init__(self, session_id: _Optional[str] = ..., sample_rate: _Optional[int] = ..., fps: _Optional[float] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., idle_loop_frames: _Optional[int] = ...) -> None: ...
 
 class TurnStarted(_message.Message):
-    __slots__ = ("client_turn_id", "text", "mode")
+    __slots__ = ("client_turn_id", "text", "mode", "from_speech")
     CLIENT_TURN_ID_FIELD_NUMBER: _ClassVar[int]
     TEXT_FIELD_NUMBER: _ClassVar[int]
     MODE_FIELD_NUMBER: _ClassVar[int]
+    FROM_SPEECH_FIELD_NUMBER: _ClassVar[int]
     client_turn_id: str
     text: str
     mode: SpeakMode
-    def __init__(self, client_turn_id: _Optional[str] = ..., text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ...) -> None: ...
+    from_speech: bool
+    def __init__(self, client_turn_id: _Optional[str] = ..., text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ..., from_speech: _Optional[bool] = ...) -> None: ...
+
+class UserSpeech(_message.Message):
+    __slots__ = ("kind", "utterance", "text", "start_seconds", "end_seconds", "turn", "barge_in", "echo", "error_code", "error_message")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UTTERANCE_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    START_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    END_SECONDS_FIELD_NUMBER: _ClassVar[int]
+    TURN_FIELD_NUMBER: _ClassVar[int]
+    BARGE_IN_FIELD_NUMBER: _ClassVar[int]
+    ECHO_FIELD_NUMBER: _ClassVar[int]
+    ERROR_CODE_FIELD_NUMBER: _ClassVar[int]
+    ERROR_MESSAGE_FIELD_NUMBER: _ClassVar[int]
+    kind: UserSpeechKind
+    utterance: int
+    text: str
+    start_seconds: float
+    end_seconds: float
+    turn: int
+    barge_in: bool
+    echo: bool
+    error_code: str
+    error_message: str
+    def __init__(self, kind: _Optional[_Union[UserSpeechKind, str]] = ..., utterance: _Optional[int] = ..., text: _Optional[str] = ..., start_seconds: _Optional[float] = ..., end_seconds: _Optional[float] = ..., turn: _Optional[int] = ..., barge_in: _Optional[bool] = ..., echo: _Optional[bool] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class TurnEnded(_message.Message):
     __slots__ = ("client_turn_id", "outcome", "summary", "start_frame", "end_frame", "error_code", "error_message")
@@ -294,7 +351,7 @@ class TurnEnded(_message.Message):
     def __init__(self, client_turn_id: _Optional[str] = ..., outcome: _Optional[_Union[TurnOutcome, str]] = ..., summary: _Optional[_Union[SpeakSummary, _Mapping]] = ..., start_frame: _Optional[int] = ..., end_frame: _Optional[int] = ..., error_code: _Optional[str] = ..., error_message: _Optional[str] = ...) -> None: ...
 
 class ConverseResponse(_message.Message):
-    __slots__ = ("sequence", "turn", "started", "turn_started", "sentence", "audio", "frames", "turn_ended")
+    __slots__ = ("sequence", "turn", "started", "turn_started", "sentence", "audio", "frames", "turn_ended", "user_speech")
     SEQUENCE_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
     STARTED_FIELD_NUMBER: _ClassVar[int]
@@ -303,6 +360,7 @@ class ConverseResponse(_message.Message):
     AUDIO_FIELD_NUMBER: _ClassVar[int]
     FRAMES_FIELD_NUMBER: _ClassVar[int]
     TURN_ENDED_FIELD_NUMBER: _ClassVar[int]
+    USER_SPEECH_FIELD_NUMBER: _ClassVar[int]
     sequence: int
     turn: int
     started: ConverseStarted
@@ -311,7 +369,8 @@ class ConverseResponse(_message.Message):
     audio: _media_pb2.AudioChunk
     frames: _media_pb2.FrameBatch
     turn_ended: TurnEnded
-    def __init__(self, sequence: _Optional[int] = ..., turn: _Optional[int] = ..., started: _Optional[_Union[ConverseStarted, _Mapping]] = ..., turn_started: _Optional[_Union[TurnStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., turn_ended: _Optional[_Union[TurnEnded, _Mapping]] = ...) -> None: ...
+    user_speech: UserSpeech
+    def __init__(self, sequence: _Optional[int] = ..., turn: _Optional[int] = ..., started: _Optional[_Union[ConverseStarted, _Mapping]] = ..., turn_started: _Optional[_Union[TurnStarted, _Mapping]] = ..., sentence: _Optional[_Union[Sentence, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., turn_ended: _Optional[_Union[TurnEnded, _Mapping]] = ..., user_speech: _Optional[_Union[UserSpeech, _Mapping]] = ...) -> None: ...
 
 class ListVoicesRequest(_message.Message):
     __slots__ = ()

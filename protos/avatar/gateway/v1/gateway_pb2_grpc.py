@@ -123,7 +123,10 @@ class GatewayServiceServicer:
         call with INVALID_ARGUMENT (unknown voice too), NOT_FOUND (unknown avatar) or
         FAILED_PRECONDITION (CHAT mode without an LLM); a gateway serving its maximum
         of sessions answers RESOURCE_EXHAUSTED "busy: N live sessions; retry in S s"
-        with trailing metadata `retry-after-seconds`.
+        with trailing metadata `retry-after-seconds`. A client may also send the
+        user's microphone audio: the gateway transcribes it through the asr service
+        and turns each final transcript into a turn (see ConverseListen); speech
+        problems arrive as UserSpeech errors and the session goes on.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

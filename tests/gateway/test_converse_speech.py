@@ -1,0 +1,117 @@
+"""Converse takes speech turns through the asr service, with the plain generated stub.
+
+The in-process stack runs the asr service too; the tts service renders what the user
+says, and the test streams it as microphone audio paced in real time (silence around
+it) into the session. The fake model behind the llm service echoes what it was told
+(or tells a long story when asked for one).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import pytest_asyncio
+
+from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from avatar.tts.v1 import tts_pb2_grpc
+from avatar_devtools.fake_openai import echo_reply
+from tests.asr.speech import render, word_error_rate
+from tests.reliability.harness import PHOTO, running_stack
+from tests.support.converse_client import LiveSession, Microphone
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+QUESTION = "Can you tell me about the dark blue sea?"
+STORY_REQUEST = "Please tell me a long story."
+INTERRUPTION = "Rice is often served in round bowls."
+STORY = (
+    "Once upon a time there was a lighthouse keeper who lived alone on a rock. "
+    "Every night he climbed the stairs and lit the lamp for the ships at sea. "
+    "One stormy night a small boat came too close to the rocks. "
+    "He rang the bell and waved his lantern until the boat turned away."
+)
+SPEECH = gateway_pb2
+
+
+def _reply(messages) -> str:
+    """A long story when asked for one, else the echo of what was said."""
+    last = str(messages[-1].get("content", ""))
+    return STORY if "story" in last.lower() else echo_reply(messages)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory):
+    """The stack with asr, an avatar, and the tts stub to render speech with."""
+    async with running_stack(
+        tmp_path_factory.mktemp("speech"), with_asr=True, llm_reply=_reply
+    ) as stack:
+        async with stack.channel("gateway") as channel:
+            stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+            avatar = await stub.CreateAvatar(
+                gateway_pb2.CreateAvatarRequest(image=PHOTO), timeout=60
+            )
+        yield stack, avatar.avatar_id
+
+
+async def _speech(stack, text: str, gain: float = 1.0) -> tuple[bytes, int]:
+    async with stack.channel("tts") as channel:
+        speech = await render(tts_pb2_grpc.TtsServiceStub(channel), text)
+    samples = np.clip(speech.samples.astype(np.float32) * gain, -32768, 32767)
+    return samples.astype("<i2").tobytes(), speech.sample_rate
+
+
+def _finals(session: LiveSession) -> list[gateway_pb2.UserSpeech]:
+    return session.speech(gateway_pb2.USER_SPEECH_KIND_FINAL)
+
+
+async def test_a_spoken_question_is_transcribed_and_answered(stack):
+    stack, avatar_id = stack
+    pcm, rate = await _speech(stack, QUESTION)
+    before = stack.metric("gateway", "avatar_converse_end_of_speech_to_first_audio_seconds_count")
+    async with stack.channel("gateway") as channel:
+        session = LiveSession(
+            gateway_pb2_grpc.GatewayServiceStub(channel),
+            gateway_pb2.ConverseConfig(avatar_id=avatar_id),
+        )
+        microphone = Microphone(session, rate)
+        await session.wait_for(lambda s: len(s.ticks) >= 5)
+        microphone.start()
+        await asyncio.sleep(0.5)
+        await microphone.say(pcm)
+        await session.wait_for(lambda s: len(_finals(s)) >= 1, timeout=30)
+        ended = await session.wait_for_turn_end(1)
+        await microphone.stop()
+        session.close()
+        await session.finish()
+
+    kinds = [event.kind for event in session.speech()]
+    assert kinds[:3] == [
+        gateway_pb2.USER_SPEECH_KIND_STARTED,
+        gateway_pb2.USER_SPEECH_KIND_ENDED,
+        gateway_pb2.USER_SPEECH_KIND_FINAL,
+    ]
+    started, speech_ended, final = session.speech()[:3]
+    assert not started.barge_in and not started.echo  # nothing was playing
+    assert word_error_rate(QUESTION, final.text) <= 0.1, final.text
+    assert started.start_seconds < speech_ended.start_seconds <= final.end_seconds + 0.3
+    assert final.turn == 1
+    # The transcript shows as the user's message, then becomes a chat turn.
+    events = [e for e in session.events if e.WhichOneof("event") in ("user_speech", "turn_started")]
+    final_at = next(
+        i for i, e in enumerate(events) if e.user_speech.kind == SPEECH.USER_SPEECH_KIND_FINAL
+    )
+    turn_started = events[final_at + 1]
+    assert turn_started.turn == 1 and turn_started.turn_started.from_speech
+    assert turn_started.turn_started.text == final.text
+    assert turn_started.turn_started.mode == gateway_pb2.SPEAK_MODE_CHAT
+    assert stack.fake_llm.requests[-1]["messages"][-1]["content"] == final.text
+    # The answer played to its end.
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert ended.summary.spoken_text.startswith("You said:")
+    assert sum(tick.turn == 1 for tick in session.ticks) == ended.end_frame - ended.start_frame
+    metric = stack.metric
+    assert metric("gateway", "avatar_converse_end_of_speech_to_final_seconds_count") >= 1
+    after = metric("gateway", "avatar_converse_end_of_speech_to_first_audio_seconds_count")
+    assert after == before + 1
