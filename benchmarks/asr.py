@@ -14,6 +14,7 @@ each utterance it measures, at the client:
 - the word error rate over all sentences.
 
     python -m benchmarks.asr [--sentences 12] [--beam-size 5] [--end-of-speech-ms 500]
+                             [--no-early] [--stem asr]
 
 The asr server runs in this process on a free port, configured through its environment
 as deployed. Writes ``asr.json`` and ``asr.md`` to ``--output-dir`` (default
@@ -129,6 +130,7 @@ async def measure(args: argparse.Namespace, spoken: list[np.ndarray], rate: int)
             "AVATAR_ASR_METRICS_PORT": "-1",
             "AVATAR_ASR_BEAM_SIZE": str(args.beam_size),
             "AVATAR_ASR_THREADS": str(args.threads),
+            "AVATAR_ASR_EARLY_TRANSCRIPTION": "false" if args.no_early else "true",
         }
     )
     create = unit.create_service()
@@ -199,7 +201,8 @@ def report(data: dict) -> str:
             f"asr over {len(rows)} utterances of the default voice (Harvard sentences, "
             f"{GAP_SECONDS} s apart, paced in real time in {CHUNK_SECONDS * 1000:.0f} ms chunks); "
             f"Whisper tiny.en int8, beam {settings['beam_size']}, {settings['threads']} threads, "
-            f"end of speech after {settings['end_of_speech_ms']} ms of silence; word error rate "
+            f"end of speech after {settings['end_of_speech_ms']} ms of silence, early "
+            f"transcription {'on' if settings['early_transcription'] else 'off'}; word error rate "
             f"{data['word_error_rate']:.3f}; {describe_machine(data['machine'])}.",
             "",
             markdown_table(header, table),
@@ -214,6 +217,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--end-of-speech-ms", type=int, default=500)
+    parser.add_argument(
+        "--no-early", action="store_true", help="transcribe only once the silence ends speech"
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--stem", default="asr")
     args = parser.parse_args(argv)
@@ -234,6 +240,7 @@ def main(argv: list[str] | None = None) -> int:
             "beam_size": args.beam_size,
             "threads": args.threads,
             "end_of_speech_ms": args.end_of_speech_ms,
+            "early_transcription": not args.no_early,
             "sentences": len(sentences),
         },
     )
