@@ -137,6 +137,7 @@ async def test_the_web_fronts_own_cap_answers_503_with_retry_after(site, http, a
     async with WebServer(config) as small:
         url = f"http://127.0.0.1:{small.port}/"
         first = await open_peer(http, url, {"avatar": avatar_id}, AUTH)
+        await first.wait_for_event(lambda event: event["type"] == "video_started")
         try:
             with pytest.raises(OfferRefused) as refused:
                 await open_peer(http, url, {"avatar": avatar_id}, AUTH)

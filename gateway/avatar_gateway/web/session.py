@@ -38,8 +38,9 @@ MODE_NAMES = {
     gateway_pb2.SPEAK_MODE_CHAT: "chat",
     gateway_pb2.SPEAK_MODE_AUTO: "auto",
 }
-# A peer that has not connected this long after its offer never will.
-CONNECT_TIMEOUT_SECONDS = 30.0
+# A peer that has not connected this long after its answer never will (a page closed
+# while connecting): its session is let go.
+CONNECT_TIMEOUT_SECONDS = 10.0
 
 
 @dataclass(frozen=True, slots=True)
