@@ -57,6 +57,10 @@ class AsrServicer(asr_pb2_grpc.AsrServiceServicer):
     ) -> AsyncIterator[asr_pb2.TranscribeResponse]:
         """Streams started, voice activity, partial and final transcripts, then end."""
         config = await read_config(requests, context)
+        if self._vad is None or not self._recognizer.languages:
+            await context.abort(
+                grpc.StatusCode.UNAVAILABLE, "the asr models are still loading: retry shortly"
+            )
         try:
             settings, language = self._settings(config)
         except (AudioFormatError, UnsupportedLanguageError, ValueError) as error:

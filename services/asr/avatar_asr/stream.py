@@ -225,6 +225,7 @@ class TranscribeStream:
         """The early transcription of a final's very audio, when one was made."""
         if not job.final:
             return None
+        self._latest_early.pop(job.utterance, None)
         early = self._early_results.pop(job.utterance, None)
         if early is None:
             return None
