@@ -143,7 +143,7 @@ def test_every_service_is_headless_and_the_gateway_balances_over_it(base):
         grpc_port = next(p for p in service["spec"]["ports"] if p["name"] == "grpc")
         assert grpc_port["port"] == DEFAULT_PORTS[name]
     gateway = _env(_container(deployments["gateway"]))
-    for downstream in ("llm", "tts", "animator", "enhancer"):
+    for downstream in ("llm", "tts", "animator", "enhancer", "asr"):
         address = gateway[f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS"]
         assert address == f"dns:///{downstream}:{DEFAULT_PORTS[downstream]}"
     store = by_kind(base, "PersistentVolumeClaim")["avatar-store"]
@@ -327,7 +327,7 @@ def test_compose_reserves_gpus_for_tts_animator_enhancer_and_probes_every_servic
         assert (ROOT / service["build"]["dockerfile"]).exists()
     assert reserved == GPU_SERVICES
     gateway = services["gateway"]["environment"]
-    for downstream in ("llm", "tts", "animator", "enhancer"):
+    for downstream in ("llm", "tts", "animator", "enhancer", "asr"):
         address = gateway[f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS"]
         assert address == f"{downstream}:{DEFAULT_PORTS[downstream]}"
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
