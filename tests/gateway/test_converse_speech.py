@@ -115,3 +115,96 @@ async def test_a_spoken_question_is_transcribed_and_answered(stack):
     assert metric("gateway", "avatar_converse_end_of_speech_to_final_seconds_count") >= 1
     after = metric("gateway", "avatar_converse_end_of_speech_to_first_audio_seconds_count")
     assert after == before + 1
+
+
+async def test_speech_over_a_long_answer_interrupts_it_and_is_answered(stack):
+    stack, avatar_id = stack
+    request, rate = await _speech(stack, STORY_REQUEST)
+    interruption, _ = await _speech(stack, INTERRUPTION)
+    barge_ins = stack.metric("gateway", "avatar_converse_voice_barge_ins_total")
+    async with stack.channel("gateway") as channel:
+        session = LiveSession(
+            gateway_pb2_grpc.GatewayServiceStub(channel),
+            gateway_pb2.ConverseConfig(avatar_id=avatar_id),
+        )
+        microphone = Microphone(session, rate)
+        await session.wait_for(lambda s: len(s.ticks) >= 5)
+        microphone.start()
+        await asyncio.sleep(0.3)
+        await microphone.say(request)
+        # Two seconds into the story, the user speaks over it.
+        await session.wait_for(lambda s: sum(t.turn == 1 for t in s.ticks) >= 50, timeout=30)
+        await microphone.say(interruption)
+        first = await session.wait_for_turn_end(1)
+        second = await session.wait_for_turn_end(2)
+        await microphone.stop()
+        session.close()
+        await session.finish()
+
+    assert first.outcome == gateway_pb2.TURN_OUTCOME_INTERRUPTED
+    assert STORY.startswith(first.summary.spoken_text.rstrip("."))
+    # The second utterance's start stopped the story, before its words were transcribed.
+    starts = session.speech(gateway_pb2.USER_SPEECH_KIND_STARTED)
+    assert [(s.barge_in, s.echo) for s in starts] == [(False, False), (True, False)]
+    kinds = [e.WhichOneof("event") for e in session.events]
+    speech_events = [i for i, kind in enumerate(kinds) if kind == "user_speech"]
+    stopped_at = next(
+        i
+        for i, e in enumerate(session.events)
+        if e.turn_ended.client_turn_id == ""
+        and e.turn == 1
+        and e.WhichOneof("event") == "turn_ended"
+    )
+    second_final = [
+        i
+        for i in speech_events
+        if session.events[i].user_speech.kind == gateway_pb2.USER_SPEECH_KIND_FINAL
+    ][1]
+    assert stopped_at < second_final
+    # ...and its transcript became the next turn, answered to its end.
+    finals = _finals(session)
+    assert [final.turn for final in finals] == [1, 2]
+    assert word_error_rate(INTERRUPTION, finals[1].text) <= 0.1, finals[1].text
+    assert second.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert second.summary.spoken_text.startswith("You said:")
+    assert stack.metric("gateway", "avatar_converse_voice_barge_ins_total") == barge_ins + 1
+
+
+async def test_the_avatars_own_voice_coming_back_does_not_interrupt_it(stack):
+    stack, avatar_id = stack
+    text = "Glue the sheet to the dark blue background. The juice of lemons makes fine punch."
+    barge_ins = stack.metric("gateway", "avatar_converse_voice_barge_ins_total")
+    async with stack.channel("gateway") as channel:
+        session = LiveSession(
+            gateway_pb2_grpc.GatewayServiceStub(channel),
+            gateway_pb2.ConverseConfig(avatar_id=avatar_id, mode=gateway_pb2.SPEAK_MODE_SPEAK),
+        )
+        echo = asyncio.create_task(_echo(session))
+        await session.wait_for(lambda s: len(s.ticks) >= 5)
+        session.turn(text)
+        ended = await session.wait_for_turn_end(1)
+        # The echo's own utterance ends after the avatar stops; its final comes then.
+        await session.wait_for(lambda s: any(f.echo for f in _finals(s)), timeout=20)
+        await asyncio.sleep(0.5)
+        echo.cancel()
+        session.close()
+        await session.finish()
+
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert ended.summary.spoken_text == text
+    starts = session.speech(gateway_pb2.USER_SPEECH_KIND_STARTED)
+    assert starts and all(s.echo and not s.barge_in for s in starts)
+    assert all(final.turn == 0 for final in _finals(session))
+    assert [e.turn for e in session.of_kind("turn_started")] == [1]
+    assert stack.metric("gateway", "avatar_converse_voice_barge_ins_total") == barge_ins
+    assert stack.metric("gateway", "avatar_converse_speech_ignored_as_echo_total") >= 1
+
+
+async def _echo(session: LiveSession) -> None:
+    """Sends every tick's audio back as the microphone, as soon as it arrives."""
+    sent = 0
+    while True:
+        await session.wait_for(lambda s, sent=sent: len(s.ticks) > sent)
+        for tick in session.ticks[sent:]:
+            session.send(gateway_pb2.ConverseRequest(audio=tick.audio))
+        sent = len(session.ticks)

@@ -261,7 +261,7 @@ class VoiceInput:
             return
         self._rate = self._rate or chunk.sample_rate
         self._next_offset = chunk.sample_offset + len(chunk.pcm) // 2
-        self._echo.note_input(chunk.pcm, self._rate)
+        self._echo.note_input(chunk.pcm, self._rate, chunk.sample_offset)
         if received_at < self._retry_at:
             return
         listener = self.listener

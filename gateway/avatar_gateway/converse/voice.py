@@ -59,6 +59,7 @@ class SessionControls(Protocol):
 @dataclass(slots=True)
 class _Utterance:
     number: int
+    started_seconds: float = 0.0
     held: bool = False
     ended_at: float | None = None
 
@@ -110,6 +111,7 @@ class VoiceTurns:
             ended = response.speech_ended
             utterance = self._utterance(listener, ended.utterance)
             utterance.ended_at = listener.arrival_of(ended.time_seconds)
+            self._echo.note_speech(utterance.started_seconds, ended.time_seconds)
             await self._send(
                 gateway_pb2.UserSpeech(
                     kind=gateway_pb2.USER_SPEECH_KIND_ENDED,
@@ -133,9 +135,11 @@ class VoiceTurns:
 
     async def _started(self, listener: SpeechListener, started, received_at: float) -> None:
         utterance = self._utterance(listener, started.utterance)
+        utterance.started_seconds = started.time_seconds
+        self._echo.note_speech(started.time_seconds)
         barge_in = False
         if self._session.turn_in_progress and self._voice.settings.barge_in:
-            if self._echo.start_stops_avatar():
+            if self._echo.start_stops_avatar(started.time_seconds):
                 barge_in = True
             else:
                 utterance.held = True
