@@ -422,7 +422,8 @@ class SessionVideoTrack(MediaStreamTrack):
             del self.frames[stale]
         if entry is not None:
             frame, turn = entry
-            picture = _to_video_frame(frame)
+            # Off the event loop: the audio's 20 ms cadence must not wait for a decode.
+            picture = await asyncio.to_thread(_to_video_frame, frame)
             if picture is not None:
                 self.last = picture
             if turn != self.current_turn:
