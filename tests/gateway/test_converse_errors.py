@@ -11,6 +11,7 @@ import grpc
 import pytest
 import pytest_asyncio
 
+from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from tests.reliability.harness import PHOTO, running_stack
 from tests.support.converse_client import LiveSession
@@ -60,6 +61,12 @@ BAD_CONFIGS = [
      grpc.StatusCode.INVALID_ARGUMENT, "conversation_id is 300 characters"),
     ("chat without an LLM", lambda a: _config(a, mode=gateway_pb2.SPEAK_MODE_CHAT),
      grpc.StatusCode.FAILED_PRECONDITION, "AVATAR_GATEWAY_LLM_ADDRESS"),
+    ("a silence too short to end speech",
+     lambda a: _config(a, listen=gateway_pb2.ConverseListen(end_of_speech_ms=50)),
+     grpc.StatusCode.INVALID_ARGUMENT, "listen.end_of_speech_ms must be 100-5000"),
+    ("a language that is no code",
+     lambda a: _config(a, listen=gateway_pb2.ConverseListen(language="English")),
+     grpc.StatusCode.INVALID_ARGUMENT, "listen.language must be an ISO 639-1 code"),
 ]  # fmt: skip
 
 
@@ -88,7 +95,7 @@ async def test_a_stream_closed_before_its_config_is_invalid(gateway):
     ("message", "fragment"),
     [
         (_config("0123456789abcdef"), "already has its config"),
-        (gateway_pb2.ConverseRequest(), "must carry a config, a turn or an interrupt"),
+        (gateway_pb2.ConverseRequest(), "must carry a config, a turn, an interrupt or audio"),
     ],
     ids=["a second config", "an empty message"],
 )
@@ -133,6 +140,28 @@ async def test_bad_turns_fail_alone_and_the_session_goes_on(gateway):
     assert ended[4].summary.spoken_text == "Hi!"
     assert any(tick.turn == 4 for tick in session.ticks)
     assert session.ticks[-1].turn == 0
+
+
+async def test_audio_without_an_asr_service_gets_one_clear_error_and_text_still_works(gateway):
+    _, stub, avatar_id = gateway
+    session = LiveSession(stub, _config(avatar_id))
+    await session.wait_for(lambda s: len(s.ticks) >= 3)
+    for index in range(5):
+        audio = media_pb2.AudioChunk(pcm=bytes(640), sample_rate=16000, sample_offset=320 * index)
+        session.send(gateway_pb2.ConverseRequest(audio=audio))
+    session.turn("Hi!")
+    ended = await session.wait_for_turn_end(1)
+    session.close()
+    assert await session.finish() == grpc.StatusCode.OK
+
+    errors = session.speech()
+    assert [(e.kind, e.error_code) for e in errors] == [
+        (gateway_pb2.USER_SPEECH_KIND_ERROR, "FAILED_PRECONDITION")
+    ]
+    assert errors[0].error_message == (
+        "speech input needs the asr service: set AVATAR_GATEWAY_ASR_ADDRESS"
+    )
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
 
 
 async def test_sessions_beyond_the_cap_are_refused_busy_with_a_retry_time(gateway):
