@@ -67,3 +67,9 @@ def lip_meter(sample_face: PreparedFace) -> LipMeter:
 def observer() -> FaceObserver:
     """Finds the face and its landmarks afresh in each frame (an independent judge)."""
     return FaceObserver()
+
+
+@pytest.fixture(scope="session")
+def fine_observer() -> FaceObserver:
+    """The same judge fitting landmarks on frames enlarged 2x: lips read to half a pixel."""
+    return FaceObserver(upscale=2)

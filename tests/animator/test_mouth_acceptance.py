@@ -10,20 +10,26 @@ closed-mouth photo, a painted portrait and a bearded face
 the renderer's), and the clips must show:
 
 * both lips keeping their thickness (outer to inner lip edge, the mean of the three
-  middle columns) within 30% of the photo's own, in every frame but the observer's
-  own scatter (at most 5% of the frames); "the photo's own" is what the observer
-  reads on the same face's silent clip (same seed, same head motion), so its
-  detector's reading of the still photo is not taken for the truth;
+  middle columns) within 30% of the photo's own, in every frame; "the photo's own"
+  is what the observer reads on the same face's silent clip (same seed, same head
+  motion), so its detector's reading of the still photo is not taken for the truth.
+  The one thing forgiven is the detector's own glitch: at most one isolated frame
+  per clip (both neighbours within 30%). On the real closed-mouth photo (a 6 px
+  upper lip) dlib has one such frame in three of its six clips, e.g. pressed lips
+  that look as in the frames around them read with the lower lip 31% thin; the other
+  readable faces have none;
 * mouth opening that follows the loudness best at lag 0, with r >= 0.55 there;
 * an open mouth whose brightest 1% of pixels are no brighter than the photo's own
   99th-percentile face lightness (drawn teeth never outshine the photo), or, when
   the photo shows its own teeth, than its own mouth.
 
-The lips are judged on the faces whose lips the observer can read: those where, on
-the silent clip (the photo's mouth, only the head moving), at least 97% of its
-thickness readings fall within 30% of their median. dlib loses the lips under the
-bearded face's moustache (about one silent frame in ten is off by more), so that
-face is judged on brightness only; at least four faces must be readable.
+The observer fits its landmarks on frames enlarged 2x (``fine_observer``): at frame
+size its points are whole pixels, and a 6 px lip misread by two pixels is already
+off by a third. The lips are judged on the faces whose lips the observer can read:
+those where, on the silent clip (the photo's mouth, only the head moving), every
+thickness reading falls within 30% of their median. dlib loses the lips under the
+bearded face's moustache (more than one silent frame in ten is off by more), so
+that face is judged on brightness only; at least four faces must be readable.
 """
 
 from __future__ import annotations
@@ -62,10 +68,8 @@ SENTENCES = {
 FPS = 25.0
 # An opening of at least this share of the mouth width counts as open.
 OPEN_SHARE = 0.08
-# Share of frames the observer may misread a lip by more than 30%: on the real
-# closed-mouth photo (thin lips, 5-8 px) it misreads one to three isolated frames of
-# a clip, on the other readable faces none.
-SCATTER = 0.05
+# A lip's thickness may differ from the photo's by this share, either way.
+THICKNESS_TOLERANCE = 0.3
 # (outer, inner) landmarks of each lip's three middle columns.
 UPPER_COLUMNS = ((50, 61), (51, 62), (52, 63))
 LOWER_COLUMNS = ((58, 67), (57, 66), (56, 65))
@@ -119,28 +123,28 @@ def speeches(voices) -> dict[tuple[str, str], Speech]:
 
 
 @pytest.fixture(scope="module")
-def faces(preparer, observer, speeches) -> dict[str, Face]:
+def faces(preparer, fine_observer, speeches) -> dict[str, Face]:
     longest = max(len(speech.samples) for speech in speeches.values())
     result = {}
     for label, path in FACES.items():
         face, _ = preparer.prepare(path.read_bytes())
         silent = Speech(np.zeros(longest, dtype=np.int16), 24000, [])
         readings = np.array(
-            [_lip_thickness(observer.observe(frame).points) for frame in _render(face, silent)]
+            [_lip_thickness(fine_observer.observe(frame).points) for frame in _render(face, silent)]
         )
         own = np.median(readings, axis=0)
-        misread = (np.abs(readings / own - 1.0) > 0.3).any(axis=1).mean()
-        result[label] = Face(face, observer.observe(face.image), own, misread <= SCATTER)
+        readable = not _beyond_tolerance(readings / own).any()
+        result[label] = Face(face, fine_observer.observe(face.image), own, readable)
     return result
 
 
 @pytest.fixture(scope="module")
-def clips(faces, speeches, observer) -> dict[tuple[str, str, str], Clip]:
+def clips(faces, speeches, fine_observer) -> dict[tuple[str, str, str], Clip]:
     result = {}
     for face_label, face in faces.items():
         for (voice_label, sentence_label), speech in speeches.items():
             frames = _render(face.prepared, speech)
-            observations = [observer.observe(frame) for frame in frames]
+            observations = [fine_observer.observe(frame) for frame in frames]
             result[face_label, voice_label, sentence_label] = Clip(
                 face, frames, observations, speech
             )
@@ -168,6 +172,11 @@ def _render(face: PreparedFace, speech: Speech) -> list[np.ndarray]:
     return frames + session.finish()
 
 
+def _beyond_tolerance(ratios: np.ndarray) -> np.ndarray:
+    """Per frame, whether either lip's thickness ratio lies beyond +-30% (30% itself is in)."""
+    return (np.abs(ratios - 1.0) > THICKNESS_TOLERANCE + 1e-9).any(axis=1)
+
+
 def _lip_thickness(points: np.ndarray) -> np.ndarray:
     """(upper, lower) lip thickness in pixels, the mean of the three middle columns."""
     upper = np.mean([points[inner, 1] - points[outer, 1] for outer, inner in UPPER_COLUMNS])
@@ -191,19 +200,36 @@ def _report(clips, measure) -> dict[str, object]:
 
 
 def test_lips_keep_their_thickness_in_every_frame(clips):
-    def misread(clip: Clip) -> tuple[float, float, float]:
+    def misread(clip: Clip) -> tuple[int, int, float, float]:
         ratios = np.array([_lip_thickness(o.points) for o in clip.observations])
         ratios /= clip.face.own_thickness
-        outside = (np.abs(ratios - 1.0) > 0.3).any(axis=1).mean()
+        beyond = _beyond_tolerance(ratios)
+        # A frame beyond 30% whose neighbours both read within it is the detector's
+        # glitch, not a lip the renderer thinned (a viseme lasts several frames).
+        neighbours = np.zeros_like(beyond)
+        neighbours[1:] |= beyond[:-1]
+        neighbours[:-1] |= beyond[1:]
+        held = beyond & (neighbours | _at_ends(len(beyond)))
         return (
-            round(float(outside), 3),
+            int(held.sum()),
+            int((beyond & ~held).sum()),
             round(float(ratios.min()), 2),
             round(float(ratios.max()), 2),
         )
 
     found = _report(_readable(clips), misread)
-    failing = {key: value for key, value in found.items() if value[0] > SCATTER}
-    assert failing == {}, f"(share of frames beyond 30%, lowest ratio, highest): {found}"
+    failing = {key: value for key, value in found.items() if value[0] > 0 or value[1] > 1}
+    assert failing == {}, (
+        "(frames beyond 30% with a neighbour beyond too, isolated ones, lowest ratio, "
+        f"highest): {found}"
+    )
+
+
+def _at_ends(count: int) -> np.ndarray:
+    """True for a clip's first and last frame (one neighbour only: not judged isolated)."""
+    ends = np.zeros(count, dtype=bool)
+    ends[[0, -1]] = True
+    return ends
 
 
 def test_mouth_opening_follows_the_loudness_at_lag_zero(clips):
