@@ -58,6 +58,24 @@ class WebMetrics:
             "Times idle moments were skipped to bring a session's delay back down.",
             registry=registry,
         )
+        self.end_of_speech_to_first_audio = Histogram(
+            "avatar_web_end_of_speech_to_first_audio_seconds",
+            "From the end of the user's speech (as its audio arrived here) to the first audio "
+            "of the answer handed to WebRTC.",
+            buckets=LATENCY_BUCKETS,
+            registry=registry,
+        )
+        self.voice_barge_ins = Counter(
+            "avatar_web_voice_barge_ins",
+            "Times the user's speech stopped the avatar's answer.",
+            registry=registry,
+        )
+        self.speech_errors = Counter(
+            "avatar_web_speech_errors",
+            "Speech input errors the gateway reported, by gRPC status code name.",
+            ["code"],
+            registry=registry,
+        )
         self.turns = Counter(
             "avatar_web_turns", "Turns by outcome.", ["outcome"], registry=registry
         )

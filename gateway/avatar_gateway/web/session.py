@@ -25,6 +25,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
+from avatar_gateway.web.microphone import Microphone, SpeechEvents
 from avatar_gateway.web.tracks import SessionAudioTrack, SessionClock, SessionVideoTrack
 
 LOG = logging.getLogger("avatar.web.session")
@@ -109,6 +110,7 @@ class LiveSession:
         self.barge_in_at: float | None = None
         self.next_client_turn = 0
         self.last_shift = 0.0
+        self.speech = SpeechEvents(metrics, self.emit)
 
     async def start(self, timeout: float) -> gateway_pb2.ConverseStarted:
         """Opens the Converse stream and waits for the gateway to start the session.
@@ -122,6 +124,7 @@ class LiveSession:
             voice=self.settings.voice,
             quality=self.settings.quality,
             mode=self.settings.mode,
+            listen=gateway_pb2.ConverseListen(interim_results=True),
         )
         self.requests.put_nowait(gateway_pb2.ConverseRequest(config=config))
         self.call = self.gateway.converse(self._request_stream(), self.token)
@@ -160,6 +163,7 @@ class LiveSession:
         self.channel.on("open", self._flush_events)
         self.channel.on("close", lambda: self._close_soon("the page closed its data channel"))
         self.channel.on("message", self._channel_message)
+        self.pc.on("track", self._remote_track)
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except (ValueError, KeyError, IndexError) as error:  # aiortc's answers to bad SDP
@@ -223,6 +227,14 @@ class LiveSession:
                     await task
         self.on_closed(self)
 
+    def _remote_track(self, track: Any) -> None:
+        """The page's microphone (its audio transceiver is sendrecv): relayed to the gateway."""
+        if track.kind != "audio" or self.speech.microphone is not None:
+            return
+        microphone = Microphone(track, self.requests.put_nowait)
+        self.speech.microphone = microphone
+        self.tasks.append(asyncio.create_task(microphone.run(), name="microphone"))
+
     # The stream.
 
     async def _request_stream(self) -> AsyncIterator[gateway_pb2.ConverseRequest]:
@@ -256,14 +268,21 @@ class LiveSession:
         turn = response.turn
         if kind == "turn_started":
             started = response.turn_started
-            self.turn_clients[turn] = started.client_turn_id
+            # A speech turn has no client id: the page knows it by this one.
+            client_turn_id = started.client_turn_id or (
+                f"voice{turn}" if started.from_speech else ""
+            )
+            self.turn_clients[turn] = client_turn_id
             self.emit(
                 "turn_started",
                 turn=turn,
-                client_turn_id=started.client_turn_id,
+                client_turn_id=client_turn_id,
                 text=started.text,
                 mode=MODE_NAMES.get(started.mode, "speak"),
+                from_speech=started.from_speech,
             )
+        elif kind == "user_speech":
+            self.speech.heard(response.user_speech)
         elif kind == "sentence":
             sentence = response.sentence
             self.emit(
@@ -281,17 +300,18 @@ class LiveSession:
 
     def _turn_ended(self, turn: int, ended: gateway_pb2.TurnEnded) -> None:
         outcome = OUTCOMES.get(ended.outcome, "error")
+        client_turn_id = ended.client_turn_id or self.turn_clients.get(turn, "")
         self.metrics.turns.labels(outcome).inc()
         summary = ended.summary
         if outcome in ("done", "interrupted") and summary.spoken_text:
-            self.turn_texts[ended.client_turn_id] = summary.spoken_text
+            self.turn_texts[client_turn_id] = summary.spoken_text
         message = ""
         if outcome == "error":
             message = ended.error_message or f"The turn failed ({ended.error_code})."
         self.emit(
             "turn_ended",
             turn=turn,
-            client_turn_id=ended.client_turn_id,
+            client_turn_id=client_turn_id,
             outcome=outcome,
             start_frame=ended.start_frame,
             end_frame=ended.end_frame,
@@ -324,6 +344,8 @@ class LiveSession:
             if self.audio_turn and turn != self.audio_turn and self.barge_in_at is not None:
                 self.metrics.barge_in.observe(now - self.barge_in_at)
                 self.barge_in_at = None
+            if turn != self.audio_turn:
+                self.speech.first_audio(turn, now)
             self.audio_turn = turn
         if turn == 0:
             return
@@ -377,6 +399,8 @@ class LiveSession:
             return
         if data.get("type") == "interrupt":
             asyncio.ensure_future(self.interrupt())
+        elif data.get("type") == "listen" and self.speech.microphone is not None:
+            self.speech.microphone.listen(bool(data.get("on")))
         elif data.get("type") == "ping":
             self.emit("pong", sent=data.get("sent"))
 
