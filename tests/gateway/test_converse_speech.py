@@ -73,7 +73,10 @@ async def test_a_spoken_question_is_transcribed_and_answered(stack):
     async with stack.channel("gateway") as channel:
         session = LiveSession(
             gateway_pb2_grpc.GatewayServiceStub(channel),
-            gateway_pb2.ConverseConfig(avatar_id=avatar_id),
+            gateway_pb2.ConverseConfig(
+                avatar_id=avatar_id,
+                listen=gateway_pb2.ConverseListen(language="en", interim_results=True),
+            ),
         )
         microphone = Microphone(session, rate)
         await session.wait_for(lambda s: len(s.ticks) >= 5)
@@ -86,13 +89,17 @@ async def test_a_spoken_question_is_transcribed_and_answered(stack):
         session.close()
         await session.finish()
 
-    kinds = [event.kind for event in session.speech()]
-    assert kinds[:3] == [
+    # Started, partial transcripts while the speech goes on, ended, final.
+    heard = session.speech()
+    partials = [e for e in heard if e.kind == gateway_pb2.USER_SPEECH_KIND_PARTIAL]
+    started, speech_ended, final = (e for e in heard if e not in partials)
+    assert [e.kind for e in (started, speech_ended, final)] == [
         gateway_pb2.USER_SPEECH_KIND_STARTED,
         gateway_pb2.USER_SPEECH_KIND_ENDED,
         gateway_pb2.USER_SPEECH_KIND_FINAL,
     ]
-    started, speech_ended, final = session.speech()[:3]
+    assert partials and heard.index(partials[-1]) < heard.index(speech_ended)
+    assert all(p.text and QUESTION.lower().startswith(p.text.lower()[:3]) for p in partials)
     assert not started.barge_in and not started.echo  # nothing was playing
     assert word_error_rate(QUESTION, final.text) <= 0.1, final.text
     assert started.start_seconds < speech_ended.start_seconds <= final.end_seconds + 0.3
