@@ -25,7 +25,7 @@ import grpc
 import pytest
 import yaml
 
-from avatar.gateway.v1 import gateway_pb2
+from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar_core.config import DEFAULT_METRICS_PORTS
 from avatar_devtools.client import GatewayClient, SpeakResult
 from avatar_devtools.fake_openai import FakeOpenAI
@@ -194,6 +194,7 @@ class Observed:
     after: dict[str, float]
     buckets_before: dict[float, float]
     buckets_after: dict[float, float]
+    live_sentences: int = 0
 
 
 QUERIES = {
@@ -215,14 +216,16 @@ QUERIES = {
 def observed(stack, prometheus) -> Observed:
     before = {name: prometheus.value(query) for name, query in QUERIES.items()}
     buckets_before = _ttff_buckets(prometheus)
-    result, chat, failure = asyncio.run(_speak_chat_and_fail(stack.gateway_address))
+    result, chat, failure, live = asyncio.run(_speak_chat_and_fail(stack.gateway_address))
     # Every count was made before the calls returned: a scrape that began later has them all.
     finished = time.time()
     for service in SERVICES:
         prometheus.wait_until(f'timestamp(up{{job="{service}"}})', lambda v: v > finished)
     after = {name: prometheus.value(query) for name, query in QUERIES.items()}
     buckets_after = _ttff_buckets(prometheus)
-    return Observed(result, chat, failure, before, after, buckets_before, buckets_after)
+    return Observed(
+        result, chat, failure, before, after, buckets_before, buckets_after, live.sentences
+    )
 
 
 def _ttff_buckets(prometheus: PrometheusApi) -> dict[float, float]:
@@ -236,7 +239,7 @@ def _ttff_buckets(prometheus: PrometheusApi) -> dict[float, float]:
 
 async def _speak_chat_and_fail(
     address: str,
-) -> tuple[SpeakResult, SpeakResult, grpc.aio.AioRpcError]:
+) -> tuple[SpeakResult, SpeakResult, grpc.aio.AioRpcError, gateway_pb2.SpeakSummary]:
     photo = (resources.files("avatar_devtools") / "assets" / "sample_face.jpg").read_bytes()
     async with GatewayClient(address) as client:
         avatar = await client.create_avatar(photo, "ops")
@@ -259,7 +262,21 @@ async def _speak_chat_and_fail(
                 ),
                 timeout=60,
             )
-    return result, chat, failed.value
+        # A short live session: its turn fills the Converse histograms and counters.
+        live = await _converse_once(address, avatar.avatar_id)
+    return result, chat, failed.value, live
+
+
+async def _converse_once(address: str, avatar_id: str) -> gateway_pb2.SpeakSummary:
+    async def requests():
+        yield gateway_pb2.ConverseRequest(config=gateway_pb2.ConverseConfig(avatar_id=avatar_id))
+        yield gateway_pb2.ConverseRequest(turn=gateway_pb2.ConverseTurn(text="Hello there."))
+
+    async with grpc.aio.insecure_channel(address) as channel:
+        stub = gateway_pb2_grpc.GatewayServiceStub(channel)
+        ended = [e async for e in stub.Converse(requests(), timeout=60) if e.HasField("turn_ended")]
+    assert [e.turn_ended.outcome for e in ended] == [gateway_pb2.TURN_OUTCOME_DONE]
+    return ended[0].turn_ended.summary
 
 
 def test_shipped_scrape_config_has_one_job_per_service_at_its_default_port():
@@ -295,9 +312,9 @@ def test_prometheus_holds_exactly_what_one_speak_did(observed):
     for bound, count in observed.buckets_after.items():
         added = count - observed.buckets_before.get(bound, 0.0)
         assert added == (1 if bound >= summary.time_to_first_frame_seconds else 0), bound
-    # tts handled one Synthesize per sentence (the chat's too), and refused the unknown
-    # voice once.
-    spoken = summary.sentences + observed.chat.summary.sentences
+    # tts handled one Synthesize per sentence (the chat's and the live turn's too), and
+    # refused the unknown voice once.
+    spoken = summary.sentences + observed.chat.summary.sentences + observed.live_sentences
     assert after["synthesized_ok"] - before["synthesized_ok"] == spoken
     assert after["synthesized_not_found"] - before["synthesized_not_found"] == 1
     assert after["synthesized_unknown"] == before["synthesized_unknown"]
