@@ -1,7 +1,9 @@
-// The page: avatars (create, pick, delete), the live avatar, the composer and the history.
+// The page: avatars (create, pick, delete), the live avatar, the composer, talking to it
+// (voice.js) and the history.
 
 import { ApiError, json, request, setToken, uploadPhoto } from "./api.js";
 import { LiveSession } from "./live.js";
+import { VoiceInput } from "./voice.js";
 
 const $ = (selector) => document.querySelector(selector);
 const byTestId = (id) => document.querySelector(`[data-testid="${id}"]`);
@@ -34,6 +36,10 @@ const ui = {
   history: byTestId("history"),
   tokenDialog: $(".token-dialog"),
   tokenInput: $(".token-input"),
+  mic: byTestId("mic"),
+  handsFree: byTestId("hands-free"),
+  micLevel: byTestId("mic-level"),
+  transcript: byTestId("transcript"),
 };
 
 const state = {
@@ -62,6 +68,11 @@ function clearError() {
 }
 
 ui.errorClose.addEventListener("click", clearError);
+
+const voice = new VoiceInput(
+  { button: ui.mic, handsFree: ui.handsFree, level: ui.micLevel, transcript: ui.transcript },
+  showError,
+);
 
 function setScreen(screenState, badge = "") {
   ui.screen.dataset.state = screenState;
@@ -279,6 +290,13 @@ function stopSession() {
   state.playing = null;
   ui.send.disabled = true;
   ui.stop.disabled = true;
+  voice.attach(null);
+}
+
+// What is said into the microphone is answered (chat), or left to auto to decide; text
+// turns name their own mode.
+function speechMode() {
+  return ui.mode.value === "auto" ? "auto" : "chat";
 }
 
 async function selectAvatar(avatarId) {
@@ -300,7 +318,7 @@ async function connect() {
     })
     .catch(() => (ui.poster.hidden = true));
   const session = new LiveSession(
-    { avatar: avatarId, voice: ui.voice.value, quality: ui.quality.value, mode: ui.mode.value },
+    { avatar: avatarId, voice: ui.voice.value, quality: ui.quality.value, mode: speechMode() },
     state.limits.ice_servers || [],
   );
   state.session = session;
@@ -316,6 +334,7 @@ async function connect() {
     if (state.session !== session) return session.close();
     ui.video.srcObject = stream;
     ui.send.disabled = false;
+    voice.attach(session);
   } catch (error) {
     if (state.session !== session) return;
     state.session = null;
@@ -335,6 +354,11 @@ ui.video.addEventListener("playing", () => {
 });
 ui.voice.addEventListener("change", () => state.avatarId && connect());
 ui.quality.addEventListener("change", () => state.avatarId && connect());
+ui.mode.addEventListener("focus", () => (ui.mode.dataset.speechMode = speechMode()));
+ui.mode.addEventListener("change", () => {
+  if (state.avatarId && ui.mode.dataset.speechMode !== speechMode()) connect();
+  ui.mode.dataset.speechMode = speechMode();
+});
 
 // Messages and the history.
 
@@ -344,12 +368,13 @@ function formatSeconds(seconds) {
 
 const STATE_WORDS = { speaking: "Speaking", done: "Done", interrupted: "Interrupted", error: "Failed" };
 
-function addHistoryItem(clientTurnId, text, mode) {
+function addHistoryItem(clientTurnId, text, mode, fromSpeech = false) {
   const item = document.createElement("li");
   item.dataset.testid = "history-item";
   item.dataset.turn = clientTurnId;
+  item.dataset.source = fromSpeech ? "speech" : "text";
   const body = document.createElement("p");
-  body.className = "text";
+  body.className = fromSpeech ? "text from-speech" : "text";
   body.textContent = text;
   const answer = document.createElement("p");
   answer.className = "answer";
@@ -423,6 +448,13 @@ function onAvatarEvent(session, event) {
   window.dispatchEvent(new CustomEvent("avatar-event", { detail: event }));
   const turn = state.turns.get(event.client_turn_id);
   switch (event.type) {
+    case "user_speech":
+      voice.heard(event);
+      break;
+    case "turn_started":
+      // The final transcript of what the person said, as their message.
+      if (event.from_speech && !turn) addHistoryItem(event.client_turn_id, event.text, event.mode, true);
+      break;
     case "sentence":
       if (turn && event.from_llm) {
         turn.sentences.push(event.text);

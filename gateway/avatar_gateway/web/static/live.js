@@ -1,5 +1,7 @@
 // One live session: a WHEP-style offer/answer with the web front, one audio and one
-// video track in, the "events" data channel for what the avatar is doing.
+// video track in, the "events" data channel for what the avatar is doing. The audio
+// transceiver is sendrecv from the start: the microphone is put on its sender when the
+// person first talks (replaceTrack, no renegotiation).
 
 import { ApiError, authHeaders } from "./api.js";
 
@@ -32,6 +34,8 @@ export class LiveSession extends EventTarget {
     this.location = null;
     this.stream = null;
     this.closed = false;
+    this.microphoneSender = null;
+    this.listening = false;
   }
 
   emit(type, detail) {
@@ -42,7 +46,7 @@ export class LiveSession extends EventTarget {
   async open() {
     const pc = new RTCPeerConnection({ iceServers: this.iceServers });
     this.pc = pc;
-    pc.addTransceiver("audio", { direction: "recvonly" });
+    this.microphoneSender = pc.addTransceiver("audio", { direction: "sendrecv" }).sender;
     pc.addTransceiver("video", { direction: "recvonly" });
     this.stream = new MediaStream();
     pc.addEventListener("track", (event) => {
@@ -50,6 +54,7 @@ export class LiveSession extends EventTarget {
       this.emit("track", event.track);
     });
     this.channel = pc.createDataChannel("events", { negotiated: true, id: 0 });
+    this.channel.addEventListener("open", () => this.listening && this.listen(true));
     this.channel.addEventListener("message", (event) => {
       let data;
       try {
@@ -115,6 +120,19 @@ export class LiveSession extends EventTarget {
       throw new ApiError(data.error || `The server answered ${response.status}.`, response.status, data.code || "");
     }
     return response.status === 202 && path === "turns" ? response.json() : null;
+  }
+
+  /** Puts a microphone track (or null) on the audio sender. */
+  async setMicrophone(track) {
+    if (this.microphoneSender) await this.microphoneSender.replaceTrack(track);
+  }
+
+  /** Tells the server to send the microphone to the avatar (true) or to stop (false). */
+  listen(on) {
+    this.listening = on;
+    if (this.channel && this.channel.readyState === "open") {
+      this.channel.send(JSON.stringify({ type: "listen", on }));
+    }
   }
 
   say(text, mode, clientTurnId) {
