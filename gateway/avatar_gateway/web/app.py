@@ -334,7 +334,13 @@ def create_app(config: WebConfig, metrics: WebMetrics) -> web.Application:
     async def open_gateway(app: web.Application) -> None:
         app[GATEWAY_KEY] = GatewayConnection(config)
         ice_servers = tuple(RTCIceServer(**server) for server in config.ice_servers_json())
-        app[SESSIONS_KEY] = Sessions(app[GATEWAY_KEY], metrics, config.max_sessions, ice_servers)
+        app[SESSIONS_KEY] = Sessions(
+            app[GATEWAY_KEY],
+            metrics,
+            config.max_sessions,
+            ice_servers,
+            video_ahead_seconds=config.video_ahead_seconds,
+        )
 
     async def close_gateway(app: web.Application) -> None:
         await app[SESSIONS_KEY].close_all()

@@ -10,6 +10,10 @@ from avatar_core.config import DEFAULT_PORTS, ClientTls, ConfigError, EnvReader,
 
 DEFAULT_WEB_PORT = 8080
 DEFAULT_WEB_METRICS_PORT = 9080
+VIDEO_AHEAD_SECONDS = 0.04
+"""How much earlier than their sound live frames are sent, by default: how much later than
+our audio Chrome plays our video, less what its own A/V sync makes up (measured by
+benchmarks/browser.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +39,9 @@ class WebConfig:
             separated); empty when the browser reaches this host directly.
         ice_username: TURN user name (``AVATAR_WEB_ICE_USERNAME``).
         ice_credential: TURN password (``AVATAR_WEB_ICE_CREDENTIAL``); kept out of ``repr``.
+        video_ahead_seconds: How much earlier than their sound live frames are sent
+            (``AVATAR_WEB_VIDEO_AHEAD_SECONDS``): browsers hold video longer than audio
+            before playing it, so frames sent with their sound are shown late.
     """
 
     host: str = "127.0.0.1"
@@ -50,6 +57,7 @@ class WebConfig:
     ice_servers: tuple[str, ...] = ()
     ice_username: str = ""
     ice_credential: str = field(default="", repr=False)
+    video_ahead_seconds: float = VIDEO_AHEAD_SECONDS
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> WebConfig:
@@ -82,6 +90,9 @@ class WebConfig:
             ice_servers=_ice_urls(env),
             ice_username=env.string("ICE_USERNAME"),
             ice_credential=env.string("ICE_CREDENTIAL"),
+            video_ahead_seconds=env.number(
+                "VIDEO_AHEAD_SECONDS", VIDEO_AHEAD_SECONDS, minimum=0.0, maximum=0.5
+            ),
         )
 
     def ice_servers_json(self) -> list[dict[str, str]]:

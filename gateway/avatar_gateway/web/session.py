@@ -23,6 +23,7 @@ import grpc
 from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSessionDescription
 
 from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
 from avatar_gateway.web.microphone import Microphone, SpeechEvents
@@ -72,6 +73,7 @@ class LiveSession:
         metrics: Where latencies are observed.
         on_closed: Called once when the session has closed.
         ice_servers: STUN/TURN servers for the peer connection.
+        video_ahead_seconds: How much earlier than their sound frames are sent.
     """
 
     def __init__(
@@ -83,8 +85,10 @@ class LiveSession:
         metrics: WebMetrics,
         on_closed: Callable[[LiveSession], None],
         ice_servers: tuple[RTCIceServer, ...] = (),
+        video_ahead_seconds: float = VIDEO_AHEAD_SECONDS,
     ) -> None:
         self.ice_servers = ice_servers
+        self.video_ahead_seconds = video_ahead_seconds
         self.session_id = session_id
         self.settings = settings
         self.gateway = gateway
@@ -145,7 +149,9 @@ class LiveSession:
             self._media_started,
             self.metrics.audio_underruns.inc,
         )
-        self.video = SessionVideoTrack(self.clock, fps, self._media_started, self._shifted)
+        self.video = SessionVideoTrack(
+            self.clock, fps, self._media_started, self._shifted, self.video_ahead_seconds
+        )
         return first.started
 
     async def answer(self, offer_sdp: str) -> str:

@@ -7,6 +7,7 @@ import secrets
 
 from aiortc import RTCIceServer
 
+from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
 from avatar_gateway.web.session import LiveSession, SessionSettings
@@ -24,6 +25,7 @@ class Sessions:
         metrics: The web metrics (the live-session gauge among them).
         max_sessions: Most live sessions at once.
         ice_servers: STUN/TURN servers of every peer connection.
+        video_ahead_seconds: How much earlier than their sound frames are sent.
     """
 
     def __init__(
@@ -32,8 +34,10 @@ class Sessions:
         metrics: WebMetrics,
         max_sessions: int,
         ice_servers: tuple[RTCIceServer, ...] = (),
+        video_ahead_seconds: float = VIDEO_AHEAD_SECONDS,
     ) -> None:
         self.ice_servers = ice_servers
+        self.video_ahead_seconds = video_ahead_seconds
         self.gateway = gateway
         self.metrics = metrics
         self.max_sessions = max_sessions
@@ -48,7 +52,16 @@ class Sessions:
         if len(self.live) >= self.max_sessions:
             raise SessionsFull
         session_id = secrets.token_urlsafe(12)
-        session = LiveSession(session_id, settings, self.gateway, token, self.metrics, self._forget)
+        session = LiveSession(
+            session_id,
+            settings,
+            self.gateway,
+            token,
+            self.metrics,
+            self._forget,
+            ice_servers=self.ice_servers,
+            video_ahead_seconds=self.video_ahead_seconds,
+        )
         self.live[session_id] = session
         self.metrics.live_sessions.set(len(self.live))
         return session

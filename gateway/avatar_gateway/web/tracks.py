@@ -9,7 +9,11 @@ leave, so each track's RTP-to-wall-clock relation, which RTCP sender reports giv
 browser to play them in sync, never changes. Late audio is covered by a packet of
 silence and moves the content later for both tracks (``origin`` slips); when what is
 held has stayed well ahead for a while, idle moments are skipped to bring the delay
-back (``origin`` moves earlier). No frame leaves before the sound of its time; a late
+back (``origin`` moves earlier), and when a turn's speech arrives the idle moments held
+before it are skipped at once, so it plays as soon as it safely can. Frames leave
+``video_ahead`` seconds before the sound of their time: the browser holds video longer
+than audio before it plays them (its video jitter buffer is deeper), and its own A/V
+sync does not make up all of the difference. No frame leaves earlier than that; a late
 frame is replaced by the last one and dropped when it comes.
 """
 
@@ -28,6 +32,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from avatar.common.v1 import media_pb2
 from avatar_core.frames import FrameFormatError, decode_frame
+from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 
 AUDIO_PACKET_SECONDS = 0.02
 VIDEO_CLOCK_RATE = 90_000
@@ -46,6 +51,9 @@ HELD_SECONDS = 1.0
 CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
+# When a turn's speech arrives, idle audio held before it is skipped down to this much held
+# ahead (measured as it arrives: it covers the gateway's next tick, 40 ms, and jitter).
+SPEECH_LEAD_SECONDS = 0.08
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
@@ -198,6 +206,13 @@ class AudioBuffer:
                 return False
         return True
 
+    def speech_start(self, offset: int) -> int | None:
+        """The first sample at or after ``offset`` of a turn's speech held, if any."""
+        for first, owner in self.turns:
+            if owner != 0 and first >= offset:
+                return first
+        return None
+
     def turn_at(self, offset: int) -> int:
         """The turn the sample at ``offset`` belongs to (0: idle)."""
         turn = 0
@@ -295,6 +310,11 @@ class SessionAudioTrack(MediaStreamTrack):
         its time for a while: after a slip, latency comes back down. Returns the offset."""
         now = time.monotonic()
         lead = self.buffer.end / self.sample_rate - (now - self.clock.origin)
+        if self.current_turn == 0:
+            speech = self.buffer.speech_start(offset)
+            if speech is not None:
+                surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
+                return self._skip(offset, min(surplus, speech - offset))
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -303,9 +323,21 @@ class SessionAudioTrack(MediaStreamTrack):
         surplus = min(held for _, held in self.leads) - CATCH_UP_TARGET_SECONDS
         if surplus < CATCH_UP_ABOVE_SECONDS - CATCH_UP_TARGET_SECONDS:
             return offset
-        frames = int(surplus * self.fps)
-        skip = round(frames * self.sample_rate / self.fps)
-        if frames < 1 or self.current_turn != 0 or not self.buffer.idle(offset, offset + skip):
+        skip = self._whole_frames(surplus * self.sample_rate)
+        if self.current_turn != 0 or not self.buffer.idle(offset, offset + skip):
+            return offset
+        return self._skip(offset, skip)
+
+    def _whole_frames(self, samples: float) -> int:
+        """The most samples of whole frames within ``samples`` (0 for less than a frame)."""
+        frames = int(samples * self.fps / self.sample_rate) if samples > 0 else 0
+        return round(frames * self.sample_rate / self.fps)
+
+    def _skip(self, offset: int, samples: float) -> int:
+        """Skips whole frames' worth of the ``samples`` from ``offset`` (all idle): the
+        session plays that much earlier. Returns the offset to send from."""
+        skip = self._whole_frames(samples)
+        if skip < 1:
             return offset
         self.buffer.forget_before(offset + skip)
         self.clock.catch_up(skip / self.sample_rate)
@@ -343,6 +375,7 @@ class SessionVideoTrack(MediaStreamTrack):
         on_shift: Told ``(pts, shift_seconds)`` when the content moved on the wire's time
             line: from the frame with timestamp ``pts`` (90 kHz) on, frame ``index`` has
             timestamp ``(shift_seconds + index / fps) * 90000``.
+        ahead_seconds: How much earlier than the sound of their time frames leave.
     """
 
     kind = "video"
@@ -353,10 +386,12 @@ class SessionVideoTrack(MediaStreamTrack):
         fps: float,
         on_media: MediaListener,
         on_shift: Callable[[int, float], None] = lambda pts, shift: None,
+        ahead_seconds: float = VIDEO_AHEAD_SECONDS,
     ) -> None:
         super().__init__()
         self.clock = clock
         self.fps = fps
+        self.ahead_seconds = ahead_seconds
         self.on_shift = on_shift
         self.shift = 0.0
         self.encode_seconds = 0.0
@@ -372,8 +407,8 @@ class SessionVideoTrack(MediaStreamTrack):
         self.closed = False
 
     def pts(self, index: int) -> int:
-        """The RTP-clock timestamp of frame ``index`` (90 kHz): when it leaves on the wire's
-        steady time line."""
+        """The RTP-clock timestamp of frame ``index`` (90 kHz): the time of its sound on the
+        wire's steady time line (it leaves ``ahead_seconds`` before that)."""
         return round(self.clock.wire_seconds(index / self.fps) * VIDEO_CLOCK_RATE)
 
     def add(self, batch: media_pb2.FrameBatch, turn: int) -> None:
@@ -411,9 +446,11 @@ class SessionVideoTrack(MediaStreamTrack):
             self.next_index = max(self.next_index, self.clock.position(self.fps))
             self.on_shift(self.pts(self.next_index), self.shift)
         index = self.next_index
-        # Never ahead of the sound: while audio waits for late audio, so do the frames.
-        await self.clock.wait_for_audio(index / self.fps - 1 / self.fps, AUDIO_WAIT_SECONDS)
-        await self.clock.wait_until(index / self.fps, early=self.encode_seconds)
+        # Never further ahead of the sound than that: while audio waits for late audio, so
+        # do the frames.
+        leaves = index / self.fps - self.ahead_seconds
+        await self.clock.wait_for_audio(leaves - 1 / self.fps, AUDIO_WAIT_SECONDS)
+        await self.clock.wait_until(leaves, early=self.encode_seconds)
         entry = self.frames.pop(index, None)
         if entry is None and not self.closed:
             entry = await self._wait_for(index)

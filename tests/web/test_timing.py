@@ -1,0 +1,114 @@
+"""The web front's tracks: a turn's speech plays as soon as it arrives, frames leave early.
+
+These drive one audio or video track directly on the real clock (no browser): what is
+asserted is where content lies on the session clock and bounds a loaded machine can only
+make safer (it can delay a recv, never hurry it).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+from avatar.common.v1 import media_pb2
+from avatar_core.config import ConfigError
+from avatar_core.frames import RGB24, encode_frame
+from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS, WebConfig
+from avatar_gateway.web.tracks import (
+    MAX_ENCODE_LEAD_SECONDS,
+    SPEECH_LEAD_SECONDS,
+    SessionAudioTrack,
+    SessionClock,
+    SessionVideoTrack,
+)
+
+RATE = 24_000
+FPS = 25.0
+SLOT = int(RATE / FPS)  # 960 samples a frame
+
+
+def _chunk(frame: int, value: int) -> media_pb2.AudioChunk:
+    pcm = value.to_bytes(2, "little", signed=True) * SLOT
+    return media_pb2.AudioChunk(pcm=pcm, sample_rate=RATE, sample_offset=frame * SLOT)
+
+
+def _track(events: list[tuple[str, int, int]]) -> SessionAudioTrack:
+    clock = SessionClock()
+    return SessionAudioTrack(clock, RATE, FPS, lambda *event: events.append(event))
+
+
+async def _until_speech(track: SessionAudioTrack, events: list) -> tuple[int, np.ndarray]:
+    """Receives packets until the speech's first one; returns how many idle ones came
+    before it, and its samples."""
+    idle = -1
+    while not any(kind == "audio" and turn == 1 for kind, turn, _ in events):
+        packet = await track.recv()
+        idle += 1
+    return idle, packet.to_ndarray().reshape(-1)
+
+
+async def test_speech_arriving_behind_held_idle_skips_it_and_keeps_every_sample_of_speech():
+    events: list[tuple[str, int, int]] = []
+    track = _track(events)
+    held = 10  # 400 ms of idle held ahead, as after the clock slipped on a loaded machine
+    for frame in range(held):
+        track.add(_chunk(frame, 0), turn=0)
+    await track.recv()  # idle plays
+    track.add(_chunk(held, 3000), turn=1)
+    track.add(_chunk(held + 1, 3000), turn=1)
+    idle, first = await _until_speech(track, events)
+    clock = track.clock
+    assert clock.shift < -0.2  # the session plays earlier: the idle held back was skipped
+    # Left held before the speech: what covers the gateway's next tick, and less than a frame.
+    assert idle * 0.02 <= SPEECH_LEAD_SECONDS + 1 / FPS
+    speech_at = next(position for kind, turn, position in events if kind == "audio" and turn)
+    assert speech_at == held * SLOT  # from its first sample
+    heard = [first]
+    for _ in range(3):
+        frame = await track.recv()
+        heard.append(frame.to_ndarray().reshape(-1))
+    assert np.all(np.concatenate(heard) == 3000)  # all of it, nothing skipped
+
+
+async def test_speech_arriving_with_little_held_is_not_hurried():
+    events: list[tuple[str, int, int]] = []
+    track = _track(events)
+    track.add(_chunk(0, 0), turn=0)
+    await track.recv()
+    track.add(_chunk(1, 3000), turn=1)
+    await _until_speech(track, events)
+    assert track.clock.shift >= 0.0  # nothing was skipped: it was due soon anyway
+
+
+def _batch(indices: range) -> media_pb2.FrameBatch:
+    picture = np.full((16, 16, 3), 128, np.uint8)
+    return media_pb2.FrameBatch(frames=[encode_frame(picture, i, RGB24) for i in indices])
+
+
+@pytest.mark.parametrize("ahead", [0.0, 0.6])
+async def test_frames_leave_the_set_time_before_their_sound(ahead):
+    clock = SessionClock()
+    video = SessionVideoTrack(clock, FPS, lambda *event: None, ahead_seconds=ahead)
+    video.add(_batch(range(0, 50)), turn=0)
+    clock.audio_sent(10.0)  # the sound is no reason to wait here
+    await video.recv()
+    index = video.next_index + 25  # a second on
+    while video.next_index <= index:
+        frame = await video.recv()
+    left = time.monotonic()
+    due = clock.due(index / FPS)
+    # Never earlier than asked (less the encoder's allowance); early by most of it.
+    assert left >= due - ahead - MAX_ENCODE_LEAD_SECONDS
+    if ahead:
+        assert left < due - ahead / 2
+    assert frame.pts == video.pts(index)  # its timestamp is still that of its sound
+
+
+def test_how_far_ahead_frames_leave_is_a_setting():
+    assert WebConfig.from_env({}).video_ahead_seconds == VIDEO_AHEAD_SECONDS
+    config = WebConfig.from_env({"AVATAR_WEB_VIDEO_AHEAD_SECONDS": "0.07"})
+    assert config.video_ahead_seconds == pytest.approx(0.07)
+    with pytest.raises(ConfigError, match="VIDEO_AHEAD_SECONDS"):
+        WebConfig.from_env({"AVATAR_WEB_VIDEO_AHEAD_SECONDS": "-1"})
