@@ -48,6 +48,7 @@ TRAILING_SILENCE_SECONDS = 40.0
 # The loudness meter's reading of speech (-60 dBFS reads 0, 0 dBFS reads 1).
 SPEECH_METER_LEVEL = 0.3
 
+METER_VALUE = "() => document.querySelector('[data-testid=\"mic-level\"]').value"
 HISTORY = """() => [...document.querySelectorAll('[data-testid="history-item"]')].map(
   (item) => ({ state: item.dataset.state, source: item.dataset.source,
                text: item.querySelector('.text').textContent,
@@ -79,8 +80,12 @@ async def speech_site(tmp_path_factory):
             yield WebStack(stack, web)
 
 
-async def speech_wav(site: WebStack, path: Path, *parts: str | float) -> Path:
-    """A WAV of the tts voice saying each text part, with a float part as silence (s)."""
+async def speech_wav(site: WebStack, path: Path, *parts: str | float) -> list[float]:
+    """Writes a WAV of the tts voice saying each text part, a float part being silence (s).
+
+    Returns:
+        Where each part ends, seconds into the file.
+    """
     pieces, rate = [], 0
     async with site.stack.channel("tts") as channel:
         stub = tts_pb2_grpc.TtsServiceStub(channel)
@@ -91,15 +96,15 @@ async def speech_wav(site: WebStack, path: Path, *parts: str | float) -> Path:
                 pieces.append(speech.samples)
             else:
                 pieces.append(part)
-    samples = np.concatenate(
-        [np.zeros(round(p * rate), np.int16) if isinstance(p, float) else p for p in pieces]
-    )
+    pieces = [np.zeros(round(p * rate), np.int16) if isinstance(p, float) else p for p in pieces]
+    ends = [float(end) for end in np.cumsum([len(piece) for piece in pieces]) / rate]
+    samples = np.concatenate(pieces)
     with wave.open(str(path), "wb") as out:
         out.setnchannels(1)
         out.setsampwidth(2)
         out.setframerate(rate)
         out.writeframes(samples.astype("<i2").tobytes())
-    return path
+    return ends
 
 
 @contextlib.asynccontextmanager
@@ -167,9 +172,8 @@ async def _playing(page, seconds: float = 1.0) -> None:
 
 
 async def test_a_question_said_hands_free_is_shown_and_answered(speech_site, tmp_path):
-    wav = await speech_wav(
-        speech_site, tmp_path / "question.wav", LEAD_SECONDS, QUESTION, TRAILING_SILENCE_SECONDS
-    )
+    wav = tmp_path / "question.wav"
+    await speech_wav(speech_site, wav, LEAD_SECONDS, QUESTION, TRAILING_SILENCE_SECONDS)
     before = speech_site.web_metric("avatar_web_end_of_speech_to_first_audio_seconds_count")
     async with chromium_with_microphone(wav) as context:
         page = await open_live_page(context, speech_site)
@@ -196,8 +200,9 @@ async def test_a_question_said_hands_free_is_shown_and_answered(speech_site, tmp
 
 
 async def test_push_to_talk_sends_only_while_the_button_is_held(speech_site, tmp_path):
-    wav = await speech_wav(
-        speech_site, tmp_path / "hold.wav", LEAD_SECONDS, QUESTION, TRAILING_SILENCE_SECONDS
+    wav = tmp_path / "hold.wav"
+    ends = await speech_wav(
+        speech_site, wav, LEAD_SECONDS, QUESTION, 2.0, INTERRUPTION, TRAILING_SILENCE_SECONDS
     )
     async with chromium_with_microphone(wav) as context:
         page = await open_live_page(context, speech_site)
@@ -205,32 +210,36 @@ async def test_push_to_talk_sends_only_while_the_button_is_held(speech_site, tmp
         box = await button.bounding_box()
         await page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
         # The file starts when the microphone opens, at the first press: hold it through
-        # the question, then let go; nothing after that is heard.
+        # the question, let go in the silence after it; the sentence after that is not sent.
         await page.mouse.down()
         await expect(button).to_have_attribute("aria-pressed", "true")
-        await poll(lambda: page.evaluate("() => window.micPeak"), lambda p: p > 0.3, timeout=10)
-        await asyncio.sleep(4.0)
+        await poll(
+            lambda: page.evaluate("() => window.micPeak"),
+            lambda peak: peak > SPEECH_METER_LEVEL,
+            timeout=10,
+            interval=0.02,
+        )
+        await asyncio.sleep(ends[1] - ends[0] + 0.8)
         await page.mouse.up()
         await expect(button).to_have_attribute("aria-pressed", "false")
         items = await poll(
             lambda: history(page), lambda h: h and h[-1]["state"] == "done", timeout=60
         )
-        assert len(items) == 1 and items[0]["source"] == "speech"
+        assert items[0]["source"] == "speech"
         assert word_error_rate(QUESTION, items[0]["text"]) <= 0.1, items[0]["text"]
-        # Released: the meter reads nothing, and no more speech becomes a turn.
-        await asyncio.sleep(1.0)
-        assert (
-            await page.evaluate("() => document.querySelector('[data-testid=mic-level]').value")
-            == 0
-        )
+        # Released: the meter reads nothing, and the second sentence became no turn.
+        await asyncio.sleep(max(0.0, ends[3] - ends[1]) + 3.0)
+        assert await page.evaluate(METER_VALUE) == 0
+        assert len(await history(page)) == 1
         await screenshot(page, "speech-push-to-talk")
         await page.close()
 
 
 async def test_speech_over_a_long_answer_interrupts_it_and_is_answered(speech_site, tmp_path):
-    wav = await speech_wav(
+    wav = tmp_path / "barge-in.wav"
+    await speech_wav(
         speech_site,
-        tmp_path / "barge-in.wav",
+        wav,
         LEAD_SECONDS,
         STORY_REQUEST,
         5.0,
