@@ -131,6 +131,7 @@ class SpeechListener:
         self.config = config
         self.base_offset = base_offset
         self.accepting = True
+        self.failed = False
         self._client = client
         self._post = post
         self._queue: asyncio.Queue[media_pb2.AudioChunk | None] = asyncio.Queue(QUEUE_CHUNKS)
@@ -192,8 +193,10 @@ class SpeechListener:
             async for response in self._client.transcribe(self._requests(), None):
                 self._post(HeardEvent(self, self._on_microphone_clock(response)))
         except StageError as error:
+            self.failed = True
             self._post(ListenerFailed(self, error))
         except Exception as error:  # never leave the session without a word
+            self.failed = True
             log.exception("the asr stream of a live session failed")
             failure = StageError("asr", grpc.StatusCode.INTERNAL, f"the asr stream failed: {error}")
             self._post(ListenerFailed(self, failure))
@@ -265,6 +268,8 @@ class VoiceInput:
         if received_at < self._retry_at:
             return
         listener = self.listener
+        if listener is not None and listener.failed:  # until the session hears of it
+            return
         if listener is None or not listener.accepting:
             listener = self.listener = self._open(chunk.sample_offset)
         await listener.feed(chunk, received_at)
