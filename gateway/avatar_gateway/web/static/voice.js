@@ -62,6 +62,7 @@ export class VoiceInput {
   attach(session) {
     this.session = session;
     this.available = true;
+    this.ui.button.title = "Hold to talk (or hold the space bar on it)";
     const enabled = Boolean(session);
     this.ui.button.disabled = !enabled || this.ui.handsFree.checked;
     this.ui.handsFree.disabled = !enabled;
@@ -163,12 +164,27 @@ export class VoiceInput {
         this.setTranscript("final", event.text);
         break;
       case "error":
-        if (event.error_code === "FAILED_PRECONDITION") this.available = false;
+        if (event.error_code === "FAILED_PRECONDITION") this.unavailable();
         this.showError(event.error);
         break;
       default:
         break;
     }
+  }
+
+  /** The server has no speech input: the controls are turned off for this session. */
+  unavailable() {
+    this.available = false;
+    this.pressed = false;
+    this.ui.handsFree.checked = false;
+    this.ui.handsFree.disabled = true;
+    this.ui.button.disabled = true;
+    this.ui.button.setAttribute("aria-pressed", "false");
+    this.ui.button.textContent = "Hold to talk";
+    this.ui.button.title = "Speech input is not available on this server.";
+    if (this.track) this.track.enabled = false;
+    if (this.session) this.session.listen(false);
+    this.setTranscript("off", "");
   }
 
   setTranscript(transcriptState, text) {
