@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 
+import grpc
 import numpy as np
 import pytest
 import pytest_asyncio
@@ -227,3 +228,26 @@ async def _echo(session: LiveSession) -> None:
         for tick in session.ticks[sent:]:
             session.send(gateway_pb2.ConverseRequest(audio=tick.audio))
         sent = len(session.ticks)
+
+
+async def test_speech_sent_before_the_stream_closes_is_still_answered(stack):
+    stack, avatar_id = stack
+    pcm, rate = await _speech(stack, INTERRUPTION)
+    async with stack.channel("gateway") as channel:
+        session = LiveSession(
+            gateway_pb2_grpc.GatewayServiceStub(channel),
+            gateway_pb2.ConverseConfig(avatar_id=avatar_id),
+        )
+        microphone = Microphone(session, rate)
+        await session.wait_for(lambda s: len(s.ticks) >= 5)
+        microphone.start()
+        await microphone.say(pcm)
+        await microphone.stop()
+        session.close()  # right after the last word: the speech has not ended yet
+        assert await session.finish() == grpc.StatusCode.OK
+
+    (final,) = _finals(session)
+    assert word_error_rate(INTERRUPTION, final.text) <= 0.1, final.text
+    ended = session.turn_ended(1)
+    assert ended is not None and ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert session.ticks[-1].turn == 1  # the session ended with the answer

@@ -274,6 +274,17 @@ class VoiceInput:
             listener = self.listener = self._open(chunk.sample_offset)
         await listener.feed(chunk, received_at)
 
+    @property
+    def listening(self) -> bool:
+        """Whether an asr stream is still under way (its finals may be to come)."""
+        tasks = {*self._stopping, *((self.listener.task,) if self.listener else ())}
+        return any(not task.done() for task in tasks)
+
+    def end_input(self) -> None:
+        """Ends the asr stream's input: the client sends no more audio."""
+        if self.listener is not None:
+            self.listener.close()
+
     def failed(self, listener: SpeechListener) -> None:
         """Notes that a stream failed: audio is dropped for a while, then one is reopened."""
         if listener is self.listener:

@@ -10,7 +10,8 @@ and the session's own loop, which sends one tick per frame on the session clock
   first frame and audio are in hand; until then the idle loop plays. A turn that
   fails validation ends FAILED at once and leaves the playing turn alone;
 - an **interrupt** stops the turn that is playing;
-- the end of the client's stream lets the playing turn finish, then ends the session;
+- the end of the client's stream lets the playing turn finish (and the speech sent be
+  transcribed, its final becoming a turn), then ends the session;
 - **audio** of the user's microphone goes, from the reader, to the asr service
   (:mod:`.listen`); what it hears comes back through the inbox and becomes speech
   events, voice barge-ins and turns (:mod:`.voice`).
@@ -145,7 +146,7 @@ class ConverseSession:
             while True:
                 self._wake.clear()
                 await self._handle_messages()
-                if self._closing and self._turn is None:
+                if self._closing and self._turn is None and not self._voice_input.listening:
                     return
                 if self._send_now or self._clock.wait_seconds(self._next_frame) <= 0:
                     await self._tick()
@@ -188,6 +189,7 @@ class ConverseSession:
             message, received_at = self._inbox.popleft()
             if message is _CLOSED:
                 self._closing = True
+                self._voice_input.end_input()  # speech sent still gets its final
                 continue
             if isinstance(message, SessionError):
                 raise message

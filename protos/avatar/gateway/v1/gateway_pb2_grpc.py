@@ -119,7 +119,8 @@ class GatewayServiceServicer:
         continuously, paced in real time on one clock: the avatar's idle loop (with
         silence) while no turn plays, its speech while one does. A new turn or an
         interrupt stops the turn that is playing. Closing the request stream ends the
-        session once the turn that is playing has finished. A bad config ends the
+        session once the turn that is playing has finished (and the speech sent has
+        been transcribed: a final transcript then still becomes a turn and plays). A bad config ends the
         call with INVALID_ARGUMENT (unknown voice too), NOT_FOUND (unknown avatar) or
         FAILED_PRECONDITION (CHAT mode without an LLM); a gateway serving its maximum
         of sessions answers RESOURCE_EXHAUSTED "busy: N live sessions; retry in S s"
