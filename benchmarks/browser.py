@@ -356,10 +356,16 @@ def markdown(data: dict) -> str:
     header = ["measure", "p50", "p90", "mean", "target (p90)", "met"]
     return "\n".join([
         f"Browser benchmark: {data['settings']['turns']} turns, headless Chromium, "
-        f"{describe_machine(data['machine'])}.",
+        f"{describe_machine(data['machine'])}; after the run {_load(data)}; frames sent "
+        f"{data['settings'].get('video_ahead_seconds', 0) * 1000:.0f} ms ahead of their sound.",
         "",
         markdown_table(header, rows),
     ])  # fmt: skip
+
+
+def _load(data: dict) -> str:
+    after = data.get("load_average_after") or {}
+    return " / ".join(f"{after[key]:.2f}" for key in ("1m", "5m", "15m") if key in after)
 
 
 def build_parser() -> argparse.ArgumentParser:
