@@ -15,8 +15,10 @@ barge-ins).
 
 from __future__ import annotations
 
+import bisect
 import logging
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +34,9 @@ SAMPLE_RATE = 16_000
 # Silence sent after push-to-talk is let go: more than the asr service's default
 # end-of-speech silence (500 ms), so the utterance ends without waiting for more audio.
 RELEASE_TAIL_SECONDS = 0.7
+# Arrival times kept for the audio sent: more than the longest utterance (the asr
+# service cuts utterances at 30 s by default) plus the end-of-speech silence.
+ARRIVALS_KEPT = 2_000
 SPEECH_KINDS = {
     gateway_pb2.USER_SPEECH_KIND_STARTED: "started",
     gateway_pb2.USER_SPEECH_KIND_ENDED: "ended",
@@ -58,7 +63,8 @@ class Microphone:
         self.received = 0  # samples at 16 kHz received from the track
         self.sent_until = 0  # the end of the audio sent, samples on the received count
         self.origin: int | None = None  # the received count of the first sample sent
-        self.origin_at: float | None = None  # time.monotonic() of that sample's arrival
+        # (end of a chunk sent, seconds on the microphone's clock; its time.monotonic()).
+        self.arrivals: deque[tuple[float, float]] = deque(maxlen=ARRIVALS_KEPT)
         self.chunks_sent = 0
 
     def listen(self, on: bool) -> None:
@@ -68,10 +74,16 @@ class Microphone:
         self.listening = on
 
     def monotonic_at(self, seconds: float) -> float | None:
-        """``time.monotonic()`` when the sample ``seconds`` into the sent audio arrived."""
-        if self.origin_at is None:
+        """``time.monotonic()`` when the sample ``seconds`` into the sent audio arrived.
+
+        Looked up in the chunks' arrivals, not reckoned from the first one: packets lost
+        or late on a loaded machine would make the microphone's clock lag the wall's.
+        """
+        if not self.arrivals:
             return None
-        return self.origin_at + seconds
+        ends = [end for end, _ in self.arrivals]
+        index = min(bisect.bisect_left(ends, seconds), len(ends) - 1)
+        return self.arrivals[index][1]
 
     async def run(self) -> None:
         """Reads the track until it ends (the page closed or replaced its microphone)."""
@@ -82,7 +94,8 @@ class Microphone:
                 return
             arrived = time.monotonic()
             for resampled in self.resampler.resample(frame):
-                self._received(resampled.to_ndarray().reshape(-1).astype("<i2").tobytes(), arrived)
+                pcm = resampled.to_ndarray().reshape(-1).astype("<i2").tobytes()
+                self._received(pcm, arrived)
 
     def _received(self, pcm: bytes, arrived: float) -> None:
         count = len(pcm) // 2
@@ -94,8 +107,8 @@ class Microphone:
             return
         if self.origin is None:
             self.origin = start + skip
-            self.origin_at = arrived - (count - skip) / SAMPLE_RATE
         self._send(pcm[skip * 2 :], start + skip)
+        self.arrivals.append(((self.sent_until - self.origin) / SAMPLE_RATE, arrived))
 
     def _send_silence(self, count: int) -> None:
         if self.origin is None:

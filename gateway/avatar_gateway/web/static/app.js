@@ -73,6 +73,7 @@ const voice = new VoiceInput(
   { button: ui.mic, handsFree: ui.handsFree, level: ui.micLevel, transcript: ui.transcript },
   showError,
 );
+window.avatarVoice = voice; // for diagnostics and the browser benchmark
 
 function setScreen(screenState, badge = "") {
   ui.screen.dataset.state = screenState;
