@@ -95,7 +95,8 @@ def _rms(window: np.ndarray) -> float:
     """Root mean square of samples (0 for none)."""
     if window.size == 0:
         return 0.0
-    return math.sqrt(float(np.mean(np.square(window, dtype=np.float64))))
+    values = window.astype(np.float64)
+    return math.sqrt(float(values @ values) / values.size)
 
 
 def audio_mouth(sound: FrameSound) -> MouthShape:

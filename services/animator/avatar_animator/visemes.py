@@ -275,6 +275,7 @@ RELEASE_SECONDS = 0.02
 """How long they take to part after it."""
 
 _FIELDS = ("opening", "rest", "width", "upper_lip", "lower_lip", "tongue", "tongue_tip")
+_REST_TARGET = tuple(getattr(REST_SHAPE, name) for name in _FIELDS)
 
 
 class VisemeTrack:
@@ -304,6 +305,8 @@ class VisemeTrack:
         self._starts: list[float] = []
         self._segments: list[VisemeSegment] = []
         self._styles: list[_VisemeStyle] = []
+        # Each segment's target controls (its shape, stressed), in _FIELDS order.
+        self._targets: list[tuple[float, ...]] = []
         self._closures: list[tuple[float, float]] = []
 
     def __len__(self) -> int:
@@ -322,6 +325,8 @@ class VisemeTrack:
             self._starts.insert(index, segment.start_seconds)
             self._segments.insert(index, segment)
             self._styles.insert(index, style)
+            target = _stressed(style.shape, segment)
+            self._targets.insert(index, tuple(getattr(target, name) for name in _FIELDS))
             if segment.viseme is Viseme.PP:
                 self._closures.append(self._closure_span(segment))
 
@@ -363,16 +368,19 @@ class VisemeTrack:
         first = max(0, bisect.bisect_left(self._starts, when - reach - 2.0))
         last = bisect.bisect_right(self._starts, when + reach)
         # A faint pull towards rest brings the mouth home far from any segment.
-        weights, targets = [0.01], [REST_SHAPE]
-        for segment, style in zip(
-            self._segments[first:last], self._styles[first:last], strict=True
+        weights, targets = [0.01], [_REST_TARGET]
+        for segment, style, target in zip(
+            self._segments[first:last],
+            self._styles[first:last],
+            self._targets[first:last],
+            strict=True,
         ):
             distance = max(segment.start_seconds - when, when - segment.end_seconds, 0.0)
             if distance > reach:
                 continue
             weights.append(style.strength * math.exp(-((distance / style.spread) ** 2)))
-            targets.append(_stressed(style.shape, segment))
-        matrix = np.array([[getattr(shape, name) for name in _FIELDS] for shape in targets])
+            targets.append(target)
+        matrix = np.array(targets)
         blend = np.asarray(weights) @ matrix / sum(weights)
         closure = self._closure_at(seconds)
         opening, rest = blend[0] * (1.0 - closure), blend[1] * (1.0 - closure)
