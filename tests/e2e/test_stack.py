@@ -162,7 +162,9 @@ async def test_high_quality_passes_every_frame_through_the_enhancer(stack, sampl
         result = await client.speak(request, timeout=120)
     after = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
     assert result.frames > 0
-    assert after - before == result.frames
+    # Every frame, plus the avatar's still when this is its first high-quality request on
+    # this gateway (the still is enhanced once and kept).
+    assert after - before - result.frames in (0, 1)
     assert "enhancer" in {stage.stage for stage in result.summary.stages}
 
 

@@ -23,9 +23,10 @@ def test_a_short_soak_runs_clean_and_reports_memory_descriptors_and_av_offset(tm
 
     report = json.loads((tmp_path / "soak.json").read_text())["report"]
     # Every call succeeded; the streams start at different requests of the cycle, so
-    # speech, high quality and chat all ran, and the load went on past the first round.
+    # speech, high quality and chat all ran, and the load went on past the first round
+    # (how far past depends on how busy the machine is).
     assert report["errors"] == 0 and report["error_examples"] == []
-    assert report["calls"] >= 2 * STREAMS
+    assert report["calls"] > STREAMS
     _assert_one_memory_series_per_process(report)
     # The gateway pads each sentence's audio to whole frames: sound and picture end
     # together in every call, so there is no offset and nothing to drift.
