@@ -4,7 +4,7 @@ The workload is what the service does for speech: an espeak-ng utterance (audio 
 phoneme timings) animated on the sample photo with the default idle life (blinks,
 gaze, head sway, emphasis nods), at 256, 512 and 1024 px. The process is pinned to
 one core and OpenCV to one thread, so the numbers are per core. For each size it
-reports the median over ``--repeats`` runs (after a warm-up run) of:
+reports the median and the best over ``--repeats`` runs (after a warm-up run) of:
 
 * render: frames per second of ``AnimationSession`` alone (RGB frames out);
 * render + encode: the same with every frame JPEG-encoded (quality 85), as the
@@ -12,7 +12,9 @@ reports the median over ``--repeats`` runs (after a warm-up run) of:
 
 Both are given per wall-clock second and per second of CPU time the process got:
 on a machine shared with other work the wall clock also counts time the core
-spent on other processes, while CPU time counts only this work.
+spent on other processes, while CPU time counts only this work. Even CPU time
+runs slow while another process shares the physical core (caches, a hyperthread
+sibling), so on a busy machine the best run is the closer measure of the code.
 
 Usage::
 
@@ -111,6 +113,7 @@ def measure(size: int, audio: tuple, repeats: int, photo_name: str = "sample_fac
             "fps_median": statistics.median(rates),
             "fps_runs": rates,
             "cpu_fps_median": statistics.median(cpu_rates),
+            "cpu_fps_best": max(cpu_rates),
             "cpu_fps_runs": cpu_rates,
             "cpu_ms_per_frame": 1000.0 / statistics.median(cpu_rates),
         }
@@ -126,6 +129,7 @@ def report(results: list[dict], info: dict, audio_seconds: float, photo: str) ->
             f"{r['render']['cpu_ms_per_frame']:.2f}",
             f"{r['render_encode']['cpu_fps_median']:.0f}",
             f"{r['render_encode']['cpu_ms_per_frame']:.2f}",
+            f"{r['render']['cpu_fps_best']:.0f} / {r['render_encode']['cpu_fps_best']:.0f}",
             f"{r['render']['fps_median']:.0f} / {r['render_encode']['fps_median']:.0f}",
         )
         for r in results
@@ -136,6 +140,7 @@ def report(results: list[dict], info: dict, audio_seconds: float, photo: str) ->
         "render ms/frame",
         "render + JPEG fps",
         "render + JPEG ms/frame",
+        "best run fps (render / + JPEG)",
         "wall-clock fps (render / + JPEG)",
     ]
     lines = [
@@ -143,8 +148,8 @@ def report(results: list[dict], info: dict, audio_seconds: float, photo: str) ->
         "",
         f"One core ({describe_machine(info)}); {audio_seconds:.1f} s of espeak-ng speech "
         f"on {photo} "
-        f"at {FPS:g} fps, default idle motion, JPEG quality {JPEG_QUALITY}; median of runs; "
-        "fps per second of CPU time unless marked wall-clock.",
+        f"at {FPS:g} fps, default idle motion, JPEG quality {JPEG_QUALITY}; median of runs "
+        "unless marked best; fps per second of CPU time unless marked wall-clock.",
     ]
     target = next((r for r in results if r["size"] == TARGET_SIZE), None)
     if target is not None:
