@@ -449,18 +449,8 @@ class SessionVideoTrack(MediaStreamTrack):
         # Never further ahead of the sound than that: while audio waits for late audio, so
         # do the frames.
         leaves = index / self.fps - self.ahead_seconds
-        # Decoded while it waits (off the event loop: the audio's 20 ms cadence must not
-        # wait for a decode), so that on a loaded machine only the encoder is left to do
-        # when the frame is due.
-        held = self.frames.get(index)
-        decoding = _decode_soon(held[0]) if held is not None else None
-        try:
-            await self.clock.wait_for_audio(leaves - 1 / self.fps, AUDIO_WAIT_SECONDS)
-            await self.clock.wait_until(leaves, early=self.encode_seconds)
-        except BaseException:
-            if decoding is not None:
-                decoding.cancel()
-            raise
+        await self.clock.wait_for_audio(leaves - 1 / self.fps, AUDIO_WAIT_SECONDS)
+        await self.clock.wait_until(leaves, early=self.encode_seconds)
         entry = self.frames.pop(index, None)
         if entry is None and not self.closed:
             entry = await self._wait_for(index)
@@ -469,9 +459,8 @@ class SessionVideoTrack(MediaStreamTrack):
             del self.frames[stale]
         if entry is not None:
             frame, turn = entry
-            if decoding is None or held is None or held[0] is not frame:
-                decoding = _decode_soon(frame)
-            picture = await decoding
+            # Off the event loop: the audio's 20 ms cadence must not wait for a decode.
+            picture = await asyncio.to_thread(_to_video_frame, frame)
             if picture is not None:
                 self.last = picture
             if turn != self.current_turn:
@@ -504,11 +493,6 @@ class SessionVideoTrack(MediaStreamTrack):
         self.closed = True
         self.arrived.set()
         self.stop()
-
-
-def _decode_soon(frame: media_pb2.Frame) -> asyncio.Future[np.ndarray | None]:
-    """Starts decoding ``frame`` in a worker thread."""
-    return asyncio.ensure_future(asyncio.to_thread(_to_video_frame, frame))
 
 
 def _to_video_frame(frame: media_pb2.Frame) -> np.ndarray | None:
