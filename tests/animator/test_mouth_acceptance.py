@@ -49,7 +49,9 @@ from avatar_tts.engines.espeak import EspeakEngine
 from avatar_tts.engines.hibari import HibariEngine
 from tests.animator.observer import Observation, lagged_correlations, loudness_per_frame
 
-pytestmark = pytest.mark.slow
+# Rendering and reading every clip (the module's fixture) takes minutes on a busy
+# 2-core machine: more than the suite's default timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
 
 DATA = Path(__file__).resolve().parent / "data"
 ASSETS = resources.files("avatar_devtools") / "assets"
