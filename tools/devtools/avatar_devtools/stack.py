@@ -48,7 +48,7 @@ class StackPorts:
 
 
 class LocalStack:
-    """Five server processes on this machine.
+    """The server processes on this machine (one per service its ports name).
 
     Args:
         ports: Where each service listens.
