@@ -25,6 +25,8 @@ from typing import Any
 
 import numpy as np
 
+from avatar_core import onnx
+
 _LOGGER = logging.getLogger(__name__)
 
 EXPECTED_LAYOUT = (
@@ -174,29 +176,19 @@ def read_layout(path: Path, inputs, outputs) -> LipSyncLayout:
     )
 
 
-def _reason(error: Exception) -> str:
-    """ONNX Runtime's own words, without its ``[ONNXRuntimeError] : 7 : CODE :`` prefix."""
-    text = str(error).strip()
-    if not text:
-        return repr(error)
-    return text.splitlines()[0].rsplit(" : ", 1)[-1]
-
-
 def execution_providers(device: str, available: list[str]) -> list[str]:
     """The ONNX Runtime providers to ask for: CUDA when present (or demanded), else CPU.
 
     Raises:
         LipSyncModelError: ``cuda`` was demanded but this ONNX Runtime has no CUDA provider.
     """
-    has_cuda = "CUDAExecutionProvider" in available
-    if device == "cuda" and not has_cuda:
-        raise LipSyncModelError(
-            "AVATAR_ANIMATOR_LIPSYNC_DEVICE=cuda, but ONNX Runtime offers only "
-            f"{', '.join(available)} (install onnxruntime-gpu on a machine with CUDA)"
-        )
-    if device != "cpu" and has_cuda:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
+    try:
+        return onnx.execution_providers(device, available, "AVATAR_ANIMATOR_LIPSYNC_DEVICE")
+    except onnx.DeviceUnavailableError as error:
+        raise LipSyncModelError(str(error)) from None
+
+
+_reason = onnx.runtime_reason
 
 
 class LipSyncModel:
