@@ -17,36 +17,24 @@ import pytest_asyncio
 
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar.tts.v1 import tts_pb2_grpc
-from avatar_devtools.fake_openai import echo_reply
 from tests.asr.speech import render, word_error_rate
 from tests.reliability.harness import PHOTO, running_stack
 from tests.support.converse_client import LiveSession, Microphone
+from tests.support.replies import STORY, story_or_echo
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 QUESTION = "Can you tell me about the dark blue sea?"
 STORY_REQUEST = "Please tell me a long story."
 INTERRUPTION = "Rice is often served in round bowls."
-STORY = (
-    "Once upon a time there was a lighthouse keeper who lived alone on a rock. "
-    "Every night he climbed the stairs and lit the lamp for the ships at sea. "
-    "One stormy night a small boat came too close to the rocks. "
-    "He rang the bell and waved his lantern until the boat turned away."
-)
 SPEECH = gateway_pb2
-
-
-def _reply(messages) -> str:
-    """A long story when asked for one, else the echo of what was said."""
-    last = str(messages[-1].get("content", ""))
-    return STORY if "story" in last.lower() else echo_reply(messages)
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def stack(tmp_path_factory):
     """The stack with asr, an avatar, and the tts stub to render speech with."""
     async with running_stack(
-        tmp_path_factory.mktemp("speech"), with_asr=True, llm_reply=_reply
+        tmp_path_factory.mktemp("speech"), with_asr=True, llm_reply=story_or_echo
     ) as stack:
         async with stack.channel("gateway") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)

@@ -24,11 +24,11 @@ from playwright.async_api import expect
 
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
 from avatar.tts.v1 import tts_pb2_grpc
-from avatar_devtools.fake_openai import echo_reply
 from avatar_gateway.web.config import WebConfig
 from avatar_gateway.web.server import WebServer
 from tests.asr.speech import render, word_error_rate
 from tests.reliability.harness import PHOTO, running_stack
+from tests.support.replies import STORY, story_or_echo
 from tests.web.harness import CHROMIUM, CHROMIUM_ARGS, WebStack, screenshot
 
 pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
@@ -36,12 +36,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.asyncio(loop_scope="session")]
 QUESTION = "Can you tell me about the dark blue sea?"
 STORY_REQUEST = "Please tell me a long story."
 INTERRUPTION = "Rice is often served in round bowls."
-STORY = (
-    "Once upon a time there was a lighthouse keeper who lived alone on a rock. "
-    "Every night he climbed the stairs and lit the lamp for the ships at sea. "
-    "One stormy night a small boat came too close to the rocks. "
-    "He rang the bell and waved his lantern until the boat turned away."
-)
 LEAD_SECONDS = 0.5
 # Longer than any test here, so the file's loop never says its words twice.
 TRAILING_SILENCE_SECONDS = 40.0
@@ -64,17 +58,11 @@ METER_PROBE = """() => {
 }"""
 
 
-def _reply(messages) -> str:
-    """A long story when asked for one, else the echo of what was said."""
-    last = str(messages[-1].get("content", ""))
-    return STORY if "story" in last.lower() else echo_reply(messages)
-
-
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def speech_site(tmp_path_factory):
     """The stack with asr, its web front, an avatar, and the tts stub to render speech."""
     async with running_stack(
-        tmp_path_factory.mktemp("speech-web"), with_asr=True, llm_reply=_reply
+        tmp_path_factory.mktemp("speech-web"), with_asr=True, llm_reply=story_or_echo
     ) as stack:
         async with stack.channel("gateway") as channel:
             stub = gateway_pb2_grpc.GatewayServiceStub(channel)
