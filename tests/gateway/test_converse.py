@@ -132,12 +132,12 @@ async def test_a_session_idles_plays_a_turn_and_is_interrupted_in_the_next(tmp_p
 
     # Speech continues the idle loop's head pose: away from the mouth the first speech
     # frame is the idle loop frame of the index it was placed at, up to rendering noise.
-    # It plays there, or a frame or two later when the pipeline was late.
+    # It plays there, or a few frames later when the pipeline was late (a busy machine).
     size = started.idle_loop_frames
     loop = {t.frame.index % size: _pixels(t.frame)[:200] for t in session.ticks if t.turn == 0}
     speech_start = _pixels(session.ticks[first.start_frame].frame)[:200]  # above the mouth
     steps = [
-        np.abs(speech_start - loop[(first.start_frame - late) % size]).mean() for late in range(3)
+        np.abs(speech_start - loop[(first.start_frame - late) % size]).mean() for late in range(8)
     ]
     moved = [np.abs(loop[k] - loop[(k + 1) % size]).mean() for k in range(size)]
     assert min(steps) < 0.5 and min(steps) < np.median(moved) / 2, (steps, moved)

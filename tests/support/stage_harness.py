@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import grpc
+import numpy as np
 
 from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
@@ -201,18 +202,27 @@ def samples_of(text: str) -> int:
 
 
 class FakeTts(_FakeCall):
-    """The tts service: :func:`samples_of` silence in chunks of ``chunk_samples``.
+    """The tts service: :func:`samples_of` samples of sound in chunks of ``chunk_samples``.
 
     Each utterance is started, its audio chunks, one timing track (a phoneme per word),
-    then end.
+    then end. The sound is a square wave of :data:`FAKE_VOICE_AMPLITUDE`, after
+    ``lead_in_samples`` of silence (none by default: the sound starts at once).
     """
 
     stage = TtsClient.stage
 
-    def __init__(self, *, sample_rate: int = RATE, chunk_samples: int = 1600, **options: Any):
+    def __init__(
+        self,
+        *,
+        sample_rate: int = RATE,
+        chunk_samples: int = 1600,
+        lead_in_samples: int = 0,
+        **options: Any,
+    ):
         super().__init__(**options)
         self.sample_rate = sample_rate
         self.chunk_samples = chunk_samples
+        self.lead_in_samples = lead_in_samples
 
     async def synthesize(
         self, request: tts_pb2.SynthesizeRequest, timeout: float | None
@@ -227,13 +237,24 @@ class FakeTts(_FakeCall):
             yield await self._respond(tts_pb2.SynthesizeResponse(started=started))
             for offset in range(0, total, self.chunk_samples):
                 samples = min(self.chunk_samples, total - offset)
-                chunk = media_pb2.AudioChunk(
-                    pcm=bytes(2 * samples), sample_rate=rate, sample_offset=offset
-                )
+                pcm = fake_voice(offset, samples, self.lead_in_samples)
+                chunk = media_pb2.AudioChunk(pcm=pcm, sample_rate=rate, sample_offset=offset)
                 yield await self._respond(tts_pb2.SynthesizeResponse(audio=chunk))
             timings = timing_track(request.text, total / rate)
             yield await self._respond(tts_pb2.SynthesizeResponse(timings=timings))
             yield await self._respond(tts_pb2.SynthesizeResponse(end=tts_pb2.SynthesisEnd()))
+
+
+FAKE_VOICE_AMPLITUDE = 2000
+
+
+def fake_voice(offset: int, samples: int, lead_in_samples: int = 0) -> bytes:
+    """The fake voice's samples ``[offset, offset + samples)``: silence up to
+    ``lead_in_samples``, then a square wave of :data:`FAKE_VOICE_AMPLITUDE`."""
+    positions = np.arange(offset, offset + samples)
+    wave = np.where(positions % 2 == 0, FAKE_VOICE_AMPLITUDE, -FAKE_VOICE_AMPLITUDE)
+    wave[positions < lead_in_samples] = 0
+    return wave.astype("<i2").tobytes()
 
 
 def timing_track(text: str, seconds: float) -> media_pb2.TimingTrack:

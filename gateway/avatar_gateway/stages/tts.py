@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from avatar.common.v1 import media_pb2
 from avatar.tts.v1 import tts_pb2
 from avatar_gateway.stages.base import Stage, StageContext
 from avatar_gateway.stages.events import (
@@ -11,8 +12,10 @@ from avatar_gateway.stages.events import (
     EndOfStream,
     SentenceSpeech,
     SentenceText,
+    SpeechPart,
     SpeechStarted,
 )
+from avatar_gateway.stages.lead_in import LeadInTrimmer
 
 
 class TtsStage(Stage):
@@ -21,7 +24,9 @@ class TtsStage(Stage):
     A sentence is handed to the animator before its synthesis starts, so the animator
     can begin as soon as the first audio comes, while the bounded outbox lets the next
     sentence be synthesised while this one animates. Every sentence after the first
-    asks for the first one's sample rate, so the output has one rate throughout.
+    asks for the first one's sample rate, so the output has one rate throughout. The
+    first sentence's quiet lead-in is cut short (:mod:`~avatar_gateway.stages.lead_in`):
+    the request's first sound plays as soon as it can be heard.
 
     Args:
         context: What the request's stages work with.
@@ -55,17 +60,35 @@ class TtsStage(Stage):
         request = tts_pb2.SynthesizeRequest(
             text=speech.sentence.text, voice=self.context.plan.voice, sample_rate=self._sample_rate
         )
-        parts = speech.parts
+        trimmer: LeadInTrimmer | None = None
         async for response in self.context.clients.tts.synthesize(request, self.timeout()):
             kind = response.WhichOneof("event")
             if kind == "audio":
-                await parts.put(response.audio)
+                await self._pass_on(speech, trimmer, response.audio)
             elif kind == "timings":
-                speech.timings.MergeFrom(response.timings)
-                await parts.put(response.timings)
+                await self._pass_on(speech, trimmer, response.timings)
             elif kind == "started":
                 rate = response.started.sample_rate
                 self._sample_rate = self._sample_rate or rate
-                await parts.put(SpeechStarted(sample_rate=rate))
+                if speech.sentence.index == 0:
+                    trimmer = LeadInTrimmer(rate)
+                await speech.parts.put(SpeechStarted(sample_rate=rate))
+        for part in trimmer.finish() if trimmer is not None else []:
+            await self._put(speech, part)
         speech.synthesized.set()
-        await parts.put(END)
+        await speech.parts.put(END)
+
+    async def _pass_on(
+        self,
+        speech: SentenceSpeech,
+        trimmer: LeadInTrimmer | None,
+        part: media_pb2.AudioChunk | media_pb2.TimingTrack,
+    ) -> None:
+        for ready in trimmer.add(part) if trimmer is not None else [part]:
+            await self._put(speech, ready)
+
+    @staticmethod
+    async def _put(speech: SentenceSpeech, part: SpeechPart) -> None:
+        if isinstance(part, media_pb2.TimingTrack):
+            speech.timings.MergeFrom(part)
+        await speech.parts.put(part)
