@@ -181,3 +181,59 @@ def test_an_early_final_has_the_audio_the_final_will_have(spoken):
     assert (early.start_seconds, early.end_seconds) == (final.start_seconds, final.end_seconds)
     np.testing.assert_array_equal(early.audio, final.audio)
     assert early.audio_start_seconds == final.audio_start_seconds
+
+
+def test_no_partial_is_due_while_a_silence_may_be_ending_the_utterance(spoken):
+    samples, rate = spoken
+    settings = SessionSettings(
+        rate,
+        EndpointSettings(end_of_speech_seconds=1.0),
+        interim_results=True,
+        partial_interval_seconds=0.2,
+    )
+    session = RecognitionSession(VoiceActivityModel(), settings)
+    pcm = np.concatenate([samples, np.zeros(2 * rate, np.int16)]).astype("<i2").tobytes()
+    happened = []
+    for offset in range(0, len(pcm), 960):
+        happened += session.add_audio(pcm[offset : offset + 960], offset // 2)
+    utterances = [event for event in happened if isinstance(event, Utterance)]
+    final = utterances[-1]
+    partials = [u for u in utterances if not u.final and not u.early]
+    assert final.final and len(partials) >= 3
+    # None in the second of silence before the final: each covers speech up to its end.
+    assert all(partial.end_seconds <= final.end_seconds for partial in partials)
+
+
+@pytest.fixture(scope="module")
+def recognizer():
+    from avatar_asr.recognizer import WhisperRecognizer
+
+    model = WhisperRecognizer()
+    model.load()
+    return model
+
+
+def test_an_utterance_in_a_short_window_reads_as_in_whisper_s_full_window(spoken, recognizer):
+    from avatar_asr.recognizer import WhisperRecognizer
+
+    samples, rate = spoken
+    audio = np.concatenate([np.zeros(rate // 5), samples / 32768, np.zeros(rate // 5)])
+    audio = resample_poly(audio, 2, 3).astype(np.float32)  # 24 kHz -> 16 kHz
+    assert rate == 24000
+    full = WhisperRecognizer(window_padding_seconds=30.0)
+    full.load()
+    short, whole = recognizer.transcribe(audio, "en", 2.0), full.transcribe(audio, "en", 2.0)
+    assert short.text == whole.text
+    assert word_error_rate("Rice is often served in round bowls, they said.", short.text) <= 0.1
+    # Marks belong to the word they close, and the words are timed inside the audio in order.
+    assert "bowls," in [word.text for word in short.words]
+    assert short.text == " ".join(word.text for word in short.words)
+    assert all(any(char.isalnum() for char in word.text) for word in short.words)
+    ends = 2.0 + len(audio) / 16000
+    times = [t for word in short.words for t in (word.start_seconds, word.end_seconds)]
+    assert times == sorted(times) and times[0] >= 2.0 and times[-1] <= ends
+
+
+def test_noise_without_speech_gives_no_words(recognizer):
+    noise = np.random.default_rng(5).normal(0, 0.003, 16000 * 2).astype(np.float32)
+    assert recognizer.transcribe(noise, "en", 0.0).words == ()

@@ -43,6 +43,9 @@ class AsrConfig:
         max_stream_seconds: Longest stream, seconds of audio (``AVATAR_ASR_MAX_STREAM_SECONDS``).
         idle_timeout_seconds: A stream that sends nothing this long is ended with
             DEADLINE_EXCEEDED (``AVATAR_ASR_IDLE_TIMEOUT_SECONDS``).
+        window_padding_seconds: Silence after an utterance in the window Whisper reads
+            (``AVATAR_ASR_WINDOW_PADDING_SECONDS``; the window is at most 30 s, Whisper's
+            full window, which 30 gives every utterance).
         early_transcription: Whether an utterance is transcribed as soon as the silence
             after it covers the padding, so its final is ready when the silence ends it
             (``AVATAR_ASR_EARLY_TRANSCRIPTION``).
@@ -62,6 +65,7 @@ class AsrConfig:
     max_utterance_seconds: float = 20.0
     max_stream_seconds: float = 4 * 3600.0
     idle_timeout_seconds: float = 30.0
+    window_padding_seconds: float = 10.0
     early_transcription: bool = True
 
     @classmethod
@@ -106,6 +110,9 @@ class AsrConfig:
             ),
             idle_timeout_seconds=env.number(
                 "IDLE_TIMEOUT_SECONDS", 30.0, minimum=0.1, maximum=3600.0
+            ),
+            window_padding_seconds=env.number(
+                "WINDOW_PADDING_SECONDS", 10.0, minimum=5.0, maximum=30.0
             ),
             early_transcription=env.boolean("EARLY_TRANSCRIPTION", True),
         )

@@ -180,6 +180,7 @@ def create_service(config: AsrConfig, registry: CollectorRegistry) -> Service:
         workers=config.workers,
         device=config.device,
         compute_type=config.compute_type,
+        window_padding_seconds=config.window_padding_seconds,
     )
     servicer = AsrServicer(config, recognizer, metrics)
     return create_service_with(

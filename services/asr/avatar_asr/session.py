@@ -212,6 +212,10 @@ class RecognitionSession:
         endpointer = self._endpointer
         if not (self.settings.interim_results and endpointer.in_speech):
             return None
+        if endpointer.silence_start is not None:
+            # A silence may be ending the utterance: its final (made early) goes first, and
+            # a partial would only hold up the transcriptions it needs.
+            return None
         due = self.settings.partial_interval_seconds / WINDOW_SECONDS
         if endpointer.windows - self._last_partial_window < due:
             return None
