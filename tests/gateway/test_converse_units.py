@@ -4,6 +4,7 @@ and a whole session over fake downstream clients on a fast clock."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import math
 import time
@@ -221,7 +222,9 @@ async def chat_turns(tmp_path):
     await store.close()
 
 
-def _session(client: _Client, clients: Clients, chat_turns: ChatTurns) -> ConverseSession:
+def _session(
+    client: _Client, clients: Clients, chat_turns: ChatTurns, clock: SessionClock | None = None
+) -> ConverseSession:
     idle = IdleLoop(frames=(b"idle0", b"idle1", b"idle2"), width=4, height=4, encoding=1)
     settings = SessionSettings(
         session_id="s",
@@ -236,7 +239,9 @@ def _session(client: _Client, clients: Clients, chat_turns: ChatTurns) -> Conver
     )
     runner = TurnRunner(clients, chat_turns, lambda: None)
     metrics = GatewayMetrics(CollectorRegistry())
-    return ConverseSession(settings, runner, metrics, client.receive, client.send, _fast_clock())
+    return ConverseSession(
+        settings, runner, metrics, client.receive, client.send, clock or _fast_clock()
+    )
 
 
 async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_told(chat_turns):
@@ -307,6 +312,33 @@ async def test_a_failing_tts_fails_the_turn_and_idling_goes_on(chat_turns):
     assert (ended.outcome, ended.error_code) == (gateway_pb2.TURN_OUTCOME_FAILED, "UNAVAILABLE")
     assert ended.error_message == "tts stage: tts went away"
     assert {turn for turn, _ in client.frames()} == {0}
+
+
+async def test_a_turns_first_speech_goes_out_as_soon_as_it_is_in_hand(chat_turns):
+    # A slow clock, a tick every 2 s: the idle ticks keep that pace, but the turn's
+    # first speech tick follows the idle tick before it at once, not a tick later.
+    period = 2.0
+    clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 50)
+    client, arrivals = _Client(), []
+    send = client.send
+
+    async def timed_send(event: gateway_pb2.ConverseResponse) -> None:
+        if event.HasField("frames"):
+            arrivals.append((event.turn, time.monotonic()))
+        await send(event)
+
+    client.send = timed_send
+    session = asyncio.create_task(_session(client, _clients(), chat_turns, clock).run())
+    await client.wait_for(lambda: len(client.frames()) >= 1)
+    client.turn("One.")
+    await client.wait_for(lambda: any(turn == 1 for turn, _ in arrivals), timeout=3 * period)
+    session.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+
+    first_speech = next(k for k, (turn, _) in enumerate(arrivals) if turn == 1)
+    assert first_speech >= 1 and arrivals[first_speech - 1][0] == 0
+    assert arrivals[first_speech][1] - arrivals[first_speech - 1][1] < period / 4
 
 
 async def test_a_second_config_ends_the_session_with_invalid_argument(chat_turns):

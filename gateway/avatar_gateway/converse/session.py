@@ -7,8 +7,11 @@ and the session's own loop, which sends one tick per frame on the session clock
 - a **turn** (valid) stops the turn that is playing, if any, and starts its own
   pipeline with its speech placed where it will play: the next tick still to send
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
-  first frame and audio are in hand; until then the idle loop plays. A turn that
-  fails validation ends FAILED at once and leaves the playing turn alone;
+  first frame and audio are in hand, and that tick is sent at once, without waiting
+  for its time (the client plays it at its place on the clock; a client that re-times
+  the stream, like the web front, starts the sound sooner); until then the idle loop
+  plays. A turn that fails validation ends FAILED at once and leaves the playing
+  turn alone;
 - an **interrupt** stops the turn that is playing;
 - the end of the client's stream lets the playing turn finish (and the speech sent be
   transcribed, its final becoming a turn), then ends the session;
@@ -148,7 +151,11 @@ class ConverseSession:
                 await self._handle_messages()
                 if self._closing and self._turn is None and not self._voice_input.listening:
                     return
-                if self._send_now or self._clock.wait_seconds(self._next_frame) <= 0:
+                if (
+                    self._send_now
+                    or self._speech_can_start()
+                    or self._clock.wait_seconds(self._next_frame) <= 0
+                ):
                     await self._tick()
                 else:
                     await self._sleep(self._clock.wait_seconds(self._next_frame))
@@ -265,7 +272,9 @@ class ConverseSession:
             return
         await self._stop_turn(received_at)
         plan = _turn_plan(settings.template, text, chat, self._next_frame + START_FRAMES)
-        turn = Turn(number, request, plan, received_at, settings.sample_rate)
+        turn = Turn(
+            number, request, plan, received_at, settings.sample_rate, on_media=self._wake.set
+        )
         turn.speech_ended_at = speech_ended_at
         turn.start(self._runner, self._writes)
         self._turn = turn
@@ -357,6 +366,16 @@ class ConverseSession:
             await self._hold_tick(turn, frame, samples)
         if turn.buffer.exhausted and turn.failure is None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
+
+    def _speech_can_start(self) -> bool:
+        """Whether the next tick is a turn's first speech, in hand (it goes out at once)."""
+        turn, frame = self._turn, self._next_frame
+        return (
+            turn is not None
+            and not turn.playing
+            and turn.failure is None
+            and turn.can_start(frame, self._clock.slot_samples(frame))
+        )
 
     async def _idle_tick(self, frame: int, samples: int) -> None:
         self._echo.note_output(0.0)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from avatar.common.v1 import media_pb2
@@ -52,12 +53,20 @@ class SpeechBuffer:
         sample_rate: The session's sample rate; audio at another rate is refused.
         fps: Frames per second.
         limit_seconds: Media ahead of playback at which :meth:`put` waits.
+        on_media: Called after each frame batch or audio chunk is added.
     """
 
-    def __init__(self, sample_rate: int, fps: float, limit_seconds: float = BUFFER_SECONDS) -> None:
+    def __init__(
+        self,
+        sample_rate: int,
+        fps: float,
+        limit_seconds: float = BUFFER_SECONDS,
+        on_media: Callable[[], None] = lambda: None,
+    ) -> None:
         self.sample_rate = sample_rate
         self.fps = fps
         self.limit_seconds = limit_seconds
+        self.on_media = on_media
         self.produced_samples = 0
         self.produced_frames = 0
         self.played_samples = 0
@@ -102,6 +111,8 @@ class SpeechBuffer:
         elif kind == "sentence":
             start = round(event.sentence.start_seconds * self.sample_rate)
             self._sentences.append((start, event.sentence))
+        if kind in ("frames", "audio"):
+            self.on_media()
         while self._full():
             self._space.clear()
             await self._space.wait()

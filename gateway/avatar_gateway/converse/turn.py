@@ -74,6 +74,7 @@ class Turn:
             speech is meant to begin on the session clock).
         received_at: When the turn arrived (``time.perf_counter``).
         sample_rate: The session's sample rate.
+        on_media: Called whenever the pipeline hands the turn media.
     """
 
     def __init__(
@@ -83,13 +84,14 @@ class Turn:
         plan: SpeakPlan,
         received_at: float,
         sample_rate: int,
+        on_media: Callable[[], None] = lambda: None,
     ) -> None:
         self.number = number
         self.request = request
         self.plan = plan
         self.received_at = received_at
         self.sample_rate = sample_rate
-        self.buffer = SpeechBuffer(sample_rate, plan.fps)
+        self.buffer = SpeechBuffer(sample_rate, plan.fps, on_media=on_media)
         self.failure: TurnFailure | None = None
         self.played_from: int | None = None
         self.end_frame = plan.start_frame

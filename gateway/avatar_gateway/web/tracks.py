@@ -53,7 +53,7 @@ CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
 # When a turn's speech arrives, idle audio held before it is skipped down to this much held
 # ahead (measured as it arrives: it covers the gateway's next tick, 40 ms, and jitter).
-SPEECH_LEAD_SECONDS = 0.08
+SPEECH_LEAD_SECONDS = 0.05
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
