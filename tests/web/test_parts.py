@@ -9,7 +9,7 @@ from avatar.common.v1 import media_pb2
 from avatar_core.config import ConfigError
 from avatar_gateway.web.config import WebConfig
 from avatar_gateway.web.errors import grpc_error_response, retry_after_seconds
-from avatar_gateway.web.tracks import AudioBuffer, SessionClock
+from avatar_gateway.web.timeline import AudioBuffer, SessionClock
 
 
 def chunk(offset: int, samples: int, value: int = 1000) -> media_pb2.AudioChunk:

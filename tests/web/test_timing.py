@@ -16,11 +16,11 @@ from avatar.common.v1 import media_pb2
 from avatar_core.config import ConfigError
 from avatar_core.frames import RGB24, encode_frame
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS, WebConfig
+from avatar_gateway.web.timeline import SessionClock
 from avatar_gateway.web.tracks import (
     MAX_ENCODE_LEAD_SECONDS,
     SPEECH_LEAD_SECONDS,
     SessionAudioTrack,
-    SessionClock,
     SessionVideoTrack,
 )
 

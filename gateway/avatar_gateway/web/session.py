@@ -27,7 +27,8 @@ from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
 from avatar_gateway.web.microphone import Microphone, SpeechEvents
-from avatar_gateway.web.tracks import SessionAudioTrack, SessionClock, SessionVideoTrack
+from avatar_gateway.web.timeline import SessionClock
+from avatar_gateway.web.tracks import SessionAudioTrack, SessionVideoTrack
 
 LOG = logging.getLogger("avatar.web.session")
 OUTCOMES = {
