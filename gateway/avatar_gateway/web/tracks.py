@@ -1,8 +1,8 @@
 """WebRTC tracks fed from a Converse stream, both paced on the session's one clock.
 
 The gateway streams audio (sample offsets) and frames (indices) on one session clock.
-:class:`~avatar_gateway.web.timeline.SessionClock` maps that clock to this machine's: media at ``t`` seconds of
-session time leaves at ``origin + t``. Both tracks read the same clock, so what the
+:class:`~avatar_gateway.web.timeline.SessionClock` maps that clock to this machine's:
+media at ``t`` seconds of session time leaves at ``origin + t``. Both tracks read the same clock, so what the
 gateway made simultaneous leaves together. The wire keeps a steady pace whatever
 happens: audio packets leave every 20 ms and video timestamps follow the time frames
 leave, so each track's RTP-to-wall-clock relation, which RTCP sender reports give the
