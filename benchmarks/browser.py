@@ -30,6 +30,12 @@ driven by playwright) and measures, on the page's own clock:
   the next, so the verdict uses the content measure; the jitter buffers' average delays
   are kept there too.
 
+Before the measured turns, ``--warmup`` turns (2 by default) are played and not counted,
+as the latency benchmark does with its calls: Chrome's A/V synchronisation converges over
+a fresh stream's first seconds (the first turns of a session show the picture up to
+160 ms early), where a person at the page types for longer than that before the first
+message. The JSON keeps the warm-up turns' figures too (``warmup_turns``).
+
 Starting the stack and the web front as processes on free ports (the default)::
 
     python -m benchmarks.browser --turns 12
@@ -229,9 +235,9 @@ def analyse_turn(record: dict, turn: dict) -> dict:
     }
 
 
-async def _run_turns(page, turns: int, progress) -> tuple[list[dict], dict]:
+async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict], dict]:
     measured = []
-    for number in range(turns):
+    for number in range(warmup + turns):
         await page.wait_for_function(
             "() => document.querySelector('.screen').dataset.state === 'idle'"
         )
@@ -261,16 +267,17 @@ async def _run_turns(page, turns: int, progress) -> tuple[list[dict], dict]:
         result["audio_output_delay"] = output_delay
         result["av_offset_at_output"] = result["av_offset"] - output_delay
         measured.append(result)
+        label = f"warm-up turn {count}" if count <= warmup else f"turn {count - warmup}"
         progress(
-            f"turn {count}: first audio {result['click_to_first_audio'] * 1000:.0f} ms, "
+            f"{label}: first audio {result['click_to_first_audio'] * 1000:.0f} ms, "
             f"first frame {result['click_to_first_frame'] * 1000:.0f} ms, "
             f"A/V {result['av_offset'] * 1000:+.0f} ms"
         )
     return measured, await page.evaluate("() => benchmark")
 
 
-async def measure(url: str, avatar_id: str, turns: int, progress=print) -> dict:
-    """Opens the page on ``avatar_id`` and measures ``turns`` turns."""
+async def measure(url: str, avatar_id: str, turns: int, progress=print, warmup: int = 0) -> dict:
+    """Opens the page on ``avatar_id``, plays ``warmup`` turns, then measures ``turns``."""
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="avatar-chromium-") as profile:
@@ -290,10 +297,11 @@ async def measure(url: str, avatar_id: str, turns: int, progress=print) -> dict:
             )
             progress(f"live: {await page.evaluate(START_LISTENING)} audio context")
             await asyncio.sleep(1.0)
-            measured, record = await _run_turns(page, turns, progress)
+            measured, record = await _run_turns(page, turns, warmup, progress)
             await context.close()
     return {
-        "turns": measured,
+        "warmup_turns": measured[:warmup],
+        "turns": measured[warmup:],
         "stats_offsets_ms": record["stats"],
         "jitter_buffers_ms": record.get("buffers", {}),
         "clock_shifts": [e for e in record["events"] if e["type"] == "clock_shift"],
@@ -355,7 +363,8 @@ def markdown(data: dict) -> str:
         ])  # fmt: skip
     header = ["measure", "p50", "p90", "mean", "target (p90)", "met"]
     return "\n".join([
-        f"Browser benchmark: {data['settings']['turns']} turns, headless Chromium, "
+        f"Browser benchmark: {data['settings']['turns']} turns after "
+        f"{data['settings'].get('warmup_turns', 0)} not counted, headless Chromium, "
         f"{describe_machine(data['machine'])}; after the run {_load(data)}; frames sent "
         f"{data['settings'].get('video_ahead_seconds', 0) * 1000:.0f} ms ahead of their sound.",
         "",
@@ -374,6 +383,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--url", help="a running page (default: start the stack and the page)")
     parser.add_argument("--avatar", help="avatar id (default: create one from the sample face)")
     parser.add_argument("--turns", type=int, default=12, help="turns measured (>= 10)")
+    parser.add_argument(
+        "--warmup", type=int, default=2, help="turns played first and not counted (default 2)"
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     return parser
 
@@ -399,7 +411,9 @@ def main(argv: list[str] | None = None) -> int:
         avatar_id = args.avatar or _create_avatar(url)
         before = machine()
         print(f"measuring on {describe_machine(before)}", flush=True)
-        measured = asyncio.run(measure(url, avatar_id, args.turns, lambda s: print(s, flush=True)))
+        measured = asyncio.run(
+            measure(url, avatar_id, args.turns, lambda s: print(s, flush=True), args.warmup)
+        )
     finally:
         if stack is not None:
             stack.stop()
@@ -407,6 +421,7 @@ def main(argv: list[str] | None = None) -> int:
         "benchmark": "browser",
         "settings": {
             "turns": args.turns,
+            "warmup_turns": args.warmup,
             "texts": TEXTS,
             "quality": "low",
             "mode": "speak",
