@@ -1,6 +1,6 @@
 """The ``avatar`` command: run the stack, create avatars, make them speak.
 
-    avatar up                                   start all five services and the web page here
+    avatar up                                   start every service and the web page here
     avatar create-avatar PHOTO [--name N]       prints the new avatar's id
     avatar say "TEXT" --avatar ID -o out.mp4    streams, writes the MP4, prints timings
     avatar avatars | avatar delete ID
@@ -238,7 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
 
-    up = commands.add_parser("up", help="start all five services and the web page until Ctrl-C")
+    up = commands.add_parser(
+        "up", help="start every service (asr too) and the web page until Ctrl-C"
+    )
     up.add_argument("--host", default="127.0.0.1", help="address to listen on")
     up.add_argument(
         "--web-port",
