@@ -36,13 +36,13 @@ from collections import deque
 
 import grpc
 
-from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationStoreError
 from avatar_gateway.converse.clock import SessionClock
-from avatar_gateway.converse.echo import EchoGuard, rms_of
+from avatar_gateway.converse.echo import EchoGuard
 from avatar_gateway.converse.listen import VoiceInput
 from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
+from avatar_gateway.converse.ticks import TickWriter
 from avatar_gateway.converse.turn import Turn, TurnFailure, TurnRunner
 from avatar_gateway.converse.voice import VoiceTurns
 from avatar_gateway.metrics import GatewayMetrics
@@ -101,7 +101,6 @@ class ConverseSession:
         self._receive = receive
         self._send_event = send
         self._clock = clock or SessionClock(settings.template.fps, settings.sample_rate)
-        self._quality = "high" if settings.template.high_quality else "low"
         self._inbox: deque[tuple[object, float]] = deque()
         self._wake = asyncio.Event()
         self._next_frame = 0
@@ -113,8 +112,8 @@ class ConverseSession:
         self._barge_in_since: float | None = None
         self._stopping: set[asyncio.Task] = set()
         self._writes: set[asyncio.Task] = set()
-        self._silence: dict[int, bytes] = {}
         self._echo = EchoGuard()
+        self._ticks = TickWriter(settings, self._clock, self._echo, metrics, self._send)
         self._voice_input = VoiceInput(settings.listen, runner.clients.asr, self._echo, self._post)
         self._voice = VoiceTurns(self._voice_input, self._echo, metrics, self)
 
@@ -361,9 +360,9 @@ class ConverseSession:
             await self._idle_tick(frame, samples)
             return
         if turn.buffer.ready(samples):
-            await self._speech_tick(turn, frame, samples)
+            await self._ticks.speech(turn, frame, samples)
         else:
-            await self._hold_tick(turn, frame, samples)
+            await self._ticks.hold(turn, frame, samples)
         if turn.buffer.exhausted and turn.failure is None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
 
@@ -378,65 +377,10 @@ class ConverseSession:
         )
 
     async def _idle_tick(self, frame: int, samples: int) -> None:
-        self._echo.note_output(0.0)
-        await self._send_media(self._silence_of(samples), self.settings.idle.frame(frame), turn=0)
+        await self._ticks.idle(frame, samples)
         if self._barge_in_since is not None:
             self._metrics.converse_barge_in.observe(time.perf_counter() - self._barge_in_since)
             self._barge_in_since = None
-
-    async def _speech_tick(self, turn: Turn, frame: int, samples: int) -> None:
-        tick = turn.take(frame, samples)
-        offset = self._clock.slot_start(frame)
-        for start, sentence in tick.sentences:
-            event = gateway_pb2.Sentence()
-            event.CopyFrom(sentence)
-            event.start_seconds = (offset + start) / self.settings.sample_rate
-            self._echo.note_spoken(sentence.text)
-            await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
-        picture = media_pb2.Frame()
-        picture.CopyFrom(tick.frame)
-        picture.index = frame
-        await self._send_media(tick.pcm, picture, turn=turn.number)
-        self._echo.note_output(rms_of(tick.pcm))
-        now = time.perf_counter()
-        if turn.first_audio_at is None:
-            turn.first_audio_at = turn.first_frame_at = now
-            first = now - turn.received_at
-            self._metrics.converse_time_to_first_audio.labels(self._quality).observe(first)
-            self._metrics.converse_time_to_first_frame.labels(self._quality).observe(first)
-            if turn.speech_ended_at is not None:
-                self._metrics.converse_end_of_speech_to_first_audio.observe(
-                    now - turn.speech_ended_at
-                )
-
-    async def _hold_tick(self, turn: Turn, frame: int, samples: int) -> None:
-        assert turn.last_frame is not None
-        picture = media_pb2.Frame()
-        picture.CopyFrom(turn.last_frame)
-        picture.index = frame
-        turn.hold(frame)
-        self._echo.note_output(0.0)
-        await self._send_media(self._silence_of(samples), picture, turn=turn.number)
-
-    async def _send_media(
-        self, pcm: bytes, picture: media_pb2.Frame, *, turn: int
-    ) -> media_pb2.AudioChunk:
-        frame = picture.index
-        audio = media_pb2.AudioChunk(
-            pcm=pcm,
-            sample_rate=self.settings.sample_rate,
-            sample_offset=self._clock.slot_start(frame),
-        )
-        await self._send(gateway_pb2.ConverseResponse(audio=audio), turn=turn)
-        batch = media_pb2.FrameBatch(frames=[picture], fps=self._clock.fps)
-        await self._send(gateway_pb2.ConverseResponse(frames=batch), turn=turn)
-        return audio
-
-    def _silence_of(self, samples: int) -> bytes:
-        silence = self._silence.get(samples)
-        if silence is None:
-            silence = self._silence[samples] = bytes(2 * samples)
-        return silence
 
     # Plumbing ---------------------------------------------------------------------------
 

@@ -11,6 +11,10 @@
 - **final**: a ``UserSpeech`` FINAL, then, unless it is empty or the echo of the
   avatar's own words, a turn with the transcript as its text in the session's speech
   mode (it stops the turn that plays, as a text turn does);
+- **a resumed utterance**: speech that starts within :data:`RESUME_SECONDS` of the end of
+  the utterance whose turn is still in progress is the same person going on after a
+  pause longer than the end-of-speech silence: it stops that turn (a barge-in) and its
+  transcript is joined to the one before, so the next turn answers all of it;
 - **failures** (bad audio, no asr, the asr stream failing): a ``UserSpeech`` ERROR
   with the status code and words; the session goes on.
 """
@@ -31,6 +35,11 @@ from avatar_gateway.converse.listen import (
     VoiceProblem,
 )
 from avatar_gateway.metrics import GatewayMetrics
+
+RESUME_SECONDS = 1.0
+"""Speech that starts this soon (microphone time) after the end of the utterance that
+started the turn in progress goes on with that utterance: a pause inside what someone says
+can be longer than the end-of-speech silence, which is kept short for a quick answer."""
 
 
 class SessionControls(Protocol):
@@ -62,6 +71,17 @@ class _Utterance:
     started_seconds: float = 0.0
     held: bool = False
     ended_at: float | None = None
+    resumes: str = ""  # the transcript of the utterance this one goes on with
+
+
+@dataclass(frozen=True, slots=True)
+class _SpeechTurn:
+    """The turn a final transcript started, and where on the microphone its speech ended."""
+
+    listener: int
+    turn: int
+    text: str
+    end_seconds: float
 
 
 class VoiceTurns:
@@ -87,6 +107,7 @@ class VoiceTurns:
         self._session = session
         self._utterances: dict[tuple[int, int], _Utterance] = {}
         self._count = 0
+        self._last_turn: _SpeechTurn | None = None
 
     async def handle(self, item: object, received_at: float) -> bool:
         """Acts on one item of the inbox; False when it is not a speech item."""
@@ -141,6 +162,7 @@ class VoiceTurns:
         if self._session.turn_in_progress and self._voice.settings.barge_in:
             if self._echo.start_stops_avatar(started.time_seconds):
                 barge_in = True
+                utterance.resumes = self._resumed_text(listener, started.time_seconds)
             else:
                 utterance.held = True
         if barge_in:
@@ -156,11 +178,20 @@ class VoiceTurns:
             )
         )
 
+    def _resumed_text(self, listener: SpeechListener, start_seconds: float) -> str:
+        """The transcript that speech starting now goes on with, or "" when it is new."""
+        last = self._last_turn
+        if last is None or last.listener != listener.serial:
+            return ""
+        if last.turn != self._session.next_turn_number - 1:  # another turn came since
+            return ""
+        return last.text if start_seconds - last.end_seconds <= RESUME_SECONDS else ""
+
     async def _final(self, listener: SpeechListener, final, received_at: float) -> None:
         utterance = self._utterances.pop((listener.serial, final.utterance), None)
         if utterance is None:  # a final without its start (not sent by the asr service)
             utterance = _Utterance(self._next_number())
-        text = " ".join(final.text.split())
+        text = " ".join(f"{utterance.resumes} {final.text}".split())
         event = gateway_pb2.UserSpeech(
             kind=gateway_pb2.USER_SPEECH_KIND_FINAL,
             utterance=utterance.number,
@@ -181,6 +212,7 @@ class VoiceTurns:
             await self._send(event)
             return
         event.turn = self._session.next_turn_number
+        self._last_turn = _SpeechTurn(listener.serial, event.turn, text, final.end_seconds)
         await self._send(event, turn=event.turn)
         await self._session.speech_turn(text, received_at, utterance.ended_at)
 
