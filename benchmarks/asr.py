@@ -6,14 +6,14 @@ silence between, sent in 20 ms chunks at the pace they play, as a microphone wou
 each utterance it measures, at the client:
 
 - end of speech -> final: from the moment the last voiced sample was sent to the final
-  transcript's arrival (the configured end-of-speech silence, 500 ms by default, is part
+  transcript's arrival (the configured end-of-speech silence, 300 ms by default, is part
   of it: the service cannot know speech ended before that silence has passed);
 - detected -> final: from the ``speech_ended`` event to the final transcript (the
   transcription and its delivery);
 - the real-time factor of the transcription (its processing time / the utterance);
 - the word error rate over all sentences.
 
-    python -m benchmarks.asr [--sentences 12] [--beam-size 5] [--end-of-speech-ms 500]
+    python -m benchmarks.asr [--sentences 12] [--beam-size 5] [--end-of-speech-ms 300]
                              [--no-early] [--stem asr]
 
 The asr server runs in this process on a free port, configured through its environment
@@ -216,7 +216,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=int, default=12)
     parser.add_argument("--beam-size", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--end-of-speech-ms", type=int, default=500)
+    parser.add_argument("--end-of-speech-ms", type=int, default=300)
     parser.add_argument(
         "--no-early", action="store_true", help="transcribe only once the silence ends speech"
     )

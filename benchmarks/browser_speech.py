@@ -31,7 +31,7 @@ speech -> final and -> first answer audio sent; web front: end of speech, as the
 microphone's audio arrived there, -> the answer's first audio handed to WebRTC) are read
 from their ``/metrics`` at the end, to show where the time went.
 
-    python -m benchmarks.browser_speech [--utterances 10]
+    python -m benchmarks.browser_speech [--utterances 10] [--end-of-speech-ms 300]
 
 Writes ``browser_speech.json`` and ``browser_speech.md`` to ``--output-dir`` (default
 ``benchmarks/results``). A benchmark, not a test: it plays its audio in real time.
@@ -343,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.browser_speech``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--utterances", type=int, default=10, help="sentences said (>= 10)")
+    parser.add_argument("--end-of-speech-ms", type=int, default=300, help="asr silence")
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     sentences = list(SENTENCES[: max(1, args.utterances)])
@@ -350,7 +351,7 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="avatar-bench-speech-") as work:
         wav = Path(work) / "microphone.wav"
         lengths = write_wav(wav, spoken, rate)
-        with running_stack(Path(work), 500) as (stack, _avatar_id):
+        with running_stack(Path(work), args.end_of_speech_ms) as (stack, _avatar_id):
             web_port, metrics_port = free_ports(2)
             stack.start_web(port=web_port, metrics_port=metrics_port)
             stack.wait_until_web_serving()
@@ -372,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         words += len(words_of(sentence))
     data = {
         "benchmark": "browser_speech",
-        "settings": {"utterances": len(sentences), "gap_seconds": GAP_SECONDS},
+        "settings": {
+            "utterances": len(sentences),
+            "gap_seconds": GAP_SECONDS,
+            "end_of_speech_ms": args.end_of_speech_ms,
+        },
         "machine": before,
         "load_average_after": machine()["load_average"],
         "utterances": rows,

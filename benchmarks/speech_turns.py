@@ -8,14 +8,14 @@ time, silence between. Each sentence waits for the answer to finish before the n
 Per utterance, at the gRPC client:
 
 - end of speech -> final: from the moment the last voiced sample was sent to the
-  ``UserSpeech`` FINAL's arrival (the end-of-speech silence, 500 ms by default, is part
+  ``UserSpeech`` FINAL's arrival (the end-of-speech silence, 300 ms by default, is part
   of it: speech has not ended before that silence has passed);
 - end of speech -> first answer audio: to the arrival of the answer turn's first audio
   (the LLM's answer, synthesised and animated; the gateway sends each tick up to
   ``AVATAR_GATEWAY_SESSION_LEAD_SECONDS``, 0.1 s, before its time);
 - the word error rate of the transcripts.
 
-    python -m benchmarks.speech_turns [--sentences 10] [--end-of-speech-ms 500]
+    python -m benchmarks.speech_turns [--sentences 10] [--end-of-speech-ms 300]
 
 Writes ``speech_turns.json`` and ``speech_turns.md`` to ``--output-dir`` (default
 ``benchmarks/results``). A benchmark, not a test: it plays its audio in real time.
@@ -221,7 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.speech_turns``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=10)
-    parser.add_argument("--end-of-speech-ms", type=int, default=500)
+    parser.add_argument("--end-of-speech-ms", type=int, default=300)
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--stem", default="speech_turns")
     args = parser.parse_args(argv)

@@ -113,9 +113,14 @@ def test_config_reads_its_variables_and_names_a_bad_one(tmp_path):
     config = AsrConfig.from_env({})
     assert (config.server.port, config.server.metrics_port) == (50056, 9056)
     assert (config.beam_size, config.threads, config.compute_type) == (5, 2, "int8")
-    assert config.end_of_speech_ms == 500 and config.default_language == "en"
+    assert config.end_of_speech_ms == 300 and config.default_language == "en"
     tuned = AsrConfig.from_env({"AVATAR_ASR_BEAM_SIZE": "1", "AVATAR_ASR_LANGUAGE": "HR"})
     assert (tuned.beam_size, tuned.default_language) == (1, "hr")
+    assert config.window_padding_seconds == 10.0
+    full = AsrConfig.from_env({"AVATAR_ASR_WINDOW_PADDING_SECONDS": "30"})
+    assert full.window_padding_seconds == 30.0
+    with pytest.raises(ConfigError, match="AVATAR_ASR_WINDOW_PADDING_SECONDS=2.0 is below"):
+        AsrConfig.from_env({"AVATAR_ASR_WINDOW_PADDING_SECONDS": "2"})
     with pytest.raises(ConfigError, match="AVATAR_ASR_END_OF_SPEECH_MS=50 is below"):
         AsrConfig.from_env({"AVATAR_ASR_END_OF_SPEECH_MS": "50"})
     with pytest.raises(ConfigError, match=r"AVATAR_ASR_MODEL=.*\(no model.bin in it\)"):

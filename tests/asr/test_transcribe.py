@@ -63,7 +63,7 @@ async def test_list_models_names_tiny_en_and_the_defaults(asr):
     answer = await asr.ListModels(asr_pb2.ListModelsRequest())
     (model,) = answer.models
     assert (model.name, list(model.languages), model.multilingual) == ("tiny.en", ["en"], False)
-    assert answer.default_language == "en" and answer.end_of_speech_ms == 500
+    assert answer.default_language == "en" and answer.end_of_speech_ms == 300
 
 
 async def test_a_sentence_between_silences_is_found_and_transcribed(asr, asr_server, sentence):
@@ -142,7 +142,10 @@ async def test_interim_results_give_partials_before_the_final(asr, tts):
     # Paced as it is spoken: a client that sends faster than real time has its speech end
     # before a partial could be made, and partials of ended speech are not sent.
     speech = await render(tts, f"{SENTENCES[1]} {SENTENCES[2]}")
-    stream = requests(_padded(speech, tail=0.7), speech.sample_rate, interim_results=True)
+    # One utterance: the pause between the sentences is longer than the default silence.
+    stream = requests(
+        _padded(speech, tail=1.0), speech.sample_rate, interim_results=True, end_of_speech_ms=800
+    )
     responses = [response async for response in asr.Transcribe(_paced(stream), timeout=120)]
     kinds = [r.WhichOneof("event") for r in responses]
     assert responses[0].started.interim_results

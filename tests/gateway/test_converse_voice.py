@@ -170,3 +170,57 @@ async def test_failures_become_error_events_and_other_items_are_left_alone():
         "avatar_errors_total", {"stage": "asr", "code": "UNAVAILABLE"}
     )
     assert errors_total == 1
+
+
+def _final_at(text: str, utterance: int, start: float, end: float) -> HeardEvent:
+    transcript = asr_pb2.Transcript(
+        utterance=utterance, text=text, start_seconds=start, end_seconds=end
+    )
+    return _heard(final=transcript)
+
+
+async def test_speech_resumed_soon_after_a_pause_goes_on_with_the_turn_it_started():
+    turns, session, _, registry = _voice()
+    await turns.handle(_start(0, at=1.0), 0.0)
+    await turns.handle(_final_at("It snowed, rained,", 0, 1.0, 2.0), 0.0)
+    session.turn_in_progress = True  # its answer is being prepared
+    await turns.handle(_start(1, at=2.6), 0.0)
+    await turns.handle(_final_at("and hailed the same morning.", 1, 2.6, 4.0), 0.0)
+    assert session.stopped == 1
+    assert session.turns == [
+        "It snowed, rained,",
+        "It snowed, rained, and hailed the same morning.",
+    ]
+    final = _speech(session)[-1]
+    assert (final.text, final.turn) == ("It snowed, rained, and hailed the same morning.", 2)
+    assert registry.get_sample_value("avatar_converse_voice_barge_ins_total") == 1
+
+
+async def test_speech_after_a_longer_pause_or_another_turn_is_a_turn_of_its_own():
+    turns, session, _, _ = _voice()
+    await turns.handle(_start(0, at=1.0), 0.0)
+    await turns.handle(_final_at("Rice is often served.", 0, 1.0, 2.0), 0.0)
+    session.turn_in_progress = True
+    await turns.handle(_start(1, at=3.5), 0.0)  # 1.5 s later: something new
+    await turns.handle(_final_at("In round bowls?", 1, 3.5, 4.5), 0.0)
+    assert session.turns[-1] == "In round bowls?"
+    session.turn_in_progress = True
+    session.next_turn_number += 1  # a text turn came in between
+    await turns.handle(_start(2, at=4.8), 0.0)
+    await turns.handle(_final_at("Yes.", 2, 4.8, 5.0), 0.0)
+    assert session.turns[-1] == "Yes."
+    # With nothing in progress (the answer ended) a quick start is new speech too.
+    session.turn_in_progress = False
+    await turns.handle(_start(3, at=5.2), 0.0)
+    await turns.handle(_final_at("Thanks.", 3, 5.2, 5.6), 0.0)
+    assert session.turns[-1] == "Thanks."
+
+
+async def test_a_resumed_utterance_that_says_nothing_still_gets_the_turn_answered():
+    turns, session, _, _ = _voice()
+    await turns.handle(_start(0, at=1.0), 0.0)
+    await turns.handle(_final_at("What time is it?", 0, 1.0, 2.0), 0.0)
+    session.turn_in_progress = True
+    await turns.handle(_start(1, at=2.4), 0.0)  # a cough
+    await turns.handle(_final_at("", 1, 2.4, 2.6), 0.0)
+    assert session.turns == ["What time is it?", "What time is it?"]

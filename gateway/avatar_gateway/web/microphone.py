@@ -32,7 +32,7 @@ from avatar_gateway.web.metrics import WebMetrics
 LOG = logging.getLogger("avatar.web.microphone")
 SAMPLE_RATE = 16_000
 # Silence sent after push-to-talk is let go: more than the asr service's default
-# end-of-speech silence (500 ms), so the utterance ends without waiting for more audio.
+# end-of-speech silence (300 ms by default), so the utterance ends without waiting for more audio.
 RELEASE_TAIL_SECONDS = 0.7
 # Arrival times kept for the audio sent: more than the longest utterance (the asr
 # service cuts utterances at 30 s by default) plus the end-of-speech silence.

@@ -59,7 +59,7 @@ class AsrConfig:
     workers: int = 1
     device: str = "cpu"
     compute_type: str = "int8"
-    end_of_speech_ms: int = 500
+    end_of_speech_ms: int = 300
     speech_threshold: float = 0.5
     partial_interval_seconds: float = 1.0
     max_utterance_seconds: float = 20.0
@@ -97,7 +97,7 @@ class AsrConfig:
             workers=env.integer("WORKERS", 1, minimum=1, maximum=16),
             device=device,
             compute_type=env.string("COMPUTE_TYPE", "int8" if device == "cpu" else "float16"),
-            end_of_speech_ms=env.integer("END_OF_SPEECH_MS", 500, minimum=100, maximum=5000),
+            end_of_speech_ms=env.integer("END_OF_SPEECH_MS", 300, minimum=100, maximum=5000),
             speech_threshold=env.number("SPEECH_THRESHOLD", 0.5, minimum=0.05, maximum=0.95),
             partial_interval_seconds=env.number(
                 "PARTIAL_INTERVAL_SECONDS", 1.0, minimum=0.2, maximum=30.0

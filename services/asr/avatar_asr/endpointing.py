@@ -37,7 +37,7 @@ class EndpointSettings:
     """
 
     threshold: float = 0.5
-    end_of_speech_seconds: float = 0.5
+    end_of_speech_seconds: float = 0.3
     max_utterance_seconds: float = 20.0
     min_speech_windows: int = 2
 

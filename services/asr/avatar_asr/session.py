@@ -25,8 +25,11 @@ from avatar_asr.endpointing import (
 from avatar_asr.vad import WINDOW_SAMPLES, WINDOW_SECONDS, VoiceActivityModel
 
 PAD_SECONDS = 0.2
-"""Audio kept on each side of an utterance for the recogniser (its first and last sounds
-are often quieter than the voice-activity threshold)."""
+"""Audio kept before an utterance for the recogniser (its first sounds are often quieter
+than the voice-activity threshold)."""
+TAIL_PAD_SECONDS = 0.128
+"""Audio kept after an utterance (four windows): enough for its soft last sounds, and short,
+since the early transcription cannot start before this much silence has come."""
 
 
 class StreamInputError(AudioFormatError):
@@ -115,7 +118,7 @@ class RecognitionSession:
         self._last_partial_window = 0
         self._current_start = 0
         self._early_for: int | None = None  # the silence start an early final was made for
-        self._pad_windows = math.ceil(PAD_SECONDS / WINDOW_SECONDS)
+        self._pad_windows = math.ceil(TAIL_PAD_SECONDS / WINDOW_SECONDS - 1e-9)
 
     @property
     def audio_seconds(self) -> float:
@@ -186,7 +189,9 @@ class RecognitionSession:
         end_seconds = min(boundary.window * WINDOW_SECONDS, self._fed / MODEL_RATE)
         end_seconds = max(end_seconds, start_seconds)
         self.speech_seconds += end_seconds - start_seconds
-        audio, audio_start = self._slice(start_seconds - PAD_SECONDS, end_seconds + PAD_SECONDS)
+        audio, audio_start = self._slice(
+            start_seconds - PAD_SECONDS, end_seconds + TAIL_PAD_SECONDS
+        )
         return Utterance(
             index, start_seconds, end_seconds, audio, audio_start, True, boundary.reason
         )
@@ -203,7 +208,9 @@ class RecognitionSession:
         self._early_for = silence
         start_seconds = self._current_start * WINDOW_SECONDS
         end_seconds = silence * WINDOW_SECONDS
-        audio, audio_start = self._slice(start_seconds - PAD_SECONDS, end_seconds + PAD_SECONDS)
+        audio, audio_start = self._slice(
+            start_seconds - PAD_SECONDS, end_seconds + TAIL_PAD_SECONDS
+        )
         return Utterance(
             self.utterances, start_seconds, end_seconds, audio, audio_start, False, early=True
         )
