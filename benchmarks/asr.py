@@ -13,8 +13,8 @@ each utterance it measures, at the client:
 - the real-time factor of the transcription (its processing time / the utterance);
 - the word error rate over all sentences.
 
-    python -m benchmarks.asr [--sentences 12] [--beam-size 5] [--end-of-speech-ms 300]
-                             [--no-early] [--stem asr]
+    python -m benchmarks.asr [--sentences 12] [--beam-size 1] [--end-of-speech-ms 300]
+                             [--window-padding-seconds 10] [--no-early] [--stem asr]
 
 The asr server runs in this process on a free port, configured through its environment
 as deployed. Writes ``asr.json`` and ``asr.md`` to ``--output-dir`` (default
@@ -130,6 +130,7 @@ async def measure(args: argparse.Namespace, spoken: list[np.ndarray], rate: int)
             "AVATAR_ASR_METRICS_PORT": "-1",
             "AVATAR_ASR_BEAM_SIZE": str(args.beam_size),
             "AVATAR_ASR_THREADS": str(args.threads),
+            "AVATAR_ASR_WINDOW_PADDING_SECONDS": str(args.window_padding_seconds),
             "AVATAR_ASR_EARLY_TRANSCRIPTION": "false" if args.no_early else "true",
         }
     )
@@ -201,6 +202,8 @@ def report(data: dict) -> str:
             f"asr over {len(rows)} utterances of the default voice (Harvard sentences, "
             f"{GAP_SECONDS} s apart, paced in real time in {CHUNK_SECONDS * 1000:.0f} ms chunks); "
             f"Whisper tiny.en int8, beam {settings['beam_size']}, {settings['threads']} threads, "
+            f"each utterance read with {settings['window_padding_seconds']:g} s of silence after "
+            "it (at most Whisper's 30 s window), "
             f"end of speech after {settings['end_of_speech_ms']} ms of silence, early "
             f"transcription {'on' if settings['early_transcription'] else 'off'}; word error rate "
             f"{data['word_error_rate']:.3f}; {describe_machine(data['machine'])}.",
@@ -214,9 +217,15 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.asr``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=12)
-    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--beam-size", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--end-of-speech-ms", type=int, default=300)
+    parser.add_argument(
+        "--window-padding-seconds",
+        type=float,
+        default=10.0,
+        help="silence after each utterance in the window Whisper reads (30: its full window)",
+    )
     parser.add_argument(
         "--no-early", action="store_true", help="transcribe only once the silence ends speech"
     )
@@ -239,6 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         settings={
             "beam_size": args.beam_size,
             "threads": args.threads,
+            "window_padding_seconds": args.window_padding_seconds,
             "end_of_speech_ms": args.end_of_speech_ms,
             "early_transcription": not args.no_early,
             "sentences": len(sentences),
