@@ -12,6 +12,7 @@ closure, blinks and head motion.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -73,16 +74,35 @@ class Observation:
 class FaceObserver:
     """Finds the face and fits 68 landmarks in each frame independently.
 
-    With ``upscale`` above 1 the landmarks are fitted on the frame enlarged that
-    many times (cubic), in the box found at frame size: dlib's points are whole
-    pixels and its model knows faces larger than a 512 px frame's, so a lip a few
-    pixels thick reads to a fraction of a pixel instead of to the pixel.
+    At frame size (the default) dlib's predictor runs once on the frame. With
+    ``scales`` and ``shifts``, the face is found at frame size, then the landmarks
+    are fitted on several enlarged copies of the frame (cubic resampling): one per
+    scale and shift, the shift moving the copy by that many of its own pixels along
+    both axes (one pixel of a copy enlarged 2x is half a frame pixel). Each copy's
+    points are mapped back to the frame and each landmark's median over the copies
+    is reported. dlib's points are whole pixels and its model knows faces larger
+    than a 512 px frame's, so enlarging reads a lip a few pixels thick to a fraction
+    of a pixel; and a fit that slips on one copy's pixel grid (a few pixels off on
+    one frame, with the frames around it read right) is outvoted by the others,
+    while a lip that is really thinner is seen by every copy and stays thinner in
+    the median. Each frame is still judged on its own pixels alone.
     """
 
-    def __init__(self, upscale: int = 1) -> None:
+    def __init__(self, scales: Sequence[float] = (1.0,), shifts: Sequence[float] = (0.0,)) -> None:
+        """Loads dlib's detector and predictor.
+
+        Args:
+            scales: Enlargements of the frame the landmarks are fitted on (>= 1).
+            shifts: Offsets of each enlarged copy, in its own pixels (both axes).
+
+        Raises:
+            ValueError: A scale below 1, or no scale or shift at all.
+        """
+        if not scales or not shifts or min(scales) < 1.0:
+            raise ValueError(f"need scales >= 1 and at least one shift: {scales}, {shifts}")
         self._detector = dlib.get_frontal_face_detector()
         self._predictor = dlib.shape_predictor(str(default_predictor_path()))
-        self._upscale = upscale
+        self._copies = [(float(scale), float(shift)) for scale in scales for shift in shifts]
 
     def observe(self, frame: np.ndarray) -> Observation:
         """Landmarks of the largest face in an RGB frame.
@@ -93,16 +113,37 @@ class FaceObserver:
         gray = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
         faces = sorted(self._detector(gray, 0), key=lambda box: box.area(), reverse=True)
         assert faces, "the observer found no face in a rendered frame"
-        box, scale = faces[0], self._upscale
-        if scale > 1:
-            gray = cv2.resize(gray, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
-            box = dlib.rectangle(
-                box.left() * scale, box.top() * scale, box.right() * scale, box.bottom() * scale
-            )
-        shape = self._predictor(gray, box)
-        points = np.array([(part.x, part.y) for part in shape.parts()], dtype=float)
-        # A point at whole pixel k of the enlarged frame is at (k + 0.5) / scale - 0.5.
-        return Observation((points + 0.5) / scale - 0.5)
+        box = faces[0]
+        if self._copies == [(1.0, 0.0)]:
+            return Observation(_points(self._predictor(gray, box)))
+        # Only the face (with a margin for the predictor's reach) is enlarged.
+        margin = box.width() // 4
+        left, top = max(box.left() - margin, 0), max(box.top() - margin, 0)
+        right = min(box.right() + margin + 1, gray.shape[1])
+        bottom = min(box.bottom() + margin + 1, gray.shape[0])
+        crop = np.ascontiguousarray(gray[top:bottom, left:right])
+        corners = np.array([[box.left(), box.top()], [box.right(), box.bottom()]]) - (left, top)
+        fits = [self._fit(crop, corners, scale, shift) for scale, shift in self._copies]
+        return Observation(np.median(fits, axis=0) + (left, top))
+
+    def _fit(self, crop: np.ndarray, corners: np.ndarray, scale: float, shift: float) -> np.ndarray:
+        """The landmarks fitted on one enlarged, shifted copy, in the crop's pixels."""
+        # Crop pixel k's area maps onto the copy's [scale * k - 0.5, scale * (k + 1) - 0.5]
+        # (plus the shift): its centre lands at scale * k + offset.
+        offset = shift + 0.5 * scale - 0.5
+        matrix = np.array([[scale, 0.0, offset], [0.0, scale, offset]])
+        size = (round(crop.shape[1] * scale), round(crop.shape[0] * scale))
+        copy = cv2.warpAffine(
+            crop, matrix, size, flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE
+        )
+        (x0, y0), (x1, y1) = np.round(corners * scale + offset).astype(int)
+        points = _points(self._predictor(copy, dlib.rectangle(x0, y0, x1, y1)))
+        return (points - offset) / scale
+
+
+def _points(shape: dlib.full_object_detection) -> np.ndarray:
+    """The 68 fitted points as a (68, 2) float array of (x, y) pixels."""
+    return np.array([(part.x, part.y) for part in shape.parts()], dtype=float)
 
 
 def loudness_per_frame(samples: np.ndarray, sample_rate: int, fps: float, count: int) -> np.ndarray:

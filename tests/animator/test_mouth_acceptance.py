@@ -10,26 +10,29 @@ closed-mouth photo, a painted portrait and a bearded face
 the renderer's), and the clips must show:
 
 * both lips keeping their thickness (outer to inner lip edge, the mean of the three
-  middle columns) within 30% of the photo's own, in every frame; "the photo's own"
-  is what the observer reads on the same face's silent clip (same seed, same head
-  motion), so its detector's reading of the still photo is not taken for the truth.
-  The one thing forgiven is the detector's own glitch: at most one isolated frame
-  per clip (both neighbours within 30%). On the real closed-mouth photo (a 6 px
-  upper lip) dlib has one such frame in three of its six clips, e.g. pressed lips
-  that look as in the frames around them read with the lower lip 31% thin; the other
-  readable faces have none;
+  middle columns) within 30% of the photo's own in every frame of every clip, nothing
+  forgiven; "the photo's own" is the median of what the observer reads on the same
+  face's silent clip (same seed, same head motion), so its detector's reading of the
+  still photo is not taken for the truth;
 * mouth opening that follows the loudness best at lag 0, with r >= 0.55 there;
 * an open mouth whose brightest 1% of pixels are no brighter than the photo's own
   99th-percentile face lightness (drawn teeth never outshine the photo), or, when
   the photo shows its own teeth, than its own mouth.
 
-The observer fits its landmarks on frames enlarged 2x (``fine_observer``): at frame
-size its points are whole pixels, and a 6 px lip misread by two pixels is already
-off by a third. The lips are judged on the faces whose lips the observer can read:
-those where, on the silent clip (the photo's mouth, only the head moving), every
-thickness reading falls within 30% of their median. dlib loses the lips under the
-bearded face's moustache (more than one silent frame in ten is off by more), so
-that face is judged on brightness only; at least four faces must be readable.
+The observer (``fine_observer``) fits its landmarks on six enlarged copies of each
+frame (1.8x, 2x and 2.2x, each also shifted by one of its pixels) and takes each
+landmark's median: at frame size its points are whole pixels, and a 6 px lip misread
+by two pixels is already off by a third. On one copy dlib's fit now and then slips on
+a frame that looks as the frames around it (on the real closed-mouth photo's 6 px
+upper lip: pressed lips read 31% thin, or the inner lip points caught on the lower
+edge of the teeth); the other copies outvote it, while a lip the renderer really
+thinned reads thin on every copy. The lips are judged on the faces whose lips the
+observer can read: those where, on the silent clip (the photo's mouth, only the head
+moving), every thickness reading falls within 30% of their median. dlib loses the
+lips under the bearded face's moustache, so that face is judged on brightness only;
+at least four faces must be readable.
+
+Each test prints its figures per clip (``pytest -rP`` shows them).
 """
 
 from __future__ import annotations
@@ -49,9 +52,9 @@ from avatar_tts.engines.espeak import EspeakEngine
 from avatar_tts.engines.hibari import HibariEngine
 from tests.animator.observer import Observation, lagged_correlations, loudness_per_frame
 
-# Rendering and reading every clip (the module's fixture) takes minutes on a busy
-# 2-core machine: more than the suite's default timeout.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1200)]
+# Rendering and reading every clip (the module's fixture; six fits per frame) takes
+# about seven minutes on a busy 2-core machine: more than the suite's default timeout.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DATA = Path(__file__).resolve().parent / "data"
 ASSETS = resources.files("avatar_devtools") / "assets"
@@ -202,36 +205,19 @@ def _report(clips, measure) -> dict[str, object]:
 
 
 def test_lips_keep_their_thickness_in_every_frame(clips):
-    def misread(clip: Clip) -> tuple[int, int, float, float]:
+    def thickness(clip: Clip) -> tuple[int, float, float]:
         ratios = np.array([_lip_thickness(o.points) for o in clip.observations])
         ratios /= clip.face.own_thickness
-        beyond = _beyond_tolerance(ratios)
-        # A frame beyond 30% whose neighbours both read within it is the detector's
-        # glitch, not a lip the renderer thinned (a viseme lasts several frames).
-        neighbours = np.zeros_like(beyond)
-        neighbours[1:] |= beyond[:-1]
-        neighbours[:-1] |= beyond[1:]
-        held = beyond & (neighbours | _at_ends(len(beyond)))
         return (
-            int(held.sum()),
-            int((beyond & ~held).sum()),
+            int(_beyond_tolerance(ratios).sum()),
             round(float(ratios.min()), 2),
             round(float(ratios.max()), 2),
         )
 
-    found = _report(_readable(clips), misread)
-    failing = {key: value for key, value in found.items() if value[0] > 0 or value[1] > 1}
-    assert failing == {}, (
-        "(frames beyond 30% with a neighbour beyond too, isolated ones, lowest ratio, "
-        f"highest): {found}"
-    )
-
-
-def _at_ends(count: int) -> np.ndarray:
-    """True for a clip's first and last frame (one neighbour only: not judged isolated)."""
-    ends = np.zeros(count, dtype=bool)
-    ends[[0, -1]] = True
-    return ends
+    found = _report(_readable(clips), thickness)
+    print("(frames beyond 30%, lowest ratio of either lip, highest):", found)
+    failing = {key: value for key, value in found.items() if value[0] > 0}
+    assert failing == {}, f"(frames beyond 30%, lowest ratio, highest): {found}"
 
 
 def test_mouth_opening_follows_the_loudness_at_lag_zero(clips):
@@ -242,9 +228,13 @@ def test_mouth_opening_follows_the_loudness_at_lag_zero(clips):
         return lagged_correlations(gaps, loudness, range(-3, 4))
 
     found = _report(_readable(clips), correlations)
+    rounded = {
+        key: {lag: round(r, 3) for lag, r in by_lag.items()} for key, by_lag in found.items()
+    }
+    print("r by lag:", rounded)
     late = {
-        key: {lag: round(r, 3) for lag, r in by_lag.items()}
-        for key, by_lag in found.items()
+        key: by_lag
+        for key, by_lag in rounded.items()
         if max(by_lag, key=by_lag.get) != 0 or by_lag[0] < 0.55
     }
     assert late == {}, "r by lag (frames; + means the mouth lags the sound)"
@@ -269,5 +259,6 @@ def test_the_open_mouth_is_never_brighter_than_the_photo(clips):
         return round(float(np.percentile(np.concatenate(mouth), 99)), 1), round(float(limit), 1)
 
     found = _report(clips, brightness)
+    print("(open mouth's 99th percentile L*, the photo's):", found)
     too_bright = {key: value for key, value in found.items() if value[0] > value[1] + 0.5}
     assert too_bright == {}, f"(open mouth's 99th percentile L*, the photo's): {found}"
