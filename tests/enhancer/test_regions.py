@@ -159,3 +159,20 @@ async def test_bad_regions_get_invalid_argument(stub, config, message):
     error = await refused(lambda: _enhanced(stub, config, frames))
     assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert message in error.details()
+
+
+def test_blending_in_place_gives_the_same_frame_and_writes_into_it():
+    image = _texture(5)
+    # Two patches apart and two that merge: every patch's crop must still be the input's.
+    blender = RegionBlender([Region(5, 5, 20, 15), Region(60, 60, 20, 20), Region(70, 70, 15, 15)])
+    backend = OpenCvEnhancer()
+
+    def enhance(crop, _corner):
+        return backend.enhance(crop, EnhanceSettings())
+
+    copied = blender.apply(image, enhance)
+    own = image.copy()
+    in_place = blender.apply(own, enhance, in_place=True)
+    assert in_place is own
+    assert np.array_equal(in_place, copied)
+    assert not np.array_equal(copied, image)

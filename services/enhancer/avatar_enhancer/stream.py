@@ -96,6 +96,9 @@ class EnhanceStream:
     def _enhanced(self, image: np.ndarray, landmarks: FaceLandmarks | None) -> np.ndarray:
         if self._regions is None:
             return self._backend.enhance(image, self._settings, landmarks)
+        # The decoded frame is this job's own: the regions are blended into it. An RGB24
+        # frame is a read-only view of the request's bytes, and gets copied.
+        in_place = image.flags.writeable
         if self._backend.needs_faces:
             # A face model sees the whole aligned face; only the regions are kept.
             whole = self._backend.enhance(image, self._settings, landmarks)
@@ -104,9 +107,12 @@ class EnhanceStream:
                 lambda crop, corner: whole[
                     corner[0] : corner[0] + crop.shape[0], corner[1] : corner[1] + crop.shape[1]
                 ],
+                in_place=in_place,
             )
         return self._regions.apply(
-            image, lambda crop, _corner: self._backend.enhance(crop, self._settings)
+            image,
+            lambda crop, _corner: self._backend.enhance(crop, self._settings),
+            in_place=in_place,
         )
 
     async def _faces(
