@@ -51,8 +51,10 @@ CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
 # When a turn's speech arrives, idle audio held before it is skipped down to this much held
-# ahead (measured as it arrives: it covers the gateway's next tick, 40 ms, and jitter).
-SPEECH_LEAD_SECONDS = 0.05
+# ahead (measured as it arrives). It covers the wait for the gateway's next tick: a turn's
+# first speech tick leaves the gateway as soon as it is in hand, up to a tick (40 ms) before
+# its time, and the next one at its time, so up to 80 ms later.
+SPEECH_LEAD_SECONDS = 0.08
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
