@@ -51,6 +51,9 @@ class SpeakPlan:
             loop; frame indices sent on still count from 0.
         loop_frames: When above 0, that motion repeats every ``loop_frames`` frames,
             as in the avatar's idle loop; 0 means no loop.
+        frame_batch: Frames per batch the animator sends after the first (which goes
+            alone); 0 leaves it the animator's default. A live session plays a frame per
+            tick and asks for small batches: the frames after the first come sooner.
     """
 
     text: str
@@ -67,6 +70,7 @@ class SpeakPlan:
     history: tuple[ConversationTurn, ...] = ()
     start_frame: int = 0
     loop_frames: int = 0
+    frame_batch: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationLimits, open_conversation_store
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
-from avatar_gateway.converse.session import ConverseSession
+from avatar_gateway.converse.session import FRAME_BATCH, ConverseSession
 from avatar_gateway.converse.settings import SessionError, SessionSettings
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
 from avatar_gateway.converse.turn import TurnRunner
@@ -269,6 +269,8 @@ async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_to
     starts = [config.start_frame for config in animator.configs]
     assert starts[0] <= ended.start_frame
     assert all(config.loop_frames == 3 for config in animator.configs)
+    # In small batches: the frames after the first come soon.
+    assert all(config.batch_size == FRAME_BATCH for config in animator.configs)
     for turn, frame in frames:
         if turn == 0:
             assert frame.data == b"idle%d" % (frame.index % 3)

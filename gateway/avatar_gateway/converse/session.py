@@ -57,6 +57,11 @@ START_FRAMES = 1
 """Frames after the next tick to send where a new turn's speech is placed: its
 pipeline's usual time to the first frame, so speech starts soon and on its pose."""
 
+FRAME_BATCH = 2
+"""Frames per animator batch of a turn (after the first, which comes alone): a session
+plays one frame a tick, so small batches keep the frames after the first from arriving
+late (a hold, silence, at the start of the speech)."""
+
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
 
@@ -420,7 +425,9 @@ class ConverseSession:
 
 
 def _turn_plan(template: SpeakPlan, text: str, chat: bool, start_frame: int) -> SpeakPlan:
-    return dataclasses.replace(template, text=text, chat=chat, start_frame=start_frame)
+    return dataclasses.replace(
+        template, text=text, chat=chat, start_frame=start_frame, frame_batch=FRAME_BATCH
+    )
 
 
 async def _remember_done(chat_turns: ChatTurns, plan: SpeakPlan, spoken_text: str) -> None:

@@ -145,6 +145,7 @@ class AnimatorStage(Stage):
             fps=plan.fps,
             start_frame=plan.start_frame + first_frame,
             loop_frames=plan.loop_frames,
+            batch_size=plan.frame_batch,
             sample_rate=sample_rate,
             encoding=encoding,
             jpeg_quality=95 if plan.high_quality else 85,
