@@ -127,7 +127,7 @@ async def test_high_quality_sends_frame_batches_to_the_enhancer_and_media_to_the
     assert indices == list(range(20))
     # RGB24 batches would be too big to send on: high quality animates as JPEG.
     assert {(c.encoding, c.jpeg_quality) for c in harness.animator.configs} == {
-        (media_pb2.FRAME_ENCODING_JPEG, 95)
+        (media_pb2.FRAME_ENCODING_JPEG, 90)
     }
 
 

@@ -10,6 +10,7 @@ from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.stages.base import Stage, StageContext, requests_until
+from avatar_gateway.stages.enhancer import HIGH_QUALITY_JPEG
 from avatar_gateway.stages.events import END, EndOfStream, SentenceSpeech, SpeechStarted
 
 ClientEvent = gateway_pb2.SpeakResponse
@@ -148,7 +149,7 @@ class AnimatorStage(Stage):
             batch_size=plan.frame_batch,
             sample_rate=sample_rate,
             encoding=encoding,
-            jpeg_quality=95 if plan.high_quality else 85,
+            jpeg_quality=HIGH_QUALITY_JPEG if plan.high_quality else 85,
             motion=plan.motion,
             appearance=self._appearance,
         )

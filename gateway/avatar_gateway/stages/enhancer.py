@@ -15,6 +15,12 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.stages.base import Stage, StageContext, requests_until
 from avatar_gateway.stages.events import END, EndOfStream
 
+# JPEG quality of high quality's frames on both legs, animator to enhancer and enhancer
+# out. The same quality means the same quantisation tables, so the pixels the enhancer
+# leaves alone come out of its re-encode almost exactly as the animator encoded them
+# (95 in, 90 out lost 1.8 dB more on them), and the enhancer decodes a third fewer bytes.
+HIGH_QUALITY_JPEG = 90
+
 
 class EnhancerStage(Stage):
     """Streams the animator's frame batches through one ``Enhance`` call.
@@ -69,7 +75,9 @@ class EnhancerStage(Stage):
         self, regions: tuple[enhancer_pb2.Region, ...]
     ) -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
         encoding = self.context.plan.frame_encoding
-        config = enhancer_pb2.EnhanceConfig(encoding=encoding, regions=regions)
+        config = enhancer_pb2.EnhanceConfig(
+            encoding=encoding, jpeg_quality=HIGH_QUALITY_JPEG, regions=regions
+        )
         yield enhancer_pb2.EnhanceRequest(config=config)
         while (batch := await self._inbox.get()) is not END:
             yield enhancer_pb2.EnhanceRequest(frames=batch)
