@@ -13,7 +13,7 @@ each utterance it measures, at the client:
 - the real-time factor of the transcription (its processing time / the utterance);
 - the word error rate over all sentences.
 
-    python -m benchmarks.asr [--sentences 12] [--beam-size 5] [--end-of-speech-ms 300]
+    python -m benchmarks.asr [--sentences 12] [--beam-size 2] [--end-of-speech-ms 300]
                              [--window-padding-seconds 10] [--no-early] [--stem asr]
 
 The asr server runs in this process on a free port, configured through its environment
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of ``python -m benchmarks.asr``."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sentences", type=int, default=12)
-    parser.add_argument("--beam-size", type=int, default=5)
+    parser.add_argument("--beam-size", type=int, default=2)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--end-of-speech-ms", type=int, default=300)
     parser.add_argument(

@@ -112,7 +112,7 @@ def test_long_speech_is_cut_at_the_limit_and_goes_on_as_the_next_utterance():
 def test_config_reads_its_variables_and_names_a_bad_one(tmp_path):
     config = AsrConfig.from_env({})
     assert (config.server.port, config.server.metrics_port) == (50056, 9056)
-    assert (config.beam_size, config.threads, config.compute_type) == (5, 2, "int8")
+    assert (config.beam_size, config.threads, config.compute_type) == (2, 2, "int8")
     assert config.end_of_speech_ms == 300 and config.default_language == "en"
     tuned = AsrConfig.from_env({"AVATAR_ASR_BEAM_SIZE": "1", "AVATAR_ASR_LANGUAGE": "HR"})
     assert (tuned.beam_size, tuned.default_language) == (1, "hr")

@@ -55,7 +55,7 @@ class AsrConfig:
     server: ServerConfig
     model_path: str = ""
     default_language: str = "en"
-    beam_size: int = 5
+    beam_size: int = 2
     threads: int = 2
     workers: int = 1
     device: str = "cpu"
@@ -93,7 +93,7 @@ class AsrConfig:
             server=ServerConfig.from_env("asr", environ),
             model_path=model_path,
             default_language=language,
-            beam_size=env.integer("BEAM_SIZE", 5, minimum=1, maximum=16),
+            beam_size=env.integer("BEAM_SIZE", 2, minimum=1, maximum=16),
             threads=env.integer("THREADS", 2, minimum=1, maximum=64),
             workers=env.integer("WORKERS", 1, minimum=1, maximum=16),
             device=device,

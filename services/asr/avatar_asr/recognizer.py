@@ -107,7 +107,7 @@ class WhisperRecognizer:
         self,
         model_path: str = "",
         *,
-        beam_size: int = 5,
+        beam_size: int = 2,
         threads: int = 2,
         workers: int = 1,
         device: str = "cpu",
