@@ -8,11 +8,12 @@ import pytest
 from avatar.common.v1 import media_pb2
 from avatar_gateway.clients import StageError
 from avatar_gateway.stages import AnimatorStage
-from avatar_gateway.stages.events import END, SentenceSpeech, SentenceText
+from avatar_gateway.stages.events import END, SentenceSpeech, SentenceText, SpeechStarted
 from tests.support.stage_harness import (
     RATE,
     FakeAnimator,
     StageHarness,
+    fake_voice,
     sentence_speech,
     wait_for,
 )
@@ -183,3 +184,55 @@ async def test_cancel_stops_the_stage_and_its_animator_call():
     assert animator.cancelled == 1
     assert len(source.taken) == 1
     assert not to_client.ended
+
+
+def _timed_speech(text: str, chunks: tuple[int, ...]) -> SentenceSpeech:
+    """A sentence of a voice that times its speech: each chunk, then its timings."""
+    speech = SentenceSpeech(SentenceText(index=0, text=text, from_llm=False))
+    speech.parts.put_nowait(SpeechStarted(sample_rate=RATE, has_timings=True))
+    offset = 0
+    for samples in chunks:
+        pcm = fake_voice(offset, samples)
+        speech.parts.put_nowait(
+            media_pb2.AudioChunk(pcm=pcm, sample_rate=RATE, sample_offset=offset)
+        )
+        start, offset = offset, offset + samples
+        phoneme = media_pb2.Phoneme(
+            symbol="a", start_seconds=start / RATE, end_seconds=offset / RATE
+        )
+        track = media_pb2.TimingTrack(phonemes=[phoneme])
+        speech.timings.MergeFrom(track)
+        speech.parts.put_nowait(track)
+    speech.synthesized.set()
+    speech.parts.put_nowait(END)
+    return speech
+
+
+@pytest.mark.parametrize("frame_batch", [0, 2])
+async def test_the_animator_gets_each_chunks_timings_before_its_audio(frame_batch):
+    chunks = (2400, 12000, 4800)
+    harness = StageHarness(plan_changes={"frame_batch": frame_batch})
+    to_client = harness.sink("client")
+    source = harness.source([_timed_speech("Nice to meet you.", chunks)])
+    await harness.run(AnimatorStage(harness.context, source, to_client, to_client), to_client)
+
+    payload = [
+        r
+        for r in harness.animator.requests
+        if isinstance(r, media_pb2.AudioChunk | media_pb2.TimingTrack)
+    ]
+    covered = 0.0  # seconds the timings sent so far reach
+    sent = 0
+    for item in payload:
+        if isinstance(item, media_pb2.TimingTrack):
+            covered = item.phonemes[-1].end_seconds
+            continue
+        assert item.sample_offset == sent
+        sent += len(item.pcm) // 2
+        assert sent / RATE <= covered + 1e-9  # its timings came first
+        if frame_batch:  # a live session: a batch of frames' audio at a time
+            assert len(item.pcm) // 2 <= frame_batch * RATE / harness.plan.fps
+    assert sent == sum(chunks)
+    assert harness.animator.configs[0].batch_size == frame_batch
+    audio = b"".join(e.audio.pcm for e in to_client.items if e.HasField("audio"))
+    assert audio[: 2 * sum(chunks)] == fake_voice(0, sum(chunks))  # the client's audio, whole

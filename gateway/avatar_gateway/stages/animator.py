@@ -19,11 +19,22 @@ ClientEvent = gateway_pb2.SpeakResponse
 class _Sentence:
     """One sentence being animated: where it starts and how much of it was sent."""
 
-    __slots__ = ("accepted", "frames", "sample_rate", "sent_samples", "speech", "start")
+    __slots__ = (
+        "accepted",
+        "frames",
+        "has_timings",
+        "sample_rate",
+        "sent_samples",
+        "speech",
+        "start",
+    )
 
-    def __init__(self, speech: SentenceSpeech, sample_rate: int, start: int) -> None:
+    def __init__(
+        self, speech: SentenceSpeech, sample_rate: int, start: int, has_timings: bool = False
+    ) -> None:
         self.speech = speech
         self.sample_rate = sample_rate
+        self.has_timings = has_timings
         self.start = start
         self.sent_samples = 0
         self.frames = 0
@@ -82,7 +93,7 @@ class AnimatorStage(Stage):
             raise RuntimeError(f"tts stream for sentence {index} did not start properly")
         measurements = self.context.measurements
         measurements.sample_rate = measurements.sample_rate or first.sample_rate
-        sentence = _Sentence(speech, first.sample_rate, self._position)
+        sentence = _Sentence(speech, first.sample_rate, self._position, first.has_timings)
         await self._to_client.put(self._sentence_event(sentence))
         await self._stream(sentence)
         # Pad the sentence with silence to a whole number of frames.
@@ -126,14 +137,46 @@ class AnimatorStage(Stage):
         # Payload only once the animator has accepted the config: a refusal then ends
         # the call before the gateway writes again, and reaches the client intact.
         await sentence.accepted.wait()
+        # A voice that times its speech sends each chunk's timings after the chunk; the
+        # animator gets them first, so the chunk's audio renders its frames as it comes.
         parts = sentence.speech.parts
+        step = self._piece_samples(sentence.sample_rate)
+        held: list[media_pb2.AudioChunk] = []
         while (part := await parts.get()) is not END:
             if isinstance(part, media_pb2.TimingTrack):
                 yield animator_pb2.AnimateRequest(timings=part)
-                continue
-            await self._emit_audio(part.pcm, sentence)
-            yield animator_pb2.AnimateRequest(audio=part)
+            else:
+                held.append(part)
+                if sentence.has_timings:
+                    continue
+            async for request in self._audio_requests(held, step, sentence):
+                yield request
+            held.clear()
+        async for request in self._audio_requests(held, step, sentence):
+            yield request
         yield animator_pb2.AnimateRequest(end=animator_pb2.AnimateInputEnd())
+
+    async def _audio_requests(
+        self, chunks: list[media_pb2.AudioChunk], step: int, sentence: _Sentence
+    ) -> AsyncIterator[animator_pb2.AnimateRequest]:
+        """The chunks' audio for the animator, each piece sent to the client first."""
+        for chunk in chunks:
+            for piece in _pieces(chunk, step):
+                await self._emit_audio(piece.pcm, sentence)
+                yield animator_pb2.AnimateRequest(audio=piece)
+
+    def _piece_samples(self, sample_rate: int) -> int:
+        """Most samples per audio message to the animator (0: chunks as TTS made them).
+
+        The animator renders what each message allows before it sends any of it: a
+        live session, which asks for small frame batches, hands the audio over a batch
+        at a time, so frames come out steadily from the first on, not a chunk's worth
+        at once.
+        """
+        plan = self.context.plan
+        if not plan.frame_batch:
+            return 0
+        return max(1, round(plan.frame_batch * sample_rate / plan.fps))
 
     def _config(self, sample_rate: int, first_frame: int) -> animator_pb2.AnimateConfig:
         plan = self.context.plan
@@ -180,3 +223,18 @@ class AnimatorStage(Stage):
         )
         sentence.sent_samples += len(pcm) // 2
         await self._to_client.put(ClientEvent(audio=chunk))
+
+
+def _pieces(chunk: media_pb2.AudioChunk, samples: int) -> list[media_pb2.AudioChunk]:
+    """The chunk cut into pieces of at most ``samples`` (the chunk itself for 0)."""
+    count = len(chunk.pcm) // 2
+    if not samples or count <= samples:
+        return [chunk]
+    return [
+        media_pb2.AudioChunk(
+            pcm=chunk.pcm[2 * start : 2 * (start + samples)],
+            sample_rate=chunk.sample_rate,
+            sample_offset=chunk.sample_offset + start,
+        )
+        for start in range(0, count, samples)
+    ]

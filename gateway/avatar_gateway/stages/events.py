@@ -49,9 +49,12 @@ class SpeechStarted:
 
     Attributes:
         sample_rate: Samples per second of the audio that follows.
+        has_timings: Whether the voice times its speech: each audio chunk is followed
+            by the timings of its phonemes.
     """
 
     sample_rate: int
+    has_timings: bool = False
 
 
 SpeechPart = SpeechStarted | media_pb2.AudioChunk | media_pb2.TimingTrack

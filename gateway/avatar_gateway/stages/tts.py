@@ -72,7 +72,8 @@ class TtsStage(Stage):
                 self._sample_rate = self._sample_rate or rate
                 if speech.sentence.index == 0:
                     trimmer = LeadInTrimmer(rate)
-                await speech.parts.put(SpeechStarted(sample_rate=rate))
+                started = SpeechStarted(sample_rate=rate, has_timings=response.started.has_timings)
+                await speech.parts.put(started)
         for part in trimmer.finish() if trimmer is not None else []:
             await self._put(speech, part)
         speech.synthesized.set()
