@@ -30,6 +30,11 @@ from avatar_core.streams import payload
 _LOGGER = logging.getLogger(__name__)
 PENDING_UTTERANCES = 2
 PARTIAL_BEAM_SIZE = 1
+PARTIAL_REST = 2.0
+"""After a transcription of t seconds, no partial is started for ``PARTIAL_REST`` * t: on
+a busy machine partials come less often, so that one is less often still running when
+the utterance ends (its final would wait for it) and they take at most a third of the
+transcriber's time."""
 _DONE = object()
 
 
@@ -109,6 +114,7 @@ class TranscribeStream:
         self._latest_early: dict[int, float] = {}  # utterance -> end of its latest early job
         self._early_results: dict[int, tuple[Utterance, Recognition]] = {}
         self._transcribing = False
+        self._partials_from = 0.0  # perf_counter() time before which no partial starts
 
     async def run(self) -> AsyncIterator[object]:
         """Yields session events, transcripts and at most one failure, then returns."""
@@ -183,9 +189,14 @@ class TranscribeStream:
                 self._latest_early[event.utterance] = event.end_seconds
                 if not self._jobs.full():
                     await self._jobs.put(event)
-            elif not self._transcribing and self._jobs.empty():
-                # A partial only when nothing waits: finals never queue behind partials.
+            elif self._partial_wanted():
                 await self._jobs.put(event)
+
+    def _partial_wanted(self) -> bool:
+        """A partial only when nothing waits (finals never queue behind partials) and the
+        transcriber has rested since its last transcription."""
+        idle = not self._transcribing and self._jobs.empty()
+        return idle and time.perf_counter() >= self._partials_from
 
     async def _transcribe(self) -> None:
         while (job := await self._jobs.get()) is not _DONE:
@@ -203,6 +214,7 @@ class TranscribeStream:
                     return
                 finally:
                     self._transcribing = False
+                self._partials_from = time.perf_counter() + PARTIAL_REST * recognition.seconds
                 self._metrics.transcription_seconds.observe(recognition.seconds)
             if job.early:
                 self._early_results[job.utterance] = (job, recognition)
