@@ -78,7 +78,13 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
         except EnhancerError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
         stream = EnhanceStream(
-            backend, settings, self._executor, self._metrics, self._locator, regions
+            backend,
+            settings,
+            self._executor,
+            self._metrics,
+            self._locator,
+            regions,
+            jobs=self._config.workers,
         )
         yield enhancer_pb2.EnhanceResponse(
             sequence=0,

@@ -35,6 +35,7 @@ class EnhanceStream:
         locator: Finds faces in frames that come without landmarks.
         regions: When given, only these parts of each frame are enhanced and
             feathered into the rest, which passes through as it came.
+        jobs: Worker jobs a batch's frames are split into (the executor's workers).
     """
 
     def __init__(
@@ -45,8 +46,10 @@ class EnhanceStream:
         metrics: EnhancerMetrics,
         locator: FaceLocator,
         regions: RegionBlender | None = None,
+        jobs: int = 2,
     ) -> None:
         self._backend = backend
+        self._jobs = max(1, jobs)
         self._regions = regions
         self._settings = settings
         self._executor = executor
@@ -141,12 +144,21 @@ class EnhanceStream:
         return faces
 
     async def _map(self, function, items) -> list:
+        """``function`` of each item, in order, as at most ``jobs`` jobs of whole runs of items:
+        a hand-over to a worker thread and back costs more than a small frame's pixels."""
+        items = list(items)
+        if not items:
+            return []
         loop = asyncio.get_running_loop()
-        return list(
-            await asyncio.gather(
-                *(loop.run_in_executor(self._executor, function, item) for item in items)
+        size = -(-len(items) // min(self._jobs, len(items)))
+        runs = [items[start : start + size] for start in range(0, len(items), size)]
+        done = await asyncio.gather(
+            *(
+                loop.run_in_executor(self._executor, lambda run=run: [function(i) for i in run])
+                for run in runs
             )
         )
+        return [result for run in done for result in run]
 
 
 def _decoded(frame: media_pb2.Frame) -> np.ndarray:
