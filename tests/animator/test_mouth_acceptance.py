@@ -53,7 +53,7 @@ from avatar_tts.engines.hibari import HibariEngine
 from tests.animator.observer import Observation, lagged_correlations, loudness_per_frame
 
 # Rendering and reading every clip (the module's fixture; six fits per frame) takes
-# about seven minutes on a busy 2-core machine: more than the suite's default timeout.
+# 7-10 minutes on a busy 2-core machine: more than the suite's default timeout.
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DATA = Path(__file__).resolve().parent / "data"
