@@ -329,10 +329,12 @@ def report(data: dict) -> str:
             f"{data['settings']['utterances']} utterances answered and heard (Harvard sentences of the default "
             "voice played as the microphone, hands-free); six processes and the web front on "
             "this machine, a fake model answering at once; the asr service's end of speech "
-            f"after 500 ms of silence; word error rate of the shown transcripts "
+            f"after {data['settings'].get('end_of_speech_ms', 500)} ms of silence; word error "
+            "rate of the shown transcripts "
             f"{data['word_error_rate']:.3f}; end-of-speech alignment within "
             f"{max(alignment, default=0):.0f} ms (median {statistics.median(alignment or [0]):.0f}"
-            f" ms); {describe_machine(data['machine'])}.",
+            f" ms); {describe_machine(data['machine'])}; 1-minute load average "
+            f"{data['load_average_after']['1m']:.1f} at the end.",
             "",
             markdown_table(["figure", "p50", "p90", "mean"], rows),
         ]
