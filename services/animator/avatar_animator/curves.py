@@ -3,6 +3,12 @@
 Lip and lid edges are curves, not the polygons that join their landmarks: the
 mouth and eyelid painters draw Catmull-Rom curves through the mesh vertices and
 fill them with sub-pixel, anti-aliased coverage.
+
+Per-pixel colour work on those small boxes is done on contiguous planes:
+broadcasting a (h, w) weight over three channels, or three colour values over
+(h, w) pixels, makes numpy copy through small buffers and costs several times a
+plain product; :func:`spread` and :func:`tinted` give the three-channel arrays
+directly.
 """
 
 from __future__ import annotations
@@ -81,3 +87,14 @@ def polygon_pixels(
     if hole is not None:
         cv2.fillPoly(mask, [np.round(hole).astype(np.int32)], 0)
     return image[mask.astype(bool)].astype(np.float64)
+
+
+def spread(plane: np.ndarray) -> np.ndarray:
+    """A (h, w) plane repeated on three channels: (h, w, 3), contiguous."""
+    return cv2.merge((plane, plane, plane))
+
+
+def tinted(plane: np.ndarray, colour: np.ndarray) -> np.ndarray:
+    """A (h, w) float32 plane times an RGB colour: (h, w, 3), contiguous."""
+    red, green, blue = (float(value) for value in colour)
+    return cv2.merge((plane * red, plane * green, plane * blue))

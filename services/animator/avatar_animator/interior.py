@@ -29,6 +29,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from avatar_animator.curves import tinted
+
 # Borders between teeth, in mouth widths from the midline: incisors, canines, premolars.
 _TOOTH_BORDERS = np.array([0.0, 0.1, 0.18, 0.25, 0.31, 0.36, 0.6])
 # Visible height of the upper central incisors, in mouth widths.
@@ -213,30 +215,39 @@ class InteriorPainter:
         # occlusion shadow); the corners are in the cheeks' shadow.
         lip_shadow = np.exp(np.maximum(below_lip, 0.0) * np.float32(-1.0 / (0.028 * width)))
         light = (1.0 - 0.08 * lip_shadow) * columns.corner_light
-        colour = (cavity * (1.0 - tongue) * light)[..., None] * self._cavity
-        colour += (tongue_shade * tongue * light)[..., None] * self._tongue
+        # One contiguous plane per channel: broadcasting over channels is slow.
+        dark = cavity * (1.0 - tongue) * light
+        lit = tongue_shade * tongue * light
+        planes = [
+            dark * float(back) + lit * float(flesh)
+            for back, flesh in zip(self._cavity, self._tongue, strict=True)
+        ]
         lower_share = min(max((columns.centre_gap / width - 0.2) / 0.15, 0.0), 1.0)
         if lower_share > 0.0:
-            covered = self._lower_teeth_cover(columns, rows, lower_share)
-            colour += (covered * light)[..., None] * (self._lower_teeth - colour)
+            covered = self._lower_teeth_cover(columns, rows, lower_share) * light
+            for plane, value in zip(planes, self._lower_teeth, strict=True):
+                plane += covered * (float(value) - plane)
         if self._teeth is not None:
-            teeth = self._teeth.placed(box, opening.teeth_shift)
+            teeth = cv2.split(self._teeth.placed(box, opening.teeth_shift))
             # Parted a little, the lips show the teeth's edge with a dark sliver under
             # it: the lower lip's inner edge stays an edge against the dark, not the
             # teeth (a viewer, and a landmark detector, would read teeth touching the
             # lower lip as lip).
             under = _unit(columns.teeth_limit - rows + 0.5)
-            occlusion = 1.0 - lip_shadow[..., None] * _OCCLUSION
-            colour *= (1.0 - teeth[..., 3] * under)[..., None]
-            colour += teeth[..., :3] * occlusion * (columns.corner_light * under)[..., None]
+            behind = 1.0 - teeth[3] * under
+            lit_teeth = columns.corner_light * under
+            for plane, tooth, strength in zip(planes, teeth[:3], _OCCLUSION, strict=True):
+                occlusion = 1.0 - lip_shadow * strength
+                plane *= behind
+                plane += tooth * occlusion * lit_teeth
         if opening.tongue_tip <= 0.0:
-            return colour, None
-        tip_layer = self._tip(columns, rows, opening, teeth_visible, daylight)
+            return cv2.merge(planes), None
+        covered, tip_shade = self._tip(columns, rows, opening, teeth_visible, daylight)
         if not tip:
-            return colour, tip_layer
-        covered, tip_colour = tip_layer
-        colour += (tip_colour - colour) * covered[..., None]
-        return colour, None
+            return cv2.merge(planes), (covered, tinted(tip_shade, self._tip_colour))
+        for plane, value in zip(planes, self._tip_colour, strict=True):
+            plane += (tip_shade * float(value) - plane) * covered
+        return cv2.merge(planes), None
 
     def _tip(
         self,
@@ -246,9 +257,9 @@ class InteriorPainter:
         teeth_visible: float,
         daylight: float,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Coverage and colour of the tongue tip."""
+        """Coverage of the tongue tip and its shade (its colour's factor), both (h, w)."""
         covered, shade = self._tongue_tip(columns, rows, opening.tongue_tip, teeth_visible)
-        return covered, (shade * np.float32(0.85 + 0.15 * daylight))[..., None] * self._tip_colour
+        return covered, shade * np.float32(0.85 + 0.15 * daylight)
 
     def _tongue_body(
         self,

@@ -29,6 +29,7 @@ from avatar_animator.curves import (
     polygon_pixels,
     smooth_closed_curve,
     smooth_open_curve,
+    spread,
 )
 from avatar_animator.interior import InteriorColours, InteriorPainter, OpeningShape, TeethLayer
 from avatar_animator.photo_look import PhotoLook
@@ -150,7 +151,7 @@ class MouthPainter:
             self._photo_layer(interior, np.array(inner[:2]), upper_move)
             if tip is not None:
                 covered, colour = tip
-                interior += (colour - interior) * covered[..., None]
+                interior += (colour - interior) * spread(covered)
         left, top, right, bottom = outer
         corner = np.array([left, top])
         # The curve can dip inside the mesh's straight edges; there the warp stretches
@@ -185,24 +186,29 @@ class MouthPainter:
         near = cv2.GaussianBlur(coverage, (0, 0), 0.035 * width)
         outside = 1.0 - coverage
         rim = np.maximum(near - coverage, 0.0)
-        lips = region.astype(np.float32)
-        darker = lips.sum(axis=2) < self._lit_sum
+        # One contiguous plane per channel: broadcasting over channels is slow.
+        lips = [plane.astype(np.float32) for plane in cv2.split(region)]
+        darker = (lips[0] + lips[1] + lips[2]) < self._lit_sum
         seam = np.minimum(near + near, 1.0) * outside
         seam *= upper_side & darker
         # Lift the seam towards the lit lip, then darken the wet rim: one scale and
         # one offset per pixel.
         keep = 1.0 - 0.8 * seam
         darken = 1.0 - RIM * rim
-        lips *= (keep * darken)[..., None]
-        lips += ((0.8 * 0.85) * (seam * darken))[..., None] * self._lip_colour
+        scale = keep * darken
+        lift = (0.8 * 0.85) * (seam * darken)
         # Inside the opening the interior replaces the lips.
         ix0, iy0 = inner[0] - outer[0], inner[1] - outer[1]
         ix1, iy1 = ix0 + interior.shape[1], iy0 + interior.shape[0]
-        window = lips[iy0:iy1, ix0:ix1]
-        weight = alpha[iy0:iy1, ix0:ix1, None]
-        window += (interior - window) * weight
+        weight = alpha[iy0:iy1, ix0:ix1]
+        for plane, drawn, colour in zip(lips, cv2.split(interior), self._lip_colour, strict=True):
+            plane *= scale
+            plane += lift * colour
+            window = plane[iy0:iy1, ix0:ix1]
+            window += (drawn - window) * weight
         # Rounded and clamped to 0-255 (grain can take a drawn pixel past either end).
-        region[:] = np.minimum(np.maximum(lips + 0.5, 0.0), 255.0).astype(np.uint8)
+        blended = cv2.merge(lips)
+        region[:] = np.minimum(np.maximum(blended + 0.5, 0.0), 255.0).astype(np.uint8)
 
     def _seam(self, frame: np.ndarray, vertices: np.ndarray) -> None:
         """Draws the dark line where closing lips meet, over what is left of the teeth.
@@ -248,7 +254,7 @@ class MouthPainter:
         )
         coverage = coverage_mask((height, width), self._photo_interior + move - offset)
         alpha = cv2.GaussianBlur(coverage, (0, 0), max(0.45, 0.6 * self._look.blur_sigma))
-        alpha = alpha[..., None]
+        alpha = spread(alpha)
         interior[:] = interior * (1.0 - alpha) + patch * alpha
 
 
