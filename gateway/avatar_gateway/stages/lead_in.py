@@ -50,11 +50,6 @@ class LeadInTrimmer:
         self._longest = round(LONGEST_LEAD_IN_SECONDS * sample_rate)
         self._kept = round(KEPT_SECONDS * sample_rate)
 
-    @property
-    def cut_seconds(self) -> float:
-        """Seconds of quiet cut (0 before it is decided)."""
-        return (self.cut_samples or 0) / self.sample_rate
-
     def add(self, part: SpeechPart) -> list[SpeechPart]:
         """Takes the next part; returns what can be passed on now."""
         if self.cut_samples is not None:
