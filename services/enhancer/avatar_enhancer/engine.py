@@ -10,10 +10,21 @@ has ``name``, ``needs_faces`` and ``enhance(rgb, settings, landmarks)``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
-import cv2
 import numpy as np
+
+from avatar_core.touchup import denoise_and_sharpen, gaussian_blur
+
+__all__ = [
+    "BACKENDS",
+    "BackendUnavailableError",
+    "EnhanceSettings",
+    "EnhancerError",
+    "OpenCvEnhancer",
+    "UnknownBackendError",
+    "check_frame",
+    "gaussian_blur",
+]
 
 
 class EnhancerError(ValueError):
@@ -49,7 +60,11 @@ class EnhanceSettings:
 
 
 class OpenCvEnhancer:
-    """Denoise + sharpen (+ upscale) with OpenCV; deterministic per frame."""
+    """Denoise + sharpen (+ upscale) with OpenCV; deterministic per frame.
+
+    The filter is :func:`avatar_core.touchup.denoise_and_sharpen`, which the animator
+    also runs on the moving regions of high quality's frames.
+    """
 
     name = "opencv"
     # The whole frame is filtered: no landmarks needed.
@@ -64,35 +79,7 @@ class OpenCvEnhancer:
             landmarks: Ignored: the filter treats every pixel alike.
         """
         check_frame(rgb)
-        strength = 1.0 - settings.fidelity
-        # A bilateral filter smooths compression noise but keeps edges (lips, eyes).
-        sigma_color = 10.0 + 50.0 * strength
-        denoised = cv2.bilateralFilter(rgb, d=5, sigmaColor=sigma_color, sigmaSpace=3.0)
-        if settings.upscale == 2:
-            height, width = denoised.shape[:2]
-            denoised = cv2.resize(denoised, (width * 2, height * 2), interpolation=cv2.INTER_CUBIC)
-        # Unsharp mask: add back the detail a small blur removes.
-        amount = 0.4 + 1.2 * strength
-        blurred = gaussian_blur(denoised, 1.2 * settings.upscale)
-        return cv2.addWeighted(denoised, 1.0 + amount, blurred, -amount, 0)
-
-
-def gaussian_blur(rgb: np.ndarray, sigma: float) -> np.ndarray:
-    """A Gaussian blur of an 8-bit image, as ``cv2.GaussianBlur(rgb, (0, 0), sigma)``.
-
-    The same kernel and border, applied with ``cv2.sepFilter2D``: on frames 3% of the
-    values differ from OpenCV's bit-exact 8-bit Gaussian path, by one level (two at most,
-    on noise), in about a third of its time.
-    """
-    kernel = _gaussian_kernel(sigma)
-    return cv2.sepFilter2D(rgb, -1, kernel, kernel)
-
-
-@lru_cache(maxsize=8)
-def _gaussian_kernel(sigma: float) -> np.ndarray:
-    # OpenCV's own size for 8-bit images: 3 sigma each side, odd.
-    size = int(round(sigma * 6 + 1)) | 1
-    return cv2.getGaussianKernel(size, sigma, cv2.CV_32F)
+        return denoise_and_sharpen(rgb, settings.fidelity, settings.upscale)
 
 
 def check_frame(rgb: np.ndarray) -> None:

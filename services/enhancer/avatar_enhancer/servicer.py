@@ -13,6 +13,7 @@ from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar_core.frames import FrameFormatError
 from avatar_core.server import Service, create_service_with
 from avatar_core.streams import payload, read_config
+from avatar_core.touchup import TouchupError
 from avatar_enhancer.backends import Backend, EnhancerBackends
 from avatar_enhancer.config import EnhancerConfig
 from avatar_enhancer.engine import (
@@ -97,7 +98,7 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
                 frames = await stream.enhance(
                     request.frames, request.faces, config.encoding, quality
                 )
-            except (FrameFormatError, EnhancerError) as error:
+            except (FrameFormatError, EnhancerError, TouchupError) as error:
                 await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
             except ModelLoadError as error:
                 await context.abort(grpc.StatusCode.INTERNAL, str(error))
