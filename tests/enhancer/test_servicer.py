@@ -167,3 +167,12 @@ async def test_metrics_count_rpcs_by_code(server, stub):
     assert f'grpc_server_handled_total{{grpc_code="OK",{labels}}} 1.0' in text
     assert f'grpc_server_handled_total{{grpc_code="INVALID_ARGUMENT",{labels}}} 1.0' in text
     assert 'avatar_enhancer_frames_total{backend="opencv"} 1.0' in text
+
+
+@pytest.mark.parametrize(("asked", "used"), [(0.0, 0.7), (0.25, 0.25)])
+async def test_started_says_the_fidelity_the_stream_uses(stub, asked, used):
+    config = enhancer_pb2.EnhanceConfig(fidelity=asked)
+    responses = await _collect(stub, _requests(config, []))
+    started = responses[0].started
+    assert started.backend == "opencv"
+    assert started.HasField("fidelity") and started.fidelity == pytest.approx(used)

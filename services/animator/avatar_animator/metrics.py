@@ -34,7 +34,8 @@ class AnimatorMetrics:
         )
         self.frame_seconds = Histogram(
             "avatar_animator_frame_seconds",
-            "Time per frame of each step (render, encode, lipsync: the lip-sync model's part).",
+            "Time per frame of each step (render, encode, lipsync: the lip-sync model's part, "
+            "touchup: high quality's touch-up of the moving regions).",
             ["step"],
             buckets=FRAME_BUCKETS,
             registry=registry,
@@ -67,6 +68,10 @@ class AnimatorMetrics:
         self.frames.labels(driver).inc(count)
         self.frame_seconds.labels("render").observe(render_seconds / count)
         self.frame_seconds.labels("encode").observe(encode_seconds / count)
+
+    def record_touchup(self, count: int, seconds: float) -> None:
+        """Observes the per-frame time of touching up ``count`` frames' moving regions."""
+        self.frame_seconds.labels("touchup").observe(seconds / count)
 
     def record_lipsync(self, count: int, seconds: float) -> None:
         """Counts ``count`` frames the lip-sync model drew and observes its time per frame."""

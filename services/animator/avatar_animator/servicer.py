@@ -13,7 +13,9 @@ Status codes:
 * a content hash this replica has not prepared, sent without the image:
   FAILED_PRECONDITION "send the image" (any replica can serve once it has it);
 * ``lipsync`` "onnx" on a server without a working lip-sync model:
-  FAILED_PRECONDITION with the reason; an unknown ``lipsync``: INVALID_ARGUMENT.
+  FAILED_PRECONDITION with the reason; an unknown ``lipsync``: INVALID_ARGUMENT;
+* a ``touchup`` with no regions, more than 8, an empty one, or a fidelity outside
+  0-1: INVALID_ARGUMENT.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from avatar_core.images import InvalidImageError, encode_jpeg
 from avatar_core.server import Service, create_service_with
 from avatar_core.streams import payload, read_config
 from avatar_core.timing import Phoneme
+from avatar_core.touchup import DEFAULT_FIDELITY, Region, RegionTouchup, TouchupError
 
 DEFAULT_FPS = 25.0
 DEFAULT_JPEG_QUALITY = 85
@@ -138,11 +141,12 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         output = await self._output(config, context)
         settings = await self._stream_settings(config, output, context)
         lipsync, lipsync_name, lipsync_warning = await self._lipsync_for(config, context)
+        touchup = await _touchup(config, context)
         face, cache_hit = await self._face_for(config, context)
         if config.appearance:
             face = await self._drawn_from(face, config.appearance, context)
         stream = AnimateStream(
-            face, settings, output.encode, self.run_blocking, self._metrics, lipsync
+            face, settings, output.encode, self.run_blocking, self._metrics, lipsync, touchup
         )
         if config.sample_rate:
             await _start(stream, config.sample_rate, context)
@@ -289,6 +293,20 @@ async def _start(stream: AnimateStream, sample_rate: int, context) -> None:
         stream.start(sample_rate)
     except AnimationInputError as error:
         await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))
+
+
+async def _touchup(config: animator_pb2.AnimateConfig, context) -> RegionTouchup | None:
+    """The stream's touch-up of its frames' moving regions, if it asks for one; bad
+    regions or fidelity abort."""
+    if not config.HasField("touchup"):
+        return None
+    asked = config.touchup
+    fidelity = asked.fidelity if asked.HasField("fidelity") else DEFAULT_FIDELITY
+    try:
+        regions = [Region.checked(r.x, r.y, r.width, r.height) for r in asked.regions]
+        return RegionTouchup(regions, fidelity)
+    except TouchupError as error:
+        await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"touchup: {error}")
 
 
 def _phonemes(timings: media_pb2.TimingTrack) -> list[Phoneme]:

@@ -9,7 +9,7 @@ with what a streaming caller needs:
   silence) is filled with silence, an overlap with earlier audio is refused, and so is
   an utterance beyond the length limit;
 * rendering and encoding run in the worker pool, and each frame is encoded as soon as
-  it is rendered; the stream's first frame leaves alone at once (the first picture
+  it is rendered (touched up first, when the stream asks for it); the stream's first frame leaves alone at once (the first picture
   waits for no batch), later frames wait until a whole batch is ready, and at the end
   the rest go as one shorter batch.
 
@@ -33,6 +33,7 @@ from avatar_animator.lipsync import LipSyncRenderer, LipSyncSession
 from avatar_animator.metrics import AnimatorMetrics
 from avatar_core.frames import FrameFormatError, pcm_to_samples
 from avatar_core.timing import Phoneme
+from avatar_core.touchup import RegionTouchup
 
 FrameT = TypeVar("FrameT")
 RunBlocking = Callable[..., Awaitable[Any]]
@@ -84,6 +85,8 @@ class AnimateStream(Generic[FrameT]):
         run_blocking: Runs rendering off the event loop (a thread by default).
         metrics: Where rendered frames and their times are recorded, if anywhere.
         lipsync: A lip-sync model that draws the mouth; None keeps the default renderer's.
+        touchup: The touch-up of each frame's moving regions before it is encoded (high
+            quality from a still the enhancer enhanced with OpenCV); None: none.
 
     Attributes:
         batches_sent: Batches taken with :meth:`batches` so far.
@@ -98,6 +101,7 @@ class AnimateStream(Generic[FrameT]):
         run_blocking: RunBlocking = asyncio.to_thread,
         metrics: AnimatorMetrics | None = None,
         lipsync: LipSyncRenderer | None = None,
+        touchup: RegionTouchup | None = None,
     ) -> None:
         if settings.batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {settings.batch_size}")
@@ -107,6 +111,7 @@ class AnimateStream(Generic[FrameT]):
         self._run_blocking = run_blocking
         self._metrics = metrics
         self._lipsync = lipsync
+        self._touchup = touchup
         self._session: AnimationSession | LipSyncSession | None = None
         self._early_phonemes: list[Phoneme] = []
         self._pending: list[FrameT] = []
@@ -230,16 +235,23 @@ class AnimateStream(Generic[FrameT]):
         return sample_offset - received
 
     def _render(self, produce: Callable[[], list[np.ndarray]]) -> list[FrameT]:
-        """Renders with ``produce`` and encodes the frames (in the pool), timing both."""
+        """Renders with ``produce``, touches the frames up when asked and encodes them (in
+        the pool), timing each step."""
         session = self._session
         started = time.perf_counter()
         frames = produce()
         rendered = time.perf_counter()
+        if self._touchup is not None:
+            # The rendered frames are this call's own: touched up in place.
+            frames = [self._touchup.apply(frame) for frame in frames]
+        touched = time.perf_counter()
         first = session.frames_rendered - len(frames)
         encoded = [self._encode(frame, first + offset) for offset, frame in enumerate(frames)]
         if frames and self._metrics is not None:
             driver = "timings" if session.used_timings else "audio"
             self._metrics.record_frames(
-                driver, len(frames), rendered - started, time.perf_counter() - rendered
+                driver, len(frames), rendered - started, time.perf_counter() - touched
             )
+            if self._touchup is not None:
+                self._metrics.record_touchup(len(frames), touched - rendered)
         return encoded

@@ -89,7 +89,9 @@ class EnhancerServicer(enhancer_pb2_grpc.EnhancerServiceServicer):
         )
         yield enhancer_pb2.EnhanceResponse(
             sequence=0,
-            started=enhancer_pb2.EnhanceStarted(backend=backend.name, model=_model_name(backend)),
+            started=enhancer_pb2.EnhanceStarted(
+                backend=backend.name, model=_model_name(backend), fidelity=settings.fidelity
+            ),
         )
         sequence = total = 0
         quality = config.jpeg_quality or 90

@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from avatar.common.v1 import media_pb2 as avatar_dot_common_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!avatar/animator/v1/animator.proto\x12\x12\x61vatar.animator.v1\x1a\x1c\x61vatar/common/v1/media.proto\"%\n\x14PrepareAvatarRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"\xc1\x01\n\x15PrepareAvatarResponse\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12,\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.avatar.animator.v1.Point\x12\x13\n\x0b\x66\x61\x63\x65s_found\x18\x03 \x01(\r\x12\x13\n\x0b\x66rame_width\x18\x04 \x01(\r\x12\x14\n\x0c\x66rame_height\x18\x05 \x01(\r\x12\x12\n\nstill_jpeg\x18\x06 \x01(\x0c\x12\x10\n\x08warnings\x18\x07 \x03(\t\"\xb4\x02\n\rAnimateConfig\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x13\n\x0bstart_frame\x18\x04 \x01(\x04\x12\x13\n\x0bsample_rate\x18\x05 \x01(\r\x12\x31\n\x08\x65ncoding\x18\x06 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x07 \x01(\r\x12\x12\n\nbatch_size\x18\x08 \x01(\r\x12\x30\n\x06motion\x18\t \x01(\x0b\x32 .avatar.common.v1.MotionSettings\x12\x13\n\x0bloop_frames\x18\n \x01(\r\x12\x12\n\nappearance\x18\x0b \x01(\x0c\x12\x0f\n\x07lipsync\x18\x0c \x01(\t\"\x11\n\x0f\x41nimateInputEnd\"\xe5\x01\n\x0e\x41nimateRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.avatar.animator.v1.AnimateConfigH\x00\x12-\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1c.avatar.common.v1.AudioChunkH\x00\x12\x30\n\x07timings\x18\x03 \x01(\x0b\x32\x1d.avatar.common.v1.TimingTrackH\x00\x12\x32\n\x03\x65nd\x18\x04 \x01(\x0b\x32#.avatar.animator.v1.AnimateInputEndH\x00\x42\t\n\x07message\"~\n\x0e\x41nimateStarted\x12\x13\n\x0b\x66rame_width\x18\x01 \x01(\r\x12\x14\n\x0c\x66rame_height\x18\x02 \x01(\r\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x11\n\tcache_hit\x18\x04 \x01(\x08\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\x0f\n\x07lipsync\x18\x06 \x01(\t\"2\n\nAnimateEnd\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\x12\x14\n\x0cused_timings\x18\x02 \x01(\x08\"\xc2\x01\n\x0f\x41nimateResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x35\n\x07started\x18\x02 \x01(\x0b\x32\".avatar.animator.v1.AnimateStartedH\x00\x12.\n\x06\x66rames\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1e.avatar.animator.v1.AnimateEndH\x00\x42\x07\n\x05\x65vent2\xcf\x01\n\x0f\x41nimatorService\x12\x64\n\rPrepareAvatar\x12(.avatar.animator.v1.PrepareAvatarRequest\x1a).avatar.animator.v1.PrepareAvatarResponse\x12V\n\x07\x41nimate\x12\".avatar.animator.v1.AnimateRequest\x1a#.avatar.animator.v1.AnimateResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!avatar/animator/v1/animator.proto\x12\x12\x61vatar.animator.v1\x1a\x1c\x61vatar/common/v1/media.proto\"%\n\x14PrepareAvatarRequest\x12\r\n\x05image\x18\x01 \x01(\x0c\"\x1d\n\x05Point\x12\t\n\x01x\x18\x01 \x01(\x02\x12\t\n\x01y\x18\x02 \x01(\x02\"\xc1\x01\n\x15PrepareAvatarResponse\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12,\n\tlandmarks\x18\x02 \x03(\x0b\x32\x19.avatar.animator.v1.Point\x12\x13\n\x0b\x66\x61\x63\x65s_found\x18\x03 \x01(\r\x12\x13\n\x0b\x66rame_width\x18\x04 \x01(\r\x12\x14\n\x0c\x66rame_height\x18\x05 \x01(\r\x12\x12\n\nstill_jpeg\x18\x06 \x01(\x0c\x12\x10\n\x08warnings\x18\x07 \x03(\t\"\xe2\x02\n\rAnimateConfig\x12\x14\n\x0c\x63ontent_hash\x18\x01 \x01(\t\x12\r\n\x05image\x18\x02 \x01(\x0c\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x13\n\x0bstart_frame\x18\x04 \x01(\x04\x12\x13\n\x0bsample_rate\x18\x05 \x01(\r\x12\x31\n\x08\x65ncoding\x18\x06 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x07 \x01(\r\x12\x12\n\nbatch_size\x18\x08 \x01(\r\x12\x30\n\x06motion\x18\t \x01(\x0b\x32 .avatar.common.v1.MotionSettings\x12\x13\n\x0bloop_frames\x18\n \x01(\r\x12\x12\n\nappearance\x18\x0b \x01(\x0c\x12\x0f\n\x07lipsync\x18\x0c \x01(\t\x12,\n\x07touchup\x18\r \x01(\x0b\x32\x1b.avatar.animator.v1.Touchup\"Z\n\x07Touchup\x12\x15\n\x08\x66idelity\x18\x01 \x01(\x02H\x00\x88\x01\x01\x12+\n\x07regions\x18\x02 \x03(\x0b\x32\x1a.avatar.animator.v1.RegionB\x0b\n\t_fidelity\"=\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"\x11\n\x0f\x41nimateInputEnd\"\xe5\x01\n\x0e\x41nimateRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.avatar.animator.v1.AnimateConfigH\x00\x12-\n\x05\x61udio\x18\x02 \x01(\x0b\x32\x1c.avatar.common.v1.AudioChunkH\x00\x12\x30\n\x07timings\x18\x03 \x01(\x0b\x32\x1d.avatar.common.v1.TimingTrackH\x00\x12\x32\n\x03\x65nd\x18\x04 \x01(\x0b\x32#.avatar.animator.v1.AnimateInputEndH\x00\x42\t\n\x07message\"~\n\x0e\x41nimateStarted\x12\x13\n\x0b\x66rame_width\x18\x01 \x01(\r\x12\x14\n\x0c\x66rame_height\x18\x02 \x01(\r\x12\x0b\n\x03\x66ps\x18\x03 \x01(\x01\x12\x11\n\tcache_hit\x18\x04 \x01(\x08\x12\x10\n\x08warnings\x18\x05 \x03(\t\x12\x0f\n\x07lipsync\x18\x06 \x01(\t\"2\n\nAnimateEnd\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\x12\x14\n\x0cused_timings\x18\x02 \x01(\x08\"\xc2\x01\n\x0f\x41nimateResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x35\n\x07started\x18\x02 \x01(\x0b\x32\".avatar.animator.v1.AnimateStartedH\x00\x12.\n\x06\x66rames\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1e.avatar.animator.v1.AnimateEndH\x00\x42\x07\n\x05\x65vent2\xcf\x01\n\x0f\x41nimatorService\x12\x64\n\rPrepareAvatar\x12(.avatar.animator.v1.PrepareAvatarRequest\x1a).avatar.animator.v1.PrepareAvatarResponse\x12V\n\x07\x41nimate\x12\".avatar.animator.v1.AnimateRequest\x1a#.avatar.animator.v1.AnimateResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -39,17 +39,21 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_PREPAREAVATARRESPONSE']._serialized_start=158
   _globals['_PREPAREAVATARRESPONSE']._serialized_end=351
   _globals['_ANIMATECONFIG']._serialized_start=354
-  _globals['_ANIMATECONFIG']._serialized_end=662
-  _globals['_ANIMATEINPUTEND']._serialized_start=664
-  _globals['_ANIMATEINPUTEND']._serialized_end=681
-  _globals['_ANIMATEREQUEST']._serialized_start=684
-  _globals['_ANIMATEREQUEST']._serialized_end=913
-  _globals['_ANIMATESTARTED']._serialized_start=915
-  _globals['_ANIMATESTARTED']._serialized_end=1041
-  _globals['_ANIMATEEND']._serialized_start=1043
-  _globals['_ANIMATEEND']._serialized_end=1093
-  _globals['_ANIMATERESPONSE']._serialized_start=1096
-  _globals['_ANIMATERESPONSE']._serialized_end=1290
-  _globals['_ANIMATORSERVICE']._serialized_start=1293
-  _globals['_ANIMATORSERVICE']._serialized_end=1500
+  _globals['_ANIMATECONFIG']._serialized_end=708
+  _globals['_TOUCHUP']._serialized_start=710
+  _globals['_TOUCHUP']._serialized_end=800
+  _globals['_REGION']._serialized_start=802
+  _globals['_REGION']._serialized_end=863
+  _globals['_ANIMATEINPUTEND']._serialized_start=865
+  _globals['_ANIMATEINPUTEND']._serialized_end=882
+  _globals['_ANIMATEREQUEST']._serialized_start=885
+  _globals['_ANIMATEREQUEST']._serialized_end=1114
+  _globals['_ANIMATESTARTED']._serialized_start=1116
+  _globals['_ANIMATESTARTED']._serialized_end=1242
+  _globals['_ANIMATEEND']._serialized_start=1244
+  _globals['_ANIMATEEND']._serialized_end=1294
+  _globals['_ANIMATERESPONSE']._serialized_start=1297
+  _globals['_ANIMATERESPONSE']._serialized_end=1491
+  _globals['_ANIMATORSERVICE']._serialized_start=1494
+  _globals['_ANIMATORSERVICE']._serialized_end=1701
 # @@protoc_insertion_point(module_scope)

@@ -40,7 +40,7 @@ class PrepareAvatarResponse(_message.Message):
     def __init__(self, content_hash: _Optional[str] = ..., landmarks: _Optional[_Iterable[_Union[Point, _Mapping]]] = ..., faces_found: _Optional[int] = ..., frame_width: _Optional[int] = ..., frame_height: _Optional[int] = ..., still_jpeg: _Optional[bytes] = ..., warnings: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class AnimateConfig(_message.Message):
-    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames", "appearance", "lipsync")
+    __slots__ = ("content_hash", "image", "fps", "start_frame", "sample_rate", "encoding", "jpeg_quality", "batch_size", "motion", "loop_frames", "appearance", "lipsync", "touchup")
     CONTENT_HASH_FIELD_NUMBER: _ClassVar[int]
     IMAGE_FIELD_NUMBER: _ClassVar[int]
     FPS_FIELD_NUMBER: _ClassVar[int]
@@ -53,6 +53,7 @@ class AnimateConfig(_message.Message):
     LOOP_FRAMES_FIELD_NUMBER: _ClassVar[int]
     APPEARANCE_FIELD_NUMBER: _ClassVar[int]
     LIPSYNC_FIELD_NUMBER: _ClassVar[int]
+    TOUCHUP_FIELD_NUMBER: _ClassVar[int]
     content_hash: str
     image: bytes
     fps: float
@@ -65,7 +66,28 @@ class AnimateConfig(_message.Message):
     loop_frames: int
     appearance: bytes
     lipsync: str
-    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ..., appearance: _Optional[bytes] = ..., lipsync: _Optional[str] = ...) -> None: ...
+    touchup: Touchup
+    def __init__(self, content_hash: _Optional[str] = ..., image: _Optional[bytes] = ..., fps: _Optional[float] = ..., start_frame: _Optional[int] = ..., sample_rate: _Optional[int] = ..., encoding: _Optional[_Union[_media_pb2.FrameEncoding, str]] = ..., jpeg_quality: _Optional[int] = ..., batch_size: _Optional[int] = ..., motion: _Optional[_Union[_media_pb2.MotionSettings, _Mapping]] = ..., loop_frames: _Optional[int] = ..., appearance: _Optional[bytes] = ..., lipsync: _Optional[str] = ..., touchup: _Optional[_Union[Touchup, _Mapping]] = ...) -> None: ...
+
+class Touchup(_message.Message):
+    __slots__ = ("fidelity", "regions")
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
+    REGIONS_FIELD_NUMBER: _ClassVar[int]
+    fidelity: float
+    regions: _containers.RepeatedCompositeFieldContainer[Region]
+    def __init__(self, fidelity: _Optional[float] = ..., regions: _Optional[_Iterable[_Union[Region, _Mapping]]] = ...) -> None: ...
+
+class Region(_message.Message):
+    __slots__ = ("x", "y", "width", "height")
+    X_FIELD_NUMBER: _ClassVar[int]
+    Y_FIELD_NUMBER: _ClassVar[int]
+    WIDTH_FIELD_NUMBER: _ClassVar[int]
+    HEIGHT_FIELD_NUMBER: _ClassVar[int]
+    x: int
+    y: int
+    width: int
+    height: int
+    def __init__(self, x: _Optional[int] = ..., y: _Optional[int] = ..., width: _Optional[int] = ..., height: _Optional[int] = ...) -> None: ...
 
 class AnimateInputEnd(_message.Message):
     __slots__ = ()

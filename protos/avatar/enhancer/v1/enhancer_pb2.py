@@ -25,7 +25,7 @@ _sym_db = _symbol_database.Default()
 from avatar.common.v1 import media_pb2 as avatar_dot_common_dot_v1_dot_media__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!avatar/enhancer/v1/enhancer.proto\x12\x12\x61vatar.enhancer.v1\x1a\x1c\x61vatar/common/v1/media.proto\"\xb9\x01\n\rEnhanceConfig\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0f\n\x07upscale\x18\x02 \x01(\r\x12\x10\n\x08\x66idelity\x18\x03 \x01(\x02\x12\x31\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x05 \x01(\r\x12+\n\x07regions\x18\x06 \x03(\x0b\x32\x1a.avatar.enhancer.v1.Region\"=\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"4\n\rFaceLandmarks\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06points\x18\x02 \x03(\x02\"\x11\n\x0f\x45nhanceInputEnd\"\xe6\x01\n\x0e\x45nhanceRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.avatar.enhancer.v1.EnhanceConfigH\x00\x12.\n\x06\x66rames\x18\x02 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12\x32\n\x03\x65nd\x18\x03 \x01(\x0b\x32#.avatar.enhancer.v1.EnhanceInputEndH\x00\x12\x30\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32!.avatar.enhancer.v1.FaceLandmarksB\t\n\x07message\"0\n\x0e\x45nhanceStarted\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\"\x1c\n\nEnhanceEnd\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\"\xc2\x01\n\x0f\x45nhanceResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x35\n\x07started\x18\x02 \x01(\x0b\x32\".avatar.enhancer.v1.EnhanceStartedH\x00\x12.\n\x06\x66rames\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1e.avatar.enhancer.v1.EnhanceEndH\x00\x42\x07\n\x05\x65vent2i\n\x0f\x45nhancerService\x12V\n\x07\x45nhance\x12\".avatar.enhancer.v1.EnhanceRequest\x1a#.avatar.enhancer.v1.EnhanceResponse(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!avatar/enhancer/v1/enhancer.proto\x12\x12\x61vatar.enhancer.v1\x1a\x1c\x61vatar/common/v1/media.proto\"\xb9\x01\n\rEnhanceConfig\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\x0f\n\x07upscale\x18\x02 \x01(\r\x12\x10\n\x08\x66idelity\x18\x03 \x01(\x02\x12\x31\n\x08\x65ncoding\x18\x04 \x01(\x0e\x32\x1f.avatar.common.v1.FrameEncoding\x12\x14\n\x0cjpeg_quality\x18\x05 \x01(\r\x12+\n\x07regions\x18\x06 \x03(\x0b\x32\x1a.avatar.enhancer.v1.Region\"=\n\x06Region\x12\t\n\x01x\x18\x01 \x01(\r\x12\t\n\x01y\x18\x02 \x01(\r\x12\r\n\x05width\x18\x03 \x01(\r\x12\x0e\n\x06height\x18\x04 \x01(\r\"4\n\rFaceLandmarks\x12\x13\n\x0b\x66rame_index\x18\x01 \x01(\x04\x12\x0e\n\x06points\x18\x02 \x03(\x02\"\x11\n\x0f\x45nhanceInputEnd\"\xe6\x01\n\x0e\x45nhanceRequest\x12\x33\n\x06\x63onfig\x18\x01 \x01(\x0b\x32!.avatar.enhancer.v1.EnhanceConfigH\x00\x12.\n\x06\x66rames\x18\x02 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12\x32\n\x03\x65nd\x18\x03 \x01(\x0b\x32#.avatar.enhancer.v1.EnhanceInputEndH\x00\x12\x30\n\x05\x66\x61\x63\x65s\x18\x04 \x03(\x0b\x32!.avatar.enhancer.v1.FaceLandmarksB\t\n\x07message\"T\n\x0e\x45nhanceStarted\x12\x0f\n\x07\x62\x61\x63kend\x18\x01 \x01(\t\x12\r\n\x05model\x18\x02 \x01(\t\x12\x15\n\x08\x66idelity\x18\x03 \x01(\x02H\x00\x88\x01\x01\x42\x0b\n\t_fidelity\"\x1c\n\nEnhanceEnd\x12\x0e\n\x06\x66rames\x18\x01 \x01(\x04\"\xc2\x01\n\x0f\x45nhanceResponse\x12\x10\n\x08sequence\x18\x01 \x01(\x04\x12\x35\n\x07started\x18\x02 \x01(\x0b\x32\".avatar.enhancer.v1.EnhanceStartedH\x00\x12.\n\x06\x66rames\x18\x03 \x01(\x0b\x32\x1c.avatar.common.v1.FrameBatchH\x00\x12-\n\x03\x65nd\x18\x04 \x01(\x0b\x32\x1e.avatar.enhancer.v1.EnhanceEndH\x00\x42\x07\n\x05\x65vent2i\n\x0f\x45nhancerService\x12V\n\x07\x45nhance\x12\".avatar.enhancer.v1.EnhanceRequest\x1a#.avatar.enhancer.v1.EnhanceResponse(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -43,11 +43,11 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_ENHANCEREQUEST']._serialized_start=412
   _globals['_ENHANCEREQUEST']._serialized_end=642
   _globals['_ENHANCESTARTED']._serialized_start=644
-  _globals['_ENHANCESTARTED']._serialized_end=692
-  _globals['_ENHANCEEND']._serialized_start=694
-  _globals['_ENHANCEEND']._serialized_end=722
-  _globals['_ENHANCERESPONSE']._serialized_start=725
-  _globals['_ENHANCERESPONSE']._serialized_end=919
-  _globals['_ENHANCERSERVICE']._serialized_start=921
-  _globals['_ENHANCERSERVICE']._serialized_end=1026
+  _globals['_ENHANCESTARTED']._serialized_end=728
+  _globals['_ENHANCEEND']._serialized_start=730
+  _globals['_ENHANCEEND']._serialized_end=758
+  _globals['_ENHANCERESPONSE']._serialized_start=761
+  _globals['_ENHANCERESPONSE']._serialized_end=955
+  _globals['_ENHANCERSERVICE']._serialized_start=957
+  _globals['_ENHANCERSERVICE']._serialized_end=1062
 # @@protoc_insertion_point(module_scope)

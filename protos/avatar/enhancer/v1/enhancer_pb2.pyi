@@ -60,12 +60,14 @@ class EnhanceRequest(_message.Message):
     def __init__(self, config: _Optional[_Union[EnhanceConfig, _Mapping]] = ..., frames: _Optional[_Union[_media_pb2.FrameBatch, _Mapping]] = ..., end: _Optional[_Union[EnhanceInputEnd, _Mapping]] = ..., faces: _Optional[_Iterable[_Union[FaceLandmarks, _Mapping]]] = ...) -> None: ...
 
 class EnhanceStarted(_message.Message):
-    __slots__ = ("backend", "model")
+    __slots__ = ("backend", "model", "fidelity")
     BACKEND_FIELD_NUMBER: _ClassVar[int]
     MODEL_FIELD_NUMBER: _ClassVar[int]
+    FIDELITY_FIELD_NUMBER: _ClassVar[int]
     backend: str
     model: str
-    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ...) -> None: ...
+    fidelity: float
+    def __init__(self, backend: _Optional[str] = ..., model: _Optional[str] = ..., fidelity: _Optional[float] = ...) -> None: ...
 
 class EnhanceEnd(_message.Message):
     __slots__ = ("frames",)
