@@ -4,8 +4,13 @@ Every frame is a warp of the avatar's still plus a synthesised mouth, so enhanci
 whole frames repeats the same work on the same pixels. Instead, the still (the
 animator's output-sized crop of the photo) goes through the enhancer once per avatar;
 the animator draws every frame from that enhanced still (``AnimateConfig.appearance``),
-and the enhancer then works per frame only on the regions that move: the mouth and
-jaw, and the eyes (``EnhanceConfig.regions``), feathered into the rest.
+and per frame only the regions that move are worked on: the mouth and jaw, and the
+eyes, feathered into the rest. Which service does that depends on the backend that
+enhanced the still (``EnhanceStarted.backend``): OpenCV's filter runs in the animator
+too, which touches the regions up before its one JPEG encode (``AnimateConfig.touchup``,
+:attr:`Appearance.touchup`), so the frames need no trip to the enhancer; a restoration
+model (``onnx``) stays in the enhancer, which gets every frame with the regions
+(``EnhanceConfig.regions``).
 
 :class:`EnhancedStills` keeps the results in memory, least recently used out first,
 and computes each at most once even when several requests ask at the same time.
@@ -21,12 +26,15 @@ from dataclasses import dataclass
 import grpc
 import numpy as np
 
+from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2
 from avatar_gateway.clients import AnimatorClient, EnhancerClient, StageError
 
 # JPEG quality of the enhanced still: it is the source of every frame.
 STILL_JPEG_QUALITY = 95
+# The enhancer backend whose per-frame work the animator can do itself.
+OPENCV_BACKEND = "opencv"
 # Room around the landmarks for the head's sway and the jaw's travel, as a share of
 # the face's width.
 MOUTH_MARGIN = 0.16
@@ -44,10 +52,32 @@ class Appearance:
     Attributes:
         still: The enhanced still, JPEG, the size of the animator's frames.
         regions: Mouth and jaw, and each eye, in frame pixels.
+        backend: The enhancer backend that enhanced the still ("opencv", "onnx"; empty
+            when the enhancer did not say).
+        fidelity: The fidelity it enhanced with, when the enhancer said.
     """
 
     still: bytes
     regions: tuple[enhancer_pb2.Region, ...]
+    backend: str = ""
+    fidelity: float | None = None
+
+    @property
+    def touchup(self) -> animator_pb2.Touchup | None:
+        """The animator's touch-up of the moving regions that stands in for the enhancer's
+        per-frame work: only for a still enhanced with OpenCV (the filter the animator
+        runs too), else None (a restoration model's frames go through the enhancer)."""
+        if self.backend != OPENCV_BACKEND or not self.regions:
+            return None
+        touchup = animator_pb2.Touchup(
+            regions=[
+                animator_pb2.Region(x=r.x, y=r.y, width=r.width, height=r.height)
+                for r in self.regions
+            ]
+        )
+        if self.fidelity is not None:
+            touchup.fidelity = self.fidelity
+        return touchup
 
 
 class EnhancedStills:
@@ -97,12 +127,19 @@ class EnhancedStills:
     async def _make(self, photo: bytes, timeout: float | None) -> Appearance:
         prepared = await self._animator.prepare(photo, timeout)
         landmarks = np.array([(p.x, p.y) for p in prepared.landmarks], np.float32)
-        still = await self._enhanced(prepared.still_jpeg, timeout)
+        still, started = await self._enhanced(prepared.still_jpeg, timeout)
         return Appearance(
-            still, moving_regions(landmarks, prepared.frame_width, prepared.frame_height)
+            still,
+            moving_regions(landmarks, prepared.frame_width, prepared.frame_height),
+            backend=started.backend,
+            fidelity=started.fidelity if started.HasField("fidelity") else None,
         )
 
-    async def _enhanced(self, still_jpeg: bytes, timeout: float | None) -> bytes:
+    async def _enhanced(
+        self, still_jpeg: bytes, timeout: float | None
+    ) -> tuple[bytes, enhancer_pb2.EnhanceStarted]:
+        """The enhanced still, and the enhancer's started event (its backend, fidelity)."""
+
         async def requests() -> AsyncIterator[enhancer_pb2.EnhanceRequest]:
             yield enhancer_pb2.EnhanceRequest(
                 config=enhancer_pb2.EnhanceConfig(
@@ -113,9 +150,13 @@ class EnhancedStills:
             yield enhancer_pb2.EnhanceRequest(frames=media_pb2.FrameBatch(frames=[frame]))
             yield enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
 
+        started = enhancer_pb2.EnhanceStarted()
         async for response in self._enhancer.enhance(requests(), timeout):
-            if response.WhichOneof("event") == "frames" and response.frames.frames:
-                return response.frames.frames[0].data
+            kind = response.WhichOneof("event")
+            if kind == "started":
+                started = response.started
+            elif kind == "frames" and response.frames.frames:
+                return response.frames.frames[0].data, started
         raise StageError(
             "enhancer",
             grpc.StatusCode.UNAVAILABLE,

@@ -1,13 +1,18 @@
 """The Speak pipeline: the chain of stages of one request, run as tasks.
 
     text ─► sentences ─► tts ─► animator ─┬──────────────► deliver ─► client
-    (or LLM deltas)                        └─► enhancer ─┘   (high quality)
+    (or LLM deltas)                        └─► enhancer ─┘   (high quality, per frame)
 
 Sentence k+1 is synthesised while sentence k animates (``sentences_ahead`` sentences
 may wait); bounded queues between the stages hold a slow client's backpressure. Audio
-and sentence events go from the animator stage straight to the client, frames through
-the enhancer in high quality. The first failure in any stage, a client cancel or the
-deadline cancels every stage, and with them every downstream call. The stages live in
+and sentence events go from the animator stage straight to the client; frames too,
+except in high quality when the enhancer works on every frame. In high quality the
+avatar's enhanced still is looked up first (:mod:`avatar_gateway.appearance`, made once
+per avatar) while the text is being synthesised: when the OpenCV backend enhanced it,
+the animator touches up the moving regions of its frames itself and there is no
+enhancer stage; with a restoration model, or without kept stills, the enhancer stage
+takes every frame. The first failure in any stage, a client cancel or the deadline
+cancels every stage, and with them every downstream call. The stages live in
 :mod:`avatar_gateway.stages`; the request's measurements in :attr:`SpeakPipeline.measurements`.
 """
 
@@ -19,6 +24,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.appearance import Appearance
 from avatar_gateway.measurements import SpeakMeasurements
 from avatar_gateway.plan import Clients, SpeakPlan
 from avatar_gateway.stages import (
@@ -32,7 +38,7 @@ from avatar_gateway.stages import (
 )
 from avatar_gateway.stages.events import END
 
-__all__ = ["Clients", "SpeakPipeline", "SpeakPlan", "next_or_fail"]
+__all__ = ["Clients", "SpeakPipeline", "SpeakPlan", "next_or_fail", "result_or_fail"]
 
 # Queue bounds: a few sentences of text, a few frame batches, a couple of seconds of
 # client events; ``sentences_ahead`` bounds the speech waiting for the animator.
@@ -60,19 +66,17 @@ class SpeakPipeline:
     ) -> None:
         self.plan = plan
         self.measurements = SpeakMeasurements()
-        context = StageContext(plan, clients, self.measurements, time_remaining)
+        self._context = StageContext(plan, clients, self.measurements, time_remaining)
         sentences: asyncio.Queue = asyncio.Queue(maxsize=SENTENCE_QUEUE)
-        speech: asyncio.Queue = asyncio.Queue(maxsize=sentences_ahead)
+        self._speech: asyncio.Queue = asyncio.Queue(maxsize=sentences_ahead)
         self._to_client: asyncio.Queue = asyncio.Queue(maxsize=CLIENT_QUEUE)
-        frames = asyncio.Queue(maxsize=ENHANCER_QUEUE) if plan.high_quality else self._to_client
-        self._stages: list[Stage] = [
-            SentenceStage(context, sentences),
-            TtsStage(context, sentences, speech),
-            AnimatorStage(context, speech, self._to_client, frames),
+        self._text_stages: list[Stage] = [
+            SentenceStage(self._context, sentences),
+            TtsStage(self._context, sentences, self._speech),
         ]
-        if plan.high_quality:
-            self._stages.append(EnhancerStage(context, frames, self._to_client))
-        self._deliver = DeliverStage(context)
+        # Every stage started, the frame stages once the frames' path is known.
+        self._stages: list[Stage] = []
+        self._deliver = DeliverStage(self._context)
         self._media_ended = False
 
     async def events(self) -> AsyncIterator[gateway_pb2.SpeakResponse]:
@@ -82,10 +86,11 @@ class SpeakPipeline:
             StageError: A downstream service failed; every stage is stopped by then.
         """
         failure: asyncio.Future = asyncio.get_running_loop().create_future()
-        tasks = [stage.start() for stage in self._stages]
-        for task in tasks:
-            task.add_done_callback(functools.partial(_report_failure, failure=failure))
+        tasks: list[asyncio.Task] = []
         try:
+            self._start(self._text_stages, tasks, failure)
+            appearance = await self._appearance(failure)
+            self._start(self._frame_stages(appearance), tasks, failure)
             while (event := await next_or_fail(self._to_client, failure)) is not END:
                 self._deliver.deliver(event)
                 yield event
@@ -101,6 +106,36 @@ class SpeakPipeline:
                 failure.cancel()
             elif not failure.cancelled():
                 failure.exception()  # retrieved: the client already got it, or left
+
+    def _start(self, stages: list[Stage], tasks: list[asyncio.Task], failure) -> None:
+        """Starts ``stages``, whose first failure sets ``failure``."""
+        for stage in stages:
+            self._stages.append(stage)
+            task = stage.start()
+            task.add_done_callback(functools.partial(_report_failure, failure=failure))
+            tasks.append(task)
+
+    async def _appearance(self, failure: asyncio.Future) -> Appearance | None:
+        """High quality's enhanced still of the avatar (None: low quality, or whole frames
+        through the enhancer); the text is synthesised meanwhile."""
+        plan, stills = self.plan, self._context.clients.stills
+        if not plan.high_quality or stills is None:
+            return None
+        timeout = self._context.time_remaining()
+        lookup = asyncio.ensure_future(stills.get(plan.content_hash, plan.photo, timeout))
+        return await result_or_fail(lookup, failure)
+
+    def _frame_stages(self, appearance: Appearance | None) -> list[Stage]:
+        """The animator stage, and the enhancer stage when every frame goes through it."""
+        context, speech, to_client = self._context, self._speech, self._to_client
+        touchup = appearance.touchup if appearance is not None else None
+        if not self.plan.high_quality or touchup is not None:
+            return [AnimatorStage(context, speech, to_client, to_client, appearance)]
+        frames: asyncio.Queue = asyncio.Queue(maxsize=ENHANCER_QUEUE)
+        return [
+            AnimatorStage(context, speech, to_client, frames, appearance),
+            EnhancerStage(context, frames, to_client, appearance),
+        ]
 
     def spoken_text(self) -> str:
         """What the client was handed the speech of: all of it once the media ended,
@@ -125,12 +160,22 @@ async def next_or_fail(queue: asyncio.Queue, failure: asyncio.Future) -> Any:
     """
     if not queue.empty():
         return queue.get_nowait()
-    getter = asyncio.ensure_future(queue.get())
+    return await result_or_fail(asyncio.ensure_future(queue.get()), failure)
+
+
+async def result_or_fail(future: asyncio.Future, failure: asyncio.Future) -> Any:
+    """Returns the result of ``future`` (or raises its error), or raises the first stage
+    failure should that come first; ``future`` is then cancelled.
+
+    Args:
+        future: The work waited for.
+        failure: Done with the exception of the first stage that failed.
+    """
     try:
-        await asyncio.wait({getter, failure}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait({future, failure}, return_when=asyncio.FIRST_COMPLETED)
     finally:
-        if not getter.done():
-            getter.cancel()
-    if getter.done() and not getter.cancelled():
-        return getter.result()
+        if not future.done():
+            future.cancel()
+    if future.done() and not future.cancelled():
+        return future.result()
     raise failure.exception()

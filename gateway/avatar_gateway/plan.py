@@ -33,7 +33,10 @@ class SpeakPlan:
     Attributes:
         text: The text to speak, or the message to answer in chat mode.
         chat: Whether the LLM answers ``text`` first.
-        high_quality: Whether frames pass through the enhancer.
+        high_quality: Whether the frames are enhanced: drawn from the avatar's still,
+            enhanced once, with the moving regions touched up per frame (by the animator
+            for OpenCV, else by the enhancer; whole frames by the enhancer without kept
+            stills).
         voice: TTS voice; empty for the default.
         conversation_id: Conversation the chat turn belongs to; empty keeps no history.
         content_hash: The avatar photo's content hash.

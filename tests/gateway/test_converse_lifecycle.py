@@ -146,7 +146,7 @@ async def test_a_failed_downstream_call_fails_the_turn_and_the_session_goes_on(t
     assert stack.metric("gateway", "avatar_errors_total", stage="tts", code="UNAVAILABLE") == 1
 
 
-async def test_a_high_quality_session_idles_and_speaks_through_the_enhancer(gateway):
+async def test_a_high_quality_session_idles_and_speaks_from_the_enhanced_still(gateway):
     stack, stub, avatar_id = gateway
 
     def enhance_calls() -> float:
@@ -160,8 +160,10 @@ async def test_a_high_quality_session_idles_and_speaks_through_the_enhancer(gate
     assert await session.finish() == grpc.StatusCode.OK
     assert session.turn_ended(1).outcome == gateway_pb2.TURN_OUTCOME_DONE
     assert {tick.turn for tick in session.ticks} == {0, 1}
-    assert {s.stage for s in session.turn_ended(1).summary.stages} >= {"enhancer"}
-    assert enhance_calls() - before >= 2  # the idle loop and the turn
+    # The OpenCV enhancer enhances the avatar's still once; the animator touches up the
+    # moving regions of the idle loop's and the turn's frames itself.
+    assert "enhancer" not in {s.stage for s in session.turn_ended(1).summary.stages}
+    assert enhance_calls() - before == 1
     # A second session of the same avatar idles from the cache: no enhancer call.
     before = enhance_calls()
     again = LiveSession(stub, config)

@@ -5,8 +5,9 @@ closed): session frame ``k`` is loop frame ``k mod L``. The loop is rendered by 
 animator from silence with ``loop_frames = L``, so its last frame leads back to its
 first, and the animator gives speech frame ``g`` of the same avatar the pose of loop
 frame ``g mod L``: speech joins the loop without a jump. In high quality the loop is
-made as a turn's frames are (drawn from the avatar's enhanced still, enhanced where
-it moves), so idle and speech frames look alike.
+made as a turn's frames are (drawn from the avatar's enhanced still, touched up where
+it moves: by the animator itself when OpenCV enhanced the still, else by the enhancer),
+so idle and speech frames look alike.
 
 One loop per (avatar content hash, fps, frame encoding, quality) is kept, in a
 memory-bounded LRU cache shared by every session; sessions that ask for the same loop
@@ -29,6 +30,7 @@ from avatar.enhancer.v1 import enhancer_pb2
 from avatar_gateway.appearance import Appearance
 from avatar_gateway.clients import StageError
 from avatar_gateway.plan import Clients
+from avatar_gateway.stages.enhancer import HIGH_QUALITY_JPEG
 
 IDLE_SAMPLE_RATE = 16_000
 # Longest wait for one loop's rendering: it is a few seconds of frames.
@@ -45,7 +47,7 @@ class IdleLoopKey:
         content_hash: The avatar photo's content hash.
         fps: Frames per second.
         encoding: Frame encoding of the loop's frames.
-        high_quality: Whether the frames passed through the enhancer.
+        high_quality: Whether the frames are enhanced (high quality).
     """
 
     content_hash: str
@@ -178,7 +180,8 @@ async def render_idle_loop(
     """Animates silence into ``loop_frames`` frames that loop without a jump.
 
     In high quality the frames are made as a turn's are: drawn from the avatar's
-    enhanced still, then enhanced where they move (or whole, without kept stills).
+    enhanced still, then touched up where they move, by the animator when the still's
+    touch-up is OpenCV's, else by the enhancer (whole frames without kept stills).
 
     Raises:
         StageError: The animator or enhancer failed or is down.
@@ -187,7 +190,7 @@ async def render_idle_loop(
     if key.high_quality and clients.stills is not None:
         appearance = await clients.stills.get(key.content_hash, photo, timeout)
     frames = await _animated_silence(clients, key, photo, loop_frames, appearance, timeout)
-    if key.high_quality:
+    if key.high_quality and (appearance is None or appearance.touchup is None):
         regions = appearance.regions if appearance is not None else ()
         frames = await _enhanced(clients, frames, key.encoding, regions, timeout)
     return IdleLoop(
@@ -207,21 +210,10 @@ async def _animated_silence(
     timeout: float | None,
 ) -> list[media_pb2.Frame]:
     samples = math.ceil(loop_frames * IDLE_SAMPLE_RATE / key.fps)
+    config = _idle_config(key, photo, loop_frames, appearance)
 
     async def requests() -> AsyncIterator[animator_pb2.AnimateRequest]:
-        yield animator_pb2.AnimateRequest(
-            config=animator_pb2.AnimateConfig(
-                content_hash=key.content_hash,
-                image=photo,
-                fps=key.fps,
-                sample_rate=IDLE_SAMPLE_RATE,
-                # High quality: JPEG to the enhancer, as a turn's frames (RGB24 is too big).
-                encoding=media_pb2.FRAME_ENCODING_JPEG if key.high_quality else key.encoding,
-                jpeg_quality=95 if key.high_quality else 85,
-                loop_frames=loop_frames,
-                appearance=appearance.still if appearance is not None else b"",
-            )
-        )
+        yield animator_pb2.AnimateRequest(config=config)
         yield animator_pb2.AnimateRequest(
             audio=media_pb2.AudioChunk(
                 pcm=bytes(2 * samples), sample_rate=IDLE_SAMPLE_RATE, sample_offset=0
@@ -240,6 +232,29 @@ async def _animated_silence(
             f"the animator made {len(frames)} idle frames of {loop_frames}",
         )
     return frames[:loop_frames]
+
+
+def _idle_config(
+    key: IdleLoopKey, photo: bytes, loop_frames: int, appearance: Appearance | None
+) -> animator_pb2.AnimateConfig:
+    """The animator's config of an idle loop: in high quality drawn from the enhanced
+    still, and touched up by the animator itself or sent on to the enhancer."""
+    touchup = appearance.touchup if appearance is not None else None
+    to_enhancer = key.high_quality and touchup is None
+    config = animator_pb2.AnimateConfig(
+        content_hash=key.content_hash,
+        image=photo,
+        fps=key.fps,
+        sample_rate=IDLE_SAMPLE_RATE,
+        # To the enhancer: JPEG, as a turn's frames (RGB24 is too big).
+        encoding=media_pb2.FRAME_ENCODING_JPEG if to_enhancer else key.encoding,
+        jpeg_quality=95 if to_enhancer else HIGH_QUALITY_JPEG if key.high_quality else 85,
+        loop_frames=loop_frames,
+        appearance=appearance.still if appearance is not None else b"",
+    )
+    if touchup is not None:
+        config.touchup.CopyFrom(touchup)
+    return config
 
 
 async def _enhanced(

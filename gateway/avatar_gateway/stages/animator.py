@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from avatar.animator.v1 import animator_pb2
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
+from avatar_gateway.appearance import Appearance
 from avatar_gateway.stages.base import Stage, StageContext, requests_until
 from avatar_gateway.stages.enhancer import HIGH_QUALITY_JPEG
 from avatar_gateway.stages.events import END, EndOfStream, SentenceSpeech, SpeechStarted
@@ -55,7 +56,12 @@ class AnimatorStage(Stage):
         inbox: Each sentence's speech, then :data:`END`.
         to_client: Where sentence and audio events go.
         frames_out: Where frame batches go, then :data:`END`: ``to_client`` (as client
-            events), or the enhancer's inbox (as batches) in high quality.
+            events), or the enhancer's inbox (as batches) in high quality when the
+            enhancer works on every frame.
+        appearance: High quality's enhanced still of the avatar, which the frames are
+            drawn from; when it carries a touch-up (a still enhanced with OpenCV) the
+            animator touches up the moving regions itself and the frames go to
+            ``to_client``. None: the avatar's own photo.
     """
 
     name = "animator"
@@ -66,21 +72,23 @@ class AnimatorStage(Stage):
         inbox: asyncio.Queue[SentenceSpeech | EndOfStream],
         to_client: asyncio.Queue[ClientEvent | EndOfStream],
         frames_out: asyncio.Queue,
+        appearance: Appearance | None = None,
     ) -> None:
         super().__init__(context)
         self._inbox = inbox
         self._to_client = to_client
         self._frames_out = frames_out
         self._position = 0  # samples of output so far, padding included
-        self._appearance = b""  # the enhanced still frames are drawn from (high quality)
+        high_quality = context.plan.high_quality
+        if not high_quality:
+            appearance = None
+        # The enhanced still the frames are drawn from, and the touch-up of their regions.
+        self._appearance = appearance.still if appearance is not None else b""
+        self._touchup = appearance.touchup if appearance is not None else None
+        self._to_enhancer = high_quality and self._touchup is None
 
     async def run(self) -> None:
         """Animates sentences until the inbox ends, then puts :data:`END`."""
-        plan = self.context.plan
-        stills = self.context.clients.stills
-        if plan.high_quality and stills is not None:
-            appearance = await stills.get(plan.content_hash, plan.photo, self.timeout())
-            self._appearance = appearance.still
         while (speech := await self._inbox.get()) is not END:
             with self.timed():
                 await self._animate(speech)
@@ -108,7 +116,6 @@ class AnimatorStage(Stage):
 
     async def _stream(self, sentence: _Sentence) -> None:
         """Runs the sentence's ``Animate`` call, stamping and passing its frames on."""
-        high_quality = self.context.plan.high_quality
         first_frame = round(sentence.start * self.context.plan.fps / sentence.sample_rate)
         call_ended = asyncio.Event()
         try:
@@ -123,7 +130,7 @@ class AnimatorStage(Stage):
                 for frame in batch.frames:
                     frame.index = first_frame + sentence.frames
                     sentence.frames += 1
-                if high_quality:
+                if self._to_enhancer:
                     await self._frames_out.put(batch)
                 else:
                     await self._frames_out.put(ClientEvent(frames=batch))
@@ -181,9 +188,9 @@ class AnimatorStage(Stage):
     def _config(self, sample_rate: int, first_frame: int) -> animator_pb2.AnimateConfig:
         plan = self.context.plan
         encoding = plan.frame_encoding
-        if plan.high_quality:
+        if self._to_enhancer:
             encoding = media_pb2.FRAME_ENCODING_JPEG  # RGB24 batches would exceed 1 MiB
-        return animator_pb2.AnimateConfig(
+        config = animator_pb2.AnimateConfig(
             content_hash=plan.content_hash,
             image=plan.photo,
             fps=plan.fps,
@@ -196,6 +203,9 @@ class AnimatorStage(Stage):
             motion=plan.motion,
             appearance=self._appearance,
         )
+        if self._touchup is not None:
+            config.touchup.CopyFrom(self._touchup)
+        return config
 
     def _sentence_event(self, sentence: _Sentence) -> ClientEvent:
         speech = sentence.speech
