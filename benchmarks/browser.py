@@ -236,8 +236,10 @@ def analyse_turn(record: dict, turn: dict) -> dict:
         "click_to_first_audio_sample": (heard_at - lead_in_ms - turn["click"]) / 1000,
         "click_to_first_frame": (shown_at - turn["click"]) / 1000,
         "av_offset": ((shown_at - heard_at) - expected_ms) / 1000,
-        "web_turn_to_first_audio_sent": next(
-            e["sent_after_seconds"] for e in events if e["type"] == "speech_audio"
+        "web_turn_to_first_audio_received": first_audio.get("received_after_seconds") or 0.0,
+        "web_turn_to_first_audio_sent": first_audio["sent_after_seconds"],
+        "gateway_turn_to_first_audio": next(
+            e["time_to_first_audio_seconds"] for e in events if e["type"] == "turn_ended"
         ),
         "first_presented_frame_count": record["frames"][0]["presented"],
     }
@@ -333,6 +335,9 @@ def summarise(measured: dict) -> dict:
         "click_to_first_audio",
         "click_to_first_audio_sample",
         "voice_lead_in",
+        "gateway_turn_to_first_audio",
+        "web_turn_to_first_audio_received",
+        "web_turn_to_first_audio_sent",
         "click_to_first_frame",
         "av_offset",
         "av_offset_at_output",
@@ -363,6 +368,9 @@ def markdown(data: dict) -> str:
         "click_to_first_audio": "click -> first audio (WebAudio analyser)",
         "voice_lead_in": "of which the turn's audio is quiet (first sample -> -40 dBFS)",
         "click_to_first_audio_sample": "click -> the turn's first audio sample plays",
+        "gateway_turn_to_first_audio": "the gateway: turn -> its first audio sent (summary)",
+        "web_turn_to_first_audio_received": "the web front: turn -> its first audio received",
+        "web_turn_to_first_audio_sent": "the web front: turn -> its first audio on the wire",
         "click_to_first_frame": "click -> first speaking frame (rVFC)",
         "av_offset": "A/V offset, speech onset vs first speaking frame (abs, analyser)",
         "av_offset_at_output": "A/V offset at the audio output (abs, analyser less output delay)",

@@ -18,7 +18,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationLimits, open_conversation_store
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
-from avatar_gateway.converse.session import FRAME_BATCH, ConverseSession
+from avatar_gateway.converse.session import FRAME_BATCH, SPEECH_AHEAD_SECONDS, ConverseSession
 from avatar_gateway.converse.settings import SessionError, SessionSettings
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
 from avatar_gateway.converse.turn import TurnRunner
@@ -388,3 +388,35 @@ async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_r
     # Every tick of the turn still has its frame's slot of audio: one clock throughout.
     for event in ticks:
         assert len(event.audio.pcm) == 2 * SLOT
+
+
+async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_time(chat_turns):
+    # A clock ten times slow (a tick every 0.4 s): how early each tick leaves, in session
+    # seconds, is read off the clock as it is sent.
+    clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 10)
+    client, early = _Client(), []
+    send = client.send
+
+    async def timed_send(event: gateway_pb2.ConverseResponse) -> None:
+        if event.HasField("frames"):
+            early.append((event.turn, clock.wait_seconds(event.frames.frames[0].index)))
+        await send(event)
+
+    client.send = timed_send
+    session = asyncio.create_task(_session(client, _clients(), chat_turns, clock).run())
+    await client.wait_for(lambda: len(client.frames()) >= 2, timeout=5)
+    client.turn("One two.")
+    await client.wait_for(lambda: client.ended(), timeout=30)
+    await client.wait_for(lambda: client.frames()[-1][0] == 0, timeout=5)
+    session.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await session
+
+    speech = [ahead for turn, ahead in early if turn == 1]
+    idle = [ahead for turn, ahead in early if turn == 0]
+    assert len(speech) >= 4
+    # After the first (out as soon as it is in hand), every tick of speech leaves about a
+    # tick (0.04 s of session time) before it is due; a loaded machine can only make it later.
+    assert all(0.02 < ahead <= SPEECH_AHEAD_SECONDS + 1e-6 for ahead in speech[1:])
+    # Idle ticks leave when due.
+    assert all(ahead <= 0.01 for ahead in idle)

@@ -7,7 +7,9 @@ import asyncio
 import av
 import numpy as np
 import pytest
+from aiortc import RTCPeerConnection
 from aiortc.mediastreams import MediaStreamError
+from aiortc.rtp import RtpPacket
 from prometheus_client import CollectorRegistry
 
 from avatar.gateway.v1 import gateway_pb2
@@ -17,6 +19,7 @@ from avatar_gateway.web.microphone import (
     SAMPLE_RATE,
     Microphone,
     SpeechEvents,
+    hurry_receiver,
 )
 
 pytestmark = pytest.mark.asyncio(loop_scope="function")
@@ -145,3 +148,35 @@ async def test_speech_events_reach_the_page_and_the_metrics():
         registry.get_sample_value("avatar_web_speech_errors_total", {"code": "FAILED_PRECONDITION"})
         == 1
     )
+
+
+def _released_after(buffer) -> list[int]:
+    """Feeds 20 ms audio packets in order; the sequence numbers of the frames handed on,
+    per packet added."""
+    released = []
+    for sequence in range(8):
+        packet = RtpPacket(payload_type=111, sequence_number=sequence, timestamp=960 * sequence)
+        packet._data = b"opus"
+        _, frame = buffer.add(packet)
+        released.append(-1 if frame is None else frame.timestamp // 960)
+    return released
+
+
+async def test_the_microphone_receiver_hands_each_packet_on_when_the_next_comes():
+    pc = RTCPeerConnection()
+    try:
+        receiver = pc.addTransceiver("audio", direction="sendrecv").receiver
+        name = "_RTCRtpReceiver__jitter_buffer"
+        # aiortc's own buffer holds four packets (80 ms) before the first comes out.
+        assert _released_after(getattr(receiver, name))[:5] == [-1, -1, -1, -1, 0]
+        assert hurry_receiver(receiver)
+        assert _released_after(getattr(receiver, name)) == [-1, 0, 1, 2, 3, 4, 5, 6]
+    finally:
+        await pc.close()
+
+
+async def test_a_receiver_without_aiortcs_buffer_is_left_alone():
+    class Receiver:
+        pass
+
+    assert not hurry_receiver(Receiver())

@@ -9,8 +9,9 @@ and the session's own loop, which sends one tick per frame on the session clock
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
   first frame and audio are in hand, and that tick is sent at once, without waiting
   for its time (the client plays it at its place on the clock; a client that re-times
-  the stream, like the web front, starts the sound sooner); until then the idle loop
-  plays. A turn that fails validation ends FAILED at once and leaves the playing
+  the stream, like the web front, starts the sound sooner), and each tick of speech
+  after it goes out up to :data:`SPEECH_AHEAD_SECONDS` early when it is in hand; until
+  then the idle loop plays. A turn that fails validation ends FAILED at once and leaves the playing
   turn alone;
 - an **interrupt** stops the turn that is playing;
 - the end of the client's stream lets the playing turn finish (and the speech sent be
@@ -61,6 +62,13 @@ FRAME_BATCH = 2
 """Frames per animator batch of a turn (after the first, which comes alone): a session
 plays one frame a tick, so small batches keep the frames after the first from arriving
 late (a hold, silence, at the start of the speech)."""
+
+SPEECH_AHEAD_SECONDS = 0.04
+"""How much earlier than its time a tick of speech that is playing goes out when it is
+in hand (one frame at 25 fps). The first speech tick goes out as soon as it is in hand,
+up to a tick early; sending the rest as early keeps them as far ahead, so a client that
+re-times the stream (the web front) can start the sound with a smaller margin for the
+next tick. An interrupt is heard at most this much later."""
 
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
@@ -158,11 +166,12 @@ class ConverseSession:
                 if (
                     self._send_now
                     or self._speech_can_start()
+                    or self._speech_ahead_in_hand()
                     or self._clock.wait_seconds(self._next_frame) <= 0
                 ):
                     await self._tick()
                 else:
-                    await self._sleep(self._clock.wait_seconds(self._next_frame))
+                    await self._sleep(self._sleep_seconds())
         finally:
             reader.cancel()
             await self._settle(reader)
@@ -370,6 +379,27 @@ class ConverseSession:
             await self._ticks.hold(turn, frame, samples)
         if turn.buffer.exhausted and turn.failure is None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
+
+    def _speech_ahead_in_hand(self) -> bool:
+        """Whether the next tick is playing speech in hand, due within
+        :data:`SPEECH_AHEAD_SECONDS` (it goes out now)."""
+        turn, frame = self._turn, self._next_frame
+        return (
+            turn is not None
+            and turn.playing
+            and turn.failure is None
+            and self._clock.wait_seconds(frame) <= SPEECH_AHEAD_SECONDS
+            and turn.buffer.ready(self._clock.slot_samples(frame))
+        )
+
+    def _sleep_seconds(self) -> float:
+        """How long the loop may sleep before the next tick is due (a message or the
+        turn's media wakes it sooner)."""
+        wait = self._clock.wait_seconds(self._next_frame)
+        turn = self._turn
+        if turn is not None and turn.playing and wait > SPEECH_AHEAD_SECONDS:
+            return wait - SPEECH_AHEAD_SECONDS
+        return wait
 
     def _speech_can_start(self) -> bool:
         """Whether the next tick is a turn's first speech, in hand (it goes out at once)."""

@@ -26,7 +26,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
-from avatar_gateway.web.microphone import Microphone, SpeechEvents
+from avatar_gateway.web.microphone import Microphone, SpeechEvents, hurry_receiver
 from avatar_gateway.web.timeline import SessionClock
 from avatar_gateway.web.tracks import SessionAudioTrack, SessionVideoTrack
 
@@ -110,6 +110,8 @@ class LiveSession:
         self.offer_at = time.monotonic()
         self.turn_clients: dict[int, str] = {}
         self.turn_arrivals: dict[str, float] = {}
+        self.audio_received: dict[int, float] = {}  # turn -> when its first audio came
+        self.receiving_turn = 0
         self.turn_texts: dict[str, str] = {}
         self.audio_turn = 0
         self.barge_in_at: float | None = None
@@ -238,6 +240,14 @@ class LiveSession:
         """The page's microphone (its audio transceiver is sendrecv): relayed to the gateway."""
         if track.kind != "audio" or self.speech.microphone is not None:
             return
+        assert self.pc is not None
+        for transceiver in self.pc.getTransceivers():
+            if transceiver.receiver.track is track and not hurry_receiver(transceiver.receiver):
+                LOG.warning(
+                    "session %s: the microphone's receive buffer is aiortc's own: "
+                    "80 ms more before each end of speech",
+                    self.session_id,
+                )
         microphone = Microphone(track, self.requests.put_nowait)
         self.speech.microphone = microphone
         self.tasks.append(asyncio.create_task(microphone.run(), name="microphone"))
@@ -258,6 +268,9 @@ class LiveSession:
             while (response := await self.call.read()) is not grpc.aio.EOF:
                 kind = response.WhichOneof("event")
                 if kind == "audio":
+                    if response.turn != self.receiving_turn:
+                        self.receiving_turn = response.turn
+                        self.audio_received[response.turn] = time.monotonic()
                     self.audio.add(response.audio, response.turn)
                 elif kind == "frames":
                     self.video.add(response.frames, response.turn)
@@ -307,6 +320,7 @@ class LiveSession:
 
     def _turn_ended(self, turn: int, ended: gateway_pb2.TurnEnded) -> None:
         outcome = OUTCOMES.get(ended.outcome, "error")
+        self.audio_received.pop(turn, None)
         client_turn_id = ended.client_turn_id or self.turn_clients.get(turn, "")
         self.metrics.turns.labels(outcome).inc()
         summary = ended.summary
@@ -358,6 +372,7 @@ class LiveSession:
             return
         client_turn_id = self.turn_clients.get(turn, "")
         arrival = self.turn_arrivals.get(client_turn_id)
+        received = self.audio_received.pop(turn, None) if kind == "audio" else None
         if arrival is not None:
             histogram = (
                 self.metrics.turn_to_first_audio
@@ -371,6 +386,9 @@ class LiveSession:
             client_turn_id=client_turn_id,
             position=position,
             sent_after_seconds=(now - arrival) if arrival is not None else None,
+            received_after_seconds=(
+                received - arrival if arrival is not None and received is not None else None
+            ),
         )
 
     def _shifted(self, pts: int, shift_seconds: float) -> None:

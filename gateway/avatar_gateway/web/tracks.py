@@ -51,10 +51,11 @@ CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
 # When a turn's speech arrives, idle audio held before it is skipped down to this much held
-# ahead (measured as it arrives). It covers the wait for the gateway's next tick: a turn's
-# first speech tick leaves the gateway as soon as it is in hand, up to a tick (40 ms) before
-# its time, and the next one at its time, so up to 80 ms later.
-SPEECH_LEAD_SECONDS = 0.08
+# ahead (measured as it arrives, the speech's own first tick included). It covers the wait
+# for the gateway's next tick: every tick of speech leaves the gateway when it is in hand,
+# up to a tick (40 ms) before its time, so the next one follows within a tick; the rest is
+# room for scheduling jitter. The skip is whole audio packets (20 ms).
+SPEECH_LEAD_SECONDS = 0.06
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
@@ -157,7 +158,8 @@ class SessionAudioTrack(MediaStreamTrack):
             speech = self.buffer.speech_start(offset)
             if speech is not None:
                 surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
-                return self._skip(offset, min(surplus, speech - offset))
+                packets = int(min(surplus, speech - offset) / self.samples_per_packet)
+                return self._skip(offset, packets * self.samples_per_packet, whole_frames=False)
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -176,10 +178,11 @@ class SessionAudioTrack(MediaStreamTrack):
         frames = int(samples * self.fps / self.sample_rate) if samples > 0 else 0
         return round(frames * self.sample_rate / self.fps)
 
-    def _skip(self, offset: int, samples: float) -> int:
-        """Skips whole frames' worth of the ``samples`` from ``offset`` (all idle): the
-        session plays that much earlier. Returns the offset to send from."""
-        skip = self._whole_frames(samples)
+    def _skip(self, offset: int, samples: float, *, whole_frames: bool = True) -> int:
+        """Skips the ``samples`` from ``offset`` (all idle; whole frames' worth of them
+        unless told otherwise): the session plays that much earlier. Returns the offset to
+        send from."""
+        skip = self._whole_frames(samples) if whole_frames else int(samples)
         if skip < 1:
             return offset
         self.buffer.forget_before(offset + skip)
