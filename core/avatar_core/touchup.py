@@ -122,6 +122,12 @@ class _Patch:
     # Blend weight of the enhanced crop and of the input, float32, crop-sized.
     weight: np.ndarray
     rest: np.ndarray
+    # Where the weight lies between 0 and 1 (the feathers) and where it is 1 (the
+    # regions), as (rows, columns) slices of the crop: only the feathers need blending.
+    feathers: tuple[tuple[slice, slice], ...]
+    insides: tuple[tuple[slice, slice], ...]
+    # Whether it merges several regions, whose feathers may overlap.
+    merged: bool
 
 
 class RegionBlender:
@@ -178,11 +184,7 @@ class RegionBlender:
                 raise TouchupError(
                     f"the backend changed a region's size from {crop.shape} to {enhanced.shape}"
                 )
-            # Written straight into the frame: blending is per pixel, so the crop can be
-            # both an input and the output.
-            cv2.blendLinear(
-                np.ascontiguousarray(enhanced), crop, patch.weight, patch.rest, dst=crop
-            )
+            _blend(np.ascontiguousarray(enhanced), crop, patch)
         return out
 
     def _patches_for(self, height: int, width: int) -> list[_Patch]:
@@ -220,6 +222,28 @@ class RegionTouchup:
             lambda crop, _corner: denoise_and_sharpen(crop, self.fidelity),
             in_place=rgb.flags.writeable,
         )
+
+
+def _blend(enhanced: np.ndarray, crop: np.ndarray, patch: _Patch) -> None:
+    """Blends ``enhanced`` into ``crop`` with the patch's weights, in place.
+
+    The same pixels as one ``cv2.blendLinear`` of the whole crop, which gives the
+    enhanced pixel where the weight is 1 and the input where it is 0: only the feathers
+    are blended (a fifth of the crop's pixels for the gateway's regions), the regions
+    themselves copied. Feathers of neighbouring regions may overlap, so they read the
+    input from a copy.
+    """
+    source = crop.copy() if patch.merged else crop
+    for rows, columns in patch.feathers:
+        cv2.blendLinear(
+            enhanced[rows, columns],
+            source[rows, columns],
+            patch.weight[rows, columns],
+            patch.rest[rows, columns],
+            dst=crop[rows, columns],
+        )
+    for rows, columns in patch.insides:
+        crop[rows, columns] = enhanced[rows, columns]
 
 
 def _patches(regions: Iterable[Region], height: int, width: int) -> list[_Patch]:
@@ -264,7 +288,14 @@ def _patch(box: tuple[int, int, int, int], members: list[Region]) -> _Patch:
     rows = np.arange(top, bottom, dtype=np.float32)[:, None] + 0.5
     columns = np.arange(left, right, dtype=np.float32)[None, :] + 0.5
     weight = np.zeros((bottom - top, right - left), np.float32)
+    feathers, insides = [], []
     for region in members:
+        feathers += _feather_strips(region, box)
+        inside = _crop_slices(
+            (region.y, region.y + region.height, region.x, region.x + region.width), box
+        )
+        if inside is not None:
+            insides.append(inside)
         # Distance outside the rectangle along each axis (0 inside).
         dy = np.maximum(np.maximum(region.y - rows, rows - (region.y + region.height)), 0)
         dx = np.maximum(np.maximum(region.x - columns, columns - (region.x + region.width)), 0)
@@ -272,4 +303,34 @@ def _patch(box: tuple[int, int, int, int], members: list[Region]) -> _Patch:
         ramp = np.clip(1.0 - distance / FEATHER_PIXELS, 0.0, 1.0)
         # Smoothstep: no visible kink where the feather starts or ends.
         weight = np.maximum(weight, ramp * ramp * (3.0 - 2.0 * ramp))
-    return _Patch(top, bottom, left, right, weight, np.float32(1.0) - weight)
+    rest = np.float32(1.0) - weight
+    return _Patch(
+        top, bottom, left, right, weight, rest, tuple(feathers), tuple(insides), len(members) > 1
+    )
+
+
+def _feather_strips(region: Region, box: tuple[int, int, int, int]) -> list[tuple[slice, slice]]:
+    """The region grown by the feather less the region, as four strips of the box's crop."""
+    top, bottom = region.y, region.y + region.height
+    left, right = region.x, region.x + region.width
+    grown_top, grown_bottom = top - FEATHER_PIXELS, bottom + FEATHER_PIXELS
+    grown_left, grown_right = left - FEATHER_PIXELS, right + FEATHER_PIXELS
+    strips = [
+        (grown_top, top, grown_left, grown_right),
+        (bottom, grown_bottom, grown_left, grown_right),
+        (top, bottom, grown_left, left),
+        (top, bottom, right, grown_right),
+    ]
+    return [s for s in (_crop_slices(strip, box) for strip in strips) if s is not None]
+
+
+def _crop_slices(
+    rectangle: tuple[int, int, int, int], box: tuple[int, int, int, int]
+) -> tuple[slice, slice] | None:
+    """A (top, bottom, left, right) rectangle of the frame as slices of the box's crop,
+    clipped to it; None when nothing of it is inside."""
+    top, bottom = max(rectangle[0], box[0]), min(rectangle[1], box[1])
+    left, right = max(rectangle[2], box[2]), min(rectangle[3], box[3])
+    if top >= bottom or left >= right:
+        return None
+    return slice(top - box[0], bottom - box[0]), slice(left - box[2], right - box[2])

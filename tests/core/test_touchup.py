@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
+from avatar_core import touchup as touchup_module
 from avatar_core.touchup import (
     FEATHER_PIXELS,
     MAX_REGIONS,
@@ -107,3 +108,26 @@ def test_regions_outside_the_frame_change_nothing():
     image = _photo_like(4)
     out = RegionTouchup([Region(500, 500, 20, 20)]).apply(image.copy())
     assert np.array_equal(out, image)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_blending_only_the_feathers_gives_the_pixels_of_one_blend_of_the_whole_crop(seed):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, 256, (90, 130, 3), dtype=np.uint8)
+    # Overlapping regions (merged into one patch), and some cut by the frame's edges.
+    regions = [
+        Region(
+            int(rng.integers(0, 120)), int(rng.integers(0, 80)), *map(int, rng.integers(1, 50, 2))
+        )
+        for _ in range(int(rng.integers(2, MAX_REGIONS + 1)))
+    ]
+
+    def inverted(crop, _corner):
+        return 255 - crop
+
+    out = RegionBlender(regions).apply(image, inverted)
+    expected = image.copy()
+    for patch in touchup_module._patches(regions, *image.shape[:2]):
+        crop = expected[patch.top : patch.bottom, patch.left : patch.right]
+        cv2.blendLinear(255 - crop, crop.copy(), patch.weight, patch.rest, dst=crop)
+    assert np.array_equal(out, expected)
