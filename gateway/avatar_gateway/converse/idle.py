@@ -241,6 +241,11 @@ def _idle_config(
     still, and touched up by the animator itself or sent on to the enhancer."""
     touchup = appearance.touchup if appearance is not None else None
     to_enhancer = key.high_quality and touchup is None
+    quality = 85
+    if to_enhancer:
+        quality = 95  # the enhancer encodes what it sends on
+    elif key.high_quality:
+        quality = HIGH_QUALITY_JPEG
     config = animator_pb2.AnimateConfig(
         content_hash=key.content_hash,
         image=photo,
@@ -248,7 +253,7 @@ def _idle_config(
         sample_rate=IDLE_SAMPLE_RATE,
         # To the enhancer: JPEG, as a turn's frames (RGB24 is too big).
         encoding=media_pb2.FRAME_ENCODING_JPEG if to_enhancer else key.encoding,
-        jpeg_quality=95 if to_enhancer else HIGH_QUALITY_JPEG if key.high_quality else 85,
+        jpeg_quality=quality,
         loop_frames=loop_frames,
         appearance=appearance.still if appearance is not None else b"",
     )
