@@ -168,11 +168,17 @@ def _wait_for_page(url: str, timeout: float = 30.0) -> None:
             time.sleep(0.2)
 
 
-def _video_ahead_seconds() -> float:
-    """How far ahead of their sound the web front sends frames (its setting here)."""
+def _video_settings() -> dict:
+    """How far ahead of their sound the web front sends frames, and how long it lets the
+    browser hold them (its settings here)."""
     from avatar_gateway.web.config import WebConfig
 
-    return WebConfig.from_env().video_ahead_seconds
+    config = WebConfig.from_env()
+    delay = config.video_playout_delay_ms
+    return {
+        "video_ahead_seconds": config.video_ahead_seconds,
+        "video_playout_delay_ms": list(delay) if delay is not None else None,
+    }
 
 
 def _create_avatar(url: str) -> str:
@@ -324,7 +330,25 @@ async def measure(url: str, avatar_id: str, turns: int, progress=print, warmup: 
         "stats_offsets_ms": record["stats"],
         "jitter_buffers_ms": record.get("buffers", {}),
         "clock_shifts": [e for e in record["events"] if e["type"] == "clock_shift"],
+        "pacing_errors_ms": pacing_errors(record["frames"]),
     }
+
+
+def pacing_errors(frames: list[dict]) -> list[float]:
+    """How far each presented frame's display interval strays from its content's, ms.
+
+    Between two frames presented one after the other, the time between their display
+    times against the time between their timestamps (90 kHz): 0 for a picture that moves
+    exactly at the pace it was made, a frame period for a frame shown a refresh late.
+    """
+    errors = []
+    for before, after in zip(frames, frames[1:], strict=False):
+        if after["presented"] != before["presented"] + 1:
+            continue
+        content = ((after["rtp"] - before["rtp"]) % 2**32) / VIDEO_TICKS_PER_SECOND * 1000
+        if content < 1000:  # not across a jump of the content (a skip of idle moments)
+            errors.append(abs((after["shown"] - before["shown"]) - content))
+    return errors
 
 
 def summarise(measured: dict) -> dict:
@@ -358,6 +382,14 @@ def summarise(measured: dict) -> dict:
         "target": TARGETS["av_offset"],
     }
     summary["stats_av_offset"]["met"] = summary["stats_av_offset"]["p90"] <= TARGETS["av_offset"]
+    pacing = [value / 1000 for value in measured.get("pacing_errors_ms", [])]
+    if pacing:
+        summary["pacing_error"] = {
+            **percentiles(pacing),
+            "mean": statistics.fmean(pacing),
+            "target": None,
+            "met": False,
+        }
     return summary  # fmt: skip
 
 
@@ -375,6 +407,8 @@ def markdown(data: dict) -> str:
         "av_offset": "A/V offset, speech onset vs first speaking frame (abs, analyser)",
         "av_offset_at_output": "A/V offset at the audio output (abs, analyser less output delay)",
     }
+    if "pacing_error" in summary:
+        labels["pacing_error"] = "picture pacing: display interval vs content interval (abs)"
     rows = []
     for name, label in labels.items():
         entry = summary[name]
@@ -391,10 +425,18 @@ def markdown(data: dict) -> str:
         f"Browser benchmark: {data['settings']['turns']} turns after "
         f"{data['settings'].get('warmup_turns', 0)} not counted, headless Chromium, "
         f"{describe_machine(data['machine'])}; after the run {_load(data)}; frames sent "
-        f"{data['settings'].get('video_ahead_seconds', 0) * 1000:.0f} ms ahead of their sound.",
+        f"{data['settings'].get('video_ahead_seconds', 0) * 1000:.0f} ms ahead of their sound, "
+        f"{_playout(data['settings'])}.",
         "",
         markdown_table(header, rows),
     ])  # fmt: skip
+
+
+def _playout(settings: dict) -> str:
+    delay = settings.get("video_playout_delay_ms")
+    if not delay:
+        return "the browser's own video delay"
+    return f"the browser asked to hold video {delay[0]}-{delay[1]} ms (playout-delay extension)"
 
 
 def _load(data: dict) -> str:
@@ -450,7 +492,7 @@ def main(argv: list[str] | None = None) -> int:
             "texts": TEXTS,
             "quality": "low",
             "mode": "speak",
-            "video_ahead_seconds": _video_ahead_seconds(),
+            **_video_settings(),
         },
         "machine": before,
         "load_average_after": machine()["load_average"],

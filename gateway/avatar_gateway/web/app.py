@@ -340,6 +340,7 @@ def create_app(config: WebConfig, metrics: WebMetrics) -> web.Application:
             config.max_sessions,
             ice_servers,
             video_ahead_seconds=config.video_ahead_seconds,
+            video_playout_delay_ms=config.video_playout_delay_ms,
         )
 
     async def close_gateway(app: web.Application) -> None:

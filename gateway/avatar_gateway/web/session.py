@@ -27,6 +27,7 @@ from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
 from avatar_gateway.web.microphone import Microphone, SpeechEvents, hurry_receiver
+from avatar_gateway.web.playout import bound_video_delay, negotiate_playout_delay
 from avatar_gateway.web.timeline import SessionClock
 from avatar_gateway.web.tracks import SessionAudioTrack, SessionVideoTrack
 
@@ -75,6 +76,8 @@ class LiveSession:
         on_closed: Called once when the session has closed.
         ice_servers: STUN/TURN servers for the peer connection.
         video_ahead_seconds: How much earlier than their sound frames are sent.
+        video_playout_delay_ms: How long the browser may hold frames (least, most), or None
+            to leave it to the browser.
     """
 
     def __init__(
@@ -87,9 +90,11 @@ class LiveSession:
         on_closed: Callable[[LiveSession], None],
         ice_servers: tuple[RTCIceServer, ...] = (),
         video_ahead_seconds: float = VIDEO_AHEAD_SECONDS,
+        video_playout_delay_ms: tuple[int, int] | None = None,
     ) -> None:
         self.ice_servers = ice_servers
         self.video_ahead_seconds = video_ahead_seconds
+        self.video_playout_delay_ms = video_playout_delay_ms
         self.session_id = session_id
         self.settings = settings
         self.gateway = gateway
@@ -173,6 +178,8 @@ class LiveSession:
         self.channel.on("close", lambda: self._close_soon("the page closed its data channel"))
         self.channel.on("message", self._channel_message)
         self.pc.on("track", self._remote_track)
+        if self.video_playout_delay_ms is not None:
+            negotiate_playout_delay()
         try:
             await self.pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         except (ValueError, KeyError, IndexError) as error:  # aiortc's answers to bad SDP
@@ -181,7 +188,12 @@ class LiveSession:
         if not {"audio", "video"} <= kinds:
             raise ValueError("The browser's offer must receive one audio and one video track.")
         self.pc.addTrack(self.audio)
-        self.pc.addTrack(self.video)
+        video_sender = self.pc.addTrack(self.video)
+        delay = self.video_playout_delay_ms
+        if delay is not None and not bound_video_delay(video_sender, *delay):
+            LOG.warning(
+                "session %s: this aiortc cannot bound the browser's video delay", self.session_id
+            )
         await self.pc.setLocalDescription(await self.pc.createAnswer())
         self.tasks.append(asyncio.create_task(self._relay(), name=f"relay {self.session_id}"))
         self.tasks.append(asyncio.create_task(self._watch_connect(), name="connect watch"))

@@ -26,6 +26,7 @@ class Sessions:
         max_sessions: Most live sessions at once.
         ice_servers: STUN/TURN servers of every peer connection.
         video_ahead_seconds: How much earlier than their sound frames are sent.
+        video_playout_delay_ms: How long the browser may hold frames (least, most), or None.
     """
 
     def __init__(
@@ -35,9 +36,11 @@ class Sessions:
         max_sessions: int,
         ice_servers: tuple[RTCIceServer, ...] = (),
         video_ahead_seconds: float = VIDEO_AHEAD_SECONDS,
+        video_playout_delay_ms: tuple[int, int] | None = None,
     ) -> None:
         self.ice_servers = ice_servers
         self.video_ahead_seconds = video_ahead_seconds
+        self.video_playout_delay_ms = video_playout_delay_ms
         self.gateway = gateway
         self.metrics = metrics
         self.max_sessions = max_sessions
@@ -61,6 +64,7 @@ class Sessions:
             self._forget,
             ice_servers=self.ice_servers,
             video_ahead_seconds=self.video_ahead_seconds,
+            video_playout_delay_ms=self.video_playout_delay_ms,
         )
         self.live[session_id] = session
         self.metrics.live_sessions.set(len(self.live))

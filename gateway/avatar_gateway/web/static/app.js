@@ -500,10 +500,13 @@ async function send() {
   state.turnCounter += 1;
   const clientTurnId = `m${Date.now().toString(36)}${state.turnCounter}`;
   const mode = ui.mode.value;
+  // The request leaves first; the page's own work follows while it travels (the turn's
+  // events cannot be handled before this function returns to the event loop).
+  const saying = state.session.say(text, mode, clientTurnId);
   const turn = addHistoryItem(clientTurnId, text, mode);
   ui.text.value = "";
   try {
-    await state.session.say(text, mode, clientTurnId);
+    await saying;
   } catch (error) {
     setTurnState(turn, "error", error.message);
     report(error);
