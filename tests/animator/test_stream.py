@@ -162,6 +162,7 @@ async def test_timings_sent_before_the_audio_drive_the_mouth_and_pace_the_frames
     assert timed.used_timings
     for stream in (timed, untimed):
         await stream.add_audio(_pcm(1.0), 0, SAMPLE_RATE)
+        await stream.render_rest()  # after the first frame, which is rendered alone
     # Frames beyond the phonemes wait for more of them; the audio alone does not wait.
     timed_ready = len([i for _, frames in _taken(timed, flush=True) for i in frames])
     untimed_ready = len([i for _, frames in _taken(untimed, flush=True) for i in frames])
@@ -201,3 +202,18 @@ async def test_rendering_and_encoding_run_off_the_event_loop(sample_face):
     # 8 frames: the first alone, then a batch of 5, then the last 2.
     assert stream.frames_sent == 0 and len(list(stream.batches(flush=True))) == 3
     assert threads and all(name.startswith("render") for name in threads)
+
+
+async def test_the_first_frame_is_rendered_alone_so_it_leaves_before_the_rest(sample_face):
+    stream = _stream(sample_face)
+    await stream.add_audio(_pcm(1.0), 0, SAMPLE_RATE)
+    # A second of audio allows many frames, but only the first is made before it can leave.
+    assert [frames for _, frames in _taken(stream)] == [[0]]
+    assert stream.rest_due
+    await stream.render_rest()
+    assert not stream.rest_due
+    ready = [i for _, frames in _taken(stream, flush=True) for i in frames]
+    assert ready[0] == 1 and len(ready) > 10
+    # Later input renders everything it allows at once.
+    await stream.add_audio(_pcm(0.5), SAMPLE_RATE, SAMPLE_RATE)
+    assert not stream.rest_due

@@ -153,15 +153,18 @@ class AnimationSession:
         self._visemes.extend(checked)
         self._emphasis.add_phonemes(checked)
 
-    def render_ready(self) -> list[np.ndarray]:
-        """Renders every frame the input received so far determines.
+    def render_ready(self, limit: int | None = None) -> list[np.ndarray]:
+        """Renders every frame the input received so far determines (at most ``limit``).
 
         Returns:
             New RGB frames (height, width, 3) uint8, in order; possibly none.
         """
         if self._finished:
             return []
-        return self._render_until(self._ready_count())
+        count = self._ready_count()
+        if limit is not None:
+            count = min(count, self._rendered + limit)
+        return self._render_until(count)
 
     def finish(self) -> list[np.ndarray]:
         """Ends the input and renders the remaining frames.

@@ -224,11 +224,13 @@ class LipSyncSession:
         """Adds timed phonemes (they time the rig's nods and emphasis)."""
         self._session.push_phonemes(phonemes)
 
-    def render_ready(self) -> list[np.ndarray]:
-        """Every frame the input so far determines, its mel window included."""
-        self._collect(self._session.render_ready())
+    def render_ready(self, limit: int | None = None) -> list[np.ndarray]:
+        """Every frame the input so far determines, its mel window included (at most
+        ``limit``)."""
+        self._collect(self._session.render_ready(limit))
+        most = len(self._waiting) if limit is None else min(limit, len(self._waiting))
         ready = 0
-        while ready < len(self._waiting) and self._mels.ready(self._returned + ready):
+        while ready < most and self._mels.ready(self._returned + ready):
             ready += 1
         return self._lip_sync(ready)
 

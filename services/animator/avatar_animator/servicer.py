@@ -171,6 +171,10 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
                     await stream.add_phonemes(_phonemes(request.timings))
                 for batch in stream.batches():
                     yield _frames_response(batch, fps)
+                if stream.rest_due:  # the first frame went alone, before the rest was made
+                    await stream.render_rest()
+                    for batch in stream.batches():
+                        yield _frames_response(batch, fps)
             await stream.finish()
         except AnimationInputError as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(error))

@@ -9,9 +9,10 @@ with what a streaming caller needs:
   silence) is filled with silence, an overlap with earlier audio is refused, and so is
   an utterance beyond the length limit;
 * rendering and encoding run in the worker pool, and each frame is encoded as soon as
-  it is rendered (touched up first, when the stream asks for it); the stream's first frame leaves alone at once (the first picture
-  waits for no batch), later frames wait until a whole batch is ready, and at the end
-  the rest go as one shorter batch.
+  it is rendered (touched up first, when the stream asks for it); the stream's first
+  frame is rendered alone and leaves at once (the first picture waits neither for a
+  batch nor for the other frames its input allows), later frames wait until a whole
+  batch is ready, and at the end the rest go as one shorter batch.
 
 Bad input raises :class:`~avatar_animator.errors.AnimationInputError`, whose message
 is meant for the caller.
@@ -115,6 +116,7 @@ class AnimateStream(Generic[FrameT]):
         self._session: AnimationSession | LipSyncSession | None = None
         self._early_phonemes: list[Phoneme] = []
         self._pending: list[FrameT] = []
+        self._rest_due = False
         self.batches_sent = 0
         self.frames_sent = 0
 
@@ -186,7 +188,7 @@ class AnimateStream(Generic[FrameT]):
             if gap:
                 session.push_audio(np.zeros(gap, dtype=np.int16))
             session.push_audio(samples)
-            return self._render(session.render_ready)
+            return self._render(self._ready)
 
         self._pending.extend(await self._run_blocking(push_and_render))
 
@@ -201,7 +203,30 @@ class AnimateStream(Generic[FrameT]):
             self._early_phonemes.extend(phonemes)
             return
         self._session.push_phonemes(phonemes)
-        self._pending.extend(await self._run_blocking(self._render, self._session.render_ready))
+        self._pending.extend(await self._run_blocking(self._render, self._ready))
+
+    @property
+    def rest_due(self) -> bool:
+        """Whether frames the input allows wait behind the stream's first, which was
+        rendered alone: call :meth:`render_rest` once it has been sent."""
+        return self._rest_due
+
+    async def render_rest(self) -> None:
+        """Renders what the input so far allows after the stream's first frame."""
+        self._rest_due = False
+        if self._session is not None:
+            self._pending.extend(await self._run_blocking(self._render, self._session.render_ready))
+
+    def _ready(self) -> list[np.ndarray]:
+        """What the input allows; only the stream's first frame while none was rendered,
+        so that it leaves before the rest of this input's frames are made."""
+        session = self._session
+        assert session is not None
+        if session.frames_rendered:
+            return session.render_ready()
+        frames = session.render_ready(1)
+        self._rest_due = bool(frames)
+        return frames
 
     async def finish(self) -> None:
         """Ends the input and renders the frames left."""
