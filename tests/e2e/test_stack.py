@@ -150,22 +150,35 @@ async def test_speak_streams_audio_and_frames_in_order_and_mp4_is_valid(stack, s
     assert np.abs(samples).max() > 1000
 
 
-async def test_high_quality_passes_every_frame_through_the_enhancer(stack, sample_avatar):
-    enhancer_port = stack.ports.metrics["enhancer"]
-    before = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
+async def test_high_quality_enhances_the_still_once_and_the_animator_touches_up_every_frame(
+    stack, sample_avatar
+):
+    enhancer_port, animator_port = stack.ports.metrics["enhancer"], stack.ports.metrics["animator"]
+    touchups = "avatar_animator_frame_seconds_count"
+
+    def counts() -> tuple[float, float]:
+        enhanced = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
+        return enhanced, metric_value(scrape(animator_port), touchups, step="touchup")
+
     request = gateway_pb2.SpeakRequest(
         avatar_id=sample_avatar.avatar_id,
         text="Hi, how are you today?",
         quality=gateway_pb2.QUALITY_HIGH,
     )
     async with GatewayClient(stack.gateway_address) as client:
+        enhanced_before, touched_before = counts()
         result = await client.speak(request, timeout=120)
-    after = metric_value(scrape(enhancer_port), "avatar_enhancer_frames_total")
-    assert result.frames > 0
-    # Every frame, plus the avatar's still when this is its first high-quality request on
-    # this gateway (the still is enhanced once and kept).
-    assert after - before - result.frames in (0, 1)
-    assert "enhancer" in {stage.stage for stage in result.summary.stages}
+        enhanced_after, touched_after = counts()
+        again = await client.speak(request, timeout=120)
+        enhanced_again, touched_again = counts()
+    assert result.frames > 0 and again.frames == result.frames
+    # With the OpenCV enhancer the avatar's still goes through it once (on its first
+    # high-quality request on this gateway), and no frame does: the animator touches up
+    # the moving regions of every frame itself (decision 14).
+    assert enhanced_after - enhanced_before in (0, 1)
+    assert enhanced_again == enhanced_after
+    assert touched_after > touched_before and touched_again > touched_after
+    assert "enhancer" not in {stage.stage for stage in again.summary.stages}
 
 
 async def test_chat_mode_speaks_the_llm_answer(stack, sample_avatar, fake_llm):

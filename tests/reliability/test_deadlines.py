@@ -4,19 +4,22 @@ is left behind in the gateway.
 The stack is configured so that every stage is busy when the deadline or the cancel
 comes: the fake model streams a long answer word by word, tts sends 20 ms chunks (so its
 call for a long sentence is still open while the animator works through the queue), and
-quality is high, so the enhancer is in the chain too.
+quality is high with a (tiny) restoration model, so the enhancer takes every frame too
+(with the OpenCV enhancer it would only enhance the avatar's still, once: decision 14).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import grpc
 import pytest
 import pytest_asyncio
 
 from avatar.gateway.v1 import gateway_pb2, gateway_pb2_grpc
+from tests.enhancer.restoration_models import gfpgan_layout
 from tests.reliability.harness import DOWNSTREAM, PHOTO, assert_still_serving, running_stack
 from tests.reliability.inputs import LONG_TEXT
 
@@ -26,16 +29,22 @@ STOPPED = ("CANCELLED", "DEADLINE_EXCEEDED")
 _GRPC_SERVER_LOOP = "AioServer._request_"
 
 
+def _restoring_enhancer(directory: Path) -> dict[str, str]:
+    """The enhancer's settings for a restoration model: high quality then sends it every frame."""
+    model = gfpgan_layout(directory / "tiny_gfpgan.onnx")
+    return {"AVATAR_ENHANCER_MODEL": str(model), "AVATAR_ENHANCER_BACKEND": "onnx"}
+
+
 @pytest_asyncio.fixture(scope="module", loop_scope="session")
 async def busy(tmp_path_factory):
+    work = tmp_path_factory.mktemp("busy")
     environments = {
         "tts": {"AVATAR_TTS_FIRST_CHUNK_SECONDS": "0.01", "AVATAR_TTS_CHUNK_SECONDS": "0.02"},
         "llm": {"AVATAR_LLM_MAX_MESSAGE_CHARS": "4000"},
+        "enhancer": _restoring_enhancer(work),
     }
     async with (
-        running_stack(
-            tmp_path_factory.mktemp("busy"), environments, llm_chunk_delay=0.002
-        ) as stack,
+        running_stack(work, environments, llm_chunk_delay=0.002) as stack,
         stack.channel("gateway") as channel,
     ):
         gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
@@ -147,7 +156,11 @@ async def test_a_client_cancel_stops_every_stage_within_200_ms(busy):
 
 
 async def test_a_stage_that_fails_mid_stream_leaves_no_task_behind(tmp_path):
-    async with running_stack(tmp_path) as stack, stack.channel("gateway") as channel:
+    environments = {"enhancer": _restoring_enhancer(tmp_path)}
+    async with (
+        running_stack(tmp_path, environments) as stack,
+        stack.channel("gateway") as channel,
+    ):
         gateway = gateway_pb2_grpc.GatewayServiceStub(channel)
         avatar = await gateway.CreateAvatar(gateway_pb2.CreateAvatarRequest(image=PHOTO))
         request = gateway_pb2.SpeakRequest(

@@ -20,6 +20,7 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_devtools.client import GatewayClient
 from avatar_devtools.stack import LocalStack, StackPorts
 from benchmarks.local_stack import running_stack
+from tests.enhancer.restoration_models import gfpgan_layout
 from tests.reliability.harness import health_status
 from tests.reliability.inputs import LONG_TEXT
 from tests.support.network import free_ports
@@ -28,7 +29,9 @@ pytestmark = pytest.mark.slow
 
 CHAT = gateway_pb2.SPEAK_MODE_CHAT
 HIGH = gateway_pb2.QUALITY_HIGH
-# What to ask so that the killed service is busy, and which stage the error must name.
+# What to ask so that the killed service is busy, and which stage the error must name. High
+# quality sends every frame through the enhancer when it has a restoration model (the
+# module's stack has a tiny one); with the OpenCV backend only the avatar's still goes there.
 SCENARIOS = {
     "tts": ({}, "tts stage"),
     "animator": ({}, "animator stage"),
@@ -39,8 +42,11 @@ SCENARIOS = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory):
+    work = tmp_path_factory.mktemp("faults")
+    model = gfpgan_layout(work / "tiny_gfpgan.onnx")
+    environment = {"AVATAR_ENHANCER_MODEL": str(model), "AVATAR_ENHANCER_BACKEND": "onnx"}
     # A slow model: the answer streams for seconds, so the llm call is open when killed.
-    with running_stack(tmp_path_factory.mktemp("faults"), llm_chunk_delay=0.05) as running:
+    with running_stack(work, environment, llm_chunk_delay=0.05) as running:
         yield running
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from hypothesis import strategies as st
 
+from avatar.animator.v1 import animator_pb2
+
 
 def avatar_overrides(
     avatar_id: str, content_hash: str, photo: bytes, frame_jpeg: bytes
@@ -25,6 +27,14 @@ def avatar_overrides(
         st.text(max_size=30),
     )
     rate = st.one_of(st.sampled_from([0, 8000, 16000, 22050, 48000]), st.integers(0, 2**32 - 1))
+    # High quality's touch-up: a valid one (a mouth-sized region) now and then, else none
+    # or a random one.
+    mouth = animator_pb2.Region(x=180, y=300, width=150, height=110)
+    touchup = st.one_of(
+        st.just(animator_pb2.Touchup(regions=[mouth])),
+        st.just(animator_pb2.Touchup(regions=[mouth], fidelity=0.5)),
+        st.builds(animator_pb2.Touchup),
+    )
     return {
         "avatar.gateway.v1.SpeakRequest.avatar_id": st.one_of(st.just(avatar_id), st.text()),
         "avatar.gateway.v1.SpeakRequest.text": short_text,
@@ -47,6 +57,7 @@ def avatar_overrides(
             st.just(b""), st.just(photo), st.binary(max_size=100)
         ),
         "avatar.animator.v1.AnimateConfig.sample_rate": rate,
+        "avatar.animator.v1.AnimateConfig.touchup": touchup,
         "avatar.common.v1.AudioChunk.pcm": st.one_of(
             st.binary(max_size=6000).map(lambda pcm: pcm[: len(pcm) // 2 * 2]),
             st.binary(max_size=64),
