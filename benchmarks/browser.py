@@ -242,7 +242,7 @@ def analyse_turn(record: dict, turn: dict) -> dict:
         "click_to_first_audio_sample": (heard_at - lead_in_ms - turn["click"]) / 1000,
         "click_to_first_frame": (shown_at - turn["click"]) / 1000,
         "av_offset": ((shown_at - heard_at) - expected_ms) / 1000,
-        "web_turn_to_first_audio_received": first_audio.get("received_after_seconds") or 0.0,
+        "web_turn_to_first_audio_received": first_audio["received_after_seconds"],
         "web_turn_to_first_audio_sent": first_audio["sent_after_seconds"],
         "gateway_turn_to_first_audio": next(
             e["time_to_first_audio_seconds"] for e in events if e["type"] == "turn_ended"

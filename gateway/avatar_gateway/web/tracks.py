@@ -159,7 +159,7 @@ class SessionAudioTrack(MediaStreamTrack):
             if speech is not None:
                 surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
                 packets = int(min(surplus, speech - offset) / self.samples_per_packet)
-                return self._skip(offset, packets * self.samples_per_packet, whole_frames=False)
+                return self._skip(offset, packets * self.samples_per_packet)
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -178,11 +178,9 @@ class SessionAudioTrack(MediaStreamTrack):
         frames = int(samples * self.fps / self.sample_rate) if samples > 0 else 0
         return round(frames * self.sample_rate / self.fps)
 
-    def _skip(self, offset: int, samples: float, *, whole_frames: bool = True) -> int:
-        """Skips the ``samples`` from ``offset`` (all idle; whole frames' worth of them
-        unless told otherwise): the session plays that much earlier. Returns the offset to
-        send from."""
-        skip = self._whole_frames(samples) if whole_frames else int(samples)
+    def _skip(self, offset: int, skip: int) -> int:
+        """Skips ``skip`` samples from ``offset`` (all idle, whole packets or frames): the
+        session plays that much earlier. Returns the offset to send from."""
         if skip < 1:
             return offset
         self.buffer.forget_before(offset + skip)
