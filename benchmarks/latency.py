@@ -130,23 +130,28 @@ class StackCpu:
     """CPU seconds the stack's processes have used so far, from ``/proc``.
 
     Args:
-        pids: The processes of the services.
+        pids: The processes of the services, by service name (a list names them by
+            their position).
     """
 
-    def __init__(self, pids: list[int]) -> None:
-        self._pids = pids
+    def __init__(self, pids: dict[str, int] | list[int]) -> None:
+        self._pids = pids if isinstance(pids, dict) else {str(i): p for i, p in enumerate(pids)}
         self._tick = os.sysconf("SC_CLK_TCK")
 
     def seconds(self) -> float:
         """User + system CPU seconds of every process, children included."""
-        total = 0
-        for pid in self._pids:
-            with open(f"/proc/{pid}/stat") as stat:
-                # Fields after the command name (which may hold spaces): utime is the
-                # 14th field of the line, stime 15th, cutime 16th, cstime 17th.
-                fields = stat.read().rsplit(")", 1)[1].split()
-            total += sum(int(value) for value in fields[11:15])
-        return total / self._tick
+        return sum(self.by_service().values())
+
+    def by_service(self) -> dict[str, float]:
+        """User + system CPU seconds of each service's process, children included."""
+        return {service: self._process_seconds(pid) for service, pid in self._pids.items()}
+
+    def _process_seconds(self, pid: int) -> float:
+        with open(f"/proc/{pid}/stat") as stat:
+            # Fields after the command name (which may hold spaces): utime is the
+            # 14th field of the line, stime 15th, cutime 16th, cstime 17th.
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return sum(int(value) for value in fields[11:15]) / self._tick
 
 
 def jpeg_floor_fps(seconds: float = 1.0) -> float:
@@ -170,7 +175,7 @@ async def run_configuration(
     cpu: StackCpu | None = None,
 ) -> dict:
     """Runs ``streams`` streams at once and summarises their calls."""
-    cpu_before = cpu.seconds() if cpu else 0.0
+    cpu_before = cpu.by_service() if cpu else {}
     started = time.perf_counter()
     per_stream = await asyncio.gather(
         *(run_stream(address, request, iterations, warmup) for _ in range(streams))
@@ -188,9 +193,16 @@ async def run_configuration(
         "every_call_faster_than_real_time": all(s.real_time_factor < 1 for s in samples),
     }
     if cpu:
-        summary["stack_cpu_seconds"] = cpu.seconds() - cpu_before
-        # CPU-seconds of the stack per second of one stream's video.
-        summary["cost_per_stream"] = summary["stack_cpu_seconds"] / (all_frames / FPS)
+        spent = {
+            service: seconds - cpu_before[service] for service, seconds in cpu.by_service().items()
+        }
+        summary["stack_cpu_seconds"] = sum(spent.values())
+        # CPU-seconds of the stack (and of each service) per second of one stream's video.
+        video_seconds = all_frames / FPS
+        summary["cost_per_stream"] = summary["stack_cpu_seconds"] / video_seconds
+        summary["cost_by_service"] = {
+            service: seconds / video_seconds for service, seconds in spent.items()
+        }
     for metric in METRICS:
         if metric == "inter_chunk_gap_seconds":
             values = [gap for sample in samples for gap in sample.gaps]
@@ -333,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.start_stack:
             stack = start_stack(Path(tempfile.mkdtemp(prefix="avatar-bench-")))
         address = stack.gateway_address if stack else args.gateway
-        cpu = StackCpu([p.pid for p in stack.processes.values()]) if stack else None
+        cpu = StackCpu({name: p.pid for name, p in stack.processes.items()}) if stack else None
         data = asyncio.run(_measure(args, address, cpu))
     finally:
         if stack is not None:

@@ -65,6 +65,24 @@ def table(results: list[dict]) -> str:
     return markdown_table(HEADER, rows)
 
 
+def cost_table(results: list[dict]) -> str:
+    """Each configuration's cost per stream split by service (CPU-seconds per second of one
+    stream's video), with each service's share of the whole; empty without CPU figures."""
+    measured = [r for r in results if r.get("cost_by_service")]
+    if not measured:
+        return ""
+    services = list(measured[0]["cost_by_service"])
+    rows = []
+    for r in measured:
+        costs = r["cost_by_service"]
+        total = sum(costs.values()) or 1.0
+        rows.append(
+            [label(r["text"]), r["quality"], r["streams"]]
+            + [f"{costs.get(s, 0.0):.3f} ({costs.get(s, 0.0) / total:.0%})" for s in services]
+        )
+    return markdown_table(["text", "quality", "streams", *services], rows)
+
+
 def _find(results: list[dict], quality: str, streams: int, text: str = SHORT_TEXT) -> dict | None:
     for result in results:
         if (result["text"], result["quality"], result["streams"]) == (text, quality, streams):
@@ -149,6 +167,14 @@ def markdown(data: dict) -> str:
             f"({data.get('jpeg_floor_fps_per_core', 0):.0f} frames per second per core "
             "here).",
             table(data["results"]),
+            *(
+                [
+                    "Where the cost goes: *cost per stream* by service (share of the whole).",
+                    costs,
+                ]
+                if (costs := cost_table(data["results"]))
+                else []
+            ),
             targets_table(data.get("targets", [])),
         ]
     )

@@ -57,3 +57,29 @@ def test_streams_count_as_fast_only_when_every_text_is():
     assert [round(c["measured"], 2) for c in ratios] == [1.25, 1.6]
     assert [c["met"] for c in ratios] == [True, False]
     assert checks["first audio at the client"]["met"] is True
+
+
+def test_stack_cpu_splits_the_cpu_by_service():
+    cpu = StackCpu({"here": os.getpid(), "parent": os.getppid()})
+    before = cpu.by_service()
+    started = time.process_time()
+    while time.process_time() - started < 0.3:
+        sum(range(1000))
+    after = cpu.by_service()
+    assert set(after) == {"here", "parent"}
+    assert after["here"] - before["here"] >= 0.25
+    assert cpu.seconds() >= sum(after.values())
+
+
+def test_the_cost_table_splits_each_configuration_by_service():
+    result = {
+        "text": latency_report.SHORT_TEXT,
+        "quality": "low",
+        "streams": 16,
+        "cost_by_service": {"gateway": 0.02, "tts": 0.03, "animator": 0.15},
+    }
+    table = latency_report.cost_table([result])
+    header, _, row = table.splitlines()[:3]
+    assert header.split("|")[4:7] == [" gateway ", " tts ", " animator "]
+    assert "0.150 (75%)" in row and "0.020 (10%)" in row and "0.030 (15%)" in row
+    assert latency_report.cost_table([{**result, "cost_by_service": {}}]) == ""
