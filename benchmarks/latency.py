@@ -130,12 +130,11 @@ class StackCpu:
     """CPU seconds the stack's processes have used so far, from ``/proc``.
 
     Args:
-        pids: The processes of the services, by service name (a list names them by
-            their position).
+        pids: The process of each service, by service name.
     """
 
-    def __init__(self, pids: dict[str, int] | list[int]) -> None:
-        self._pids = pids if isinstance(pids, dict) else {str(i): p for i, p in enumerate(pids)}
+    def __init__(self, pids: dict[str, int]) -> None:
+        self._pids = pids
         self._tick = os.sysconf("SC_CLK_TCK")
 
     def seconds(self) -> float:

@@ -153,6 +153,8 @@ def markdown(data: dict) -> str:
     """The whole Markdown report."""
     settings = data["settings"]
     after = data["load_average_after"]
+    costs = cost_table(data["results"])
+    split = ["Where the cost goes: *cost per stream* by service (share of the whole).", costs]
     return "\n\n".join(
         [
             "## Latency: concurrent Speak streams",
@@ -167,14 +169,7 @@ def markdown(data: dict) -> str:
             f"({data.get('jpeg_floor_fps_per_core', 0):.0f} frames per second per core "
             "here).",
             table(data["results"]),
-            *(
-                [
-                    "Where the cost goes: *cost per stream* by service (share of the whole).",
-                    costs,
-                ]
-                if (costs := cost_table(data["results"]))
-                else []
-            ),
+            *(split if costs else []),
             targets_table(data.get("targets", [])),
         ]
     )
