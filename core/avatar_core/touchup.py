@@ -214,6 +214,12 @@ class RegionTouchup:
         """The regions, as given."""
         return self._blender.regions
 
+    @property
+    def key(self) -> str:
+        """Names what this touch-up does (its fidelity and regions), for caches."""
+        boxes = ";".join(f"{r.x},{r.y},{r.width},{r.height}" for r in self.regions)
+        return f"touchup:{self.fidelity!r}:{boxes}"
+
     def apply(self, rgb: np.ndarray) -> np.ndarray:
         """The frame touched up: blended into ``rgb`` itself when it is writable (the
         caller's own frame), else into a copy."""

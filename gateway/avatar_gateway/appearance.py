@@ -7,8 +7,10 @@ the animator draws every frame from that enhanced still (``AnimateConfig.appeara
 and per frame only the regions that move are worked on: the mouth and jaw, and the
 eyes, feathered into the rest. Which service does that depends on the backend that
 enhanced the still (``EnhanceStarted.backend``): OpenCV's filter runs in the animator
-too, which touches the regions up before its one JPEG encode (``AnimateConfig.touchup``,
-:attr:`Appearance.touchup`), so the frames need no trip to the enhancer; a restoration
+too (``AnimateConfig.touchup``, :attr:`Appearance.touchup`), which touches the still's
+regions up once and draws the frames from it, so the frames need no trip to the enhancer
+(and, with its default renderer, no per-frame touch-up: every pixel it draws comes from
+that still); a restoration
 model (``onnx``) stays in the enhancer, which gets every frame with the regions
 (``EnhanceConfig.regions``).
 

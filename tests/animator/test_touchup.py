@@ -1,8 +1,10 @@
 """High quality's touch-up inside the animator (``AnimateConfig.touchup``).
 
 Real servers in this process: the animator alone for what the touch-up changes and for
-its bad settings, and the animator with the enhancer for the path it replaces (frames
-through the enhancer's regions), on real rendered frames of the sample face.
+its bad settings (with the default renderer it touches the still's regions up once and
+draws every frame from it; with a lip-sync model it touches up every frame), and the
+animator with the enhancer for the path it replaces (frames through the enhancer's
+regions), on real rendered frames of the sample face.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from avatar.common.v1 import media_pb2
 from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar_core.frames import decode_frame
 from avatar_core.touchup import FEATHER_PIXELS
+from tests.animator.lipsync_models import wav2lip_layout
 from tests.support.races import CLIENT_WRITE_RACE
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
 SECONDS = 0.6
+# How far the head's motion carries a pixel of the still in these frames, at most.
+HEAD_REACH = 16
 # The gateway's regions of the sample face at 512 px (mouth and jaw, each eye with its
 # brow), as ``avatar_gateway.appearance.moving_regions`` draws them.
 REGIONS = (
@@ -71,12 +76,14 @@ def _pixels(frames: list[media_pb2.Frame]) -> list[np.ndarray]:
     return [decode_frame(frame) for frame in frames]
 
 
-def _feathered_boxes(height: int, width: int) -> np.ndarray:
+def _feathered_boxes(height: int, width: int, reach: int = 0) -> np.ndarray:
+    """The regions with their feathers, each grown by ``reach`` more pixels."""
     inside = np.zeros((height, width), bool)
     for r in REGIONS:
+        grow = FEATHER_PIXELS + reach
         inside[
-            max(0, r.y - FEATHER_PIXELS) : r.y + r.height + FEATHER_PIXELS,
-            max(0, r.x - FEATHER_PIXELS) : r.x + r.width + FEATHER_PIXELS,
+            max(0, r.y - grow) : r.y + r.height + grow,
+            max(0, r.x - grow) : r.x + r.width + grow,
         ] = True
     return inside
 
@@ -92,11 +99,39 @@ async def test_the_touchup_changes_only_the_feathered_regions_and_the_same_every
     assert len(touched) == len(plain) == math.ceil(SECONDS * 25)
     assert [f.index for f in touched] == list(range(len(plain)))
     assert [f.data for f in again] == [f.data for f in touched]
-    inside = _feathered_boxes(*plain[0].shape[:2])
+    # The still's regions are touched up once and move with the head (its sway and
+    # roll reach up to about a dozen pixels here); nothing beyond them changes.
+    inside = _feathered_boxes(*plain[0].shape[:2], HEAD_REACH)
     for before, after in zip(plain, _pixels(touched), strict=True):
         assert np.array_equal(before[~inside], after[~inside])
         # The filter is at work inside the regions (sharper mouth and eyes).
         mouth = (slice(207, 335), slice(155, 351))
+        assert np.abs(after[mouth].astype(int) - before[mouth]).mean() > 1.0
+
+
+async def test_with_a_lip_sync_model_every_frame_is_touched_up_after_the_heads_motion(
+    tmp_path, sample_photo
+):
+    model = wav2lip_layout(tmp_path / "wav2lip_gan_96.onnx")
+    environment = {"AVATAR_ANIMATOR_WORKERS": "1", "AVATAR_ANIMATOR_LIPSYNC_MODEL": str(model)}
+    raw = media_pb2.FRAME_ENCODING_RGB24
+    touchup = animator_pb2.Touchup(regions=REGIONS)
+    async with (
+        in_process_server("animator", environment) as server,
+        grpc.aio.insecure_channel(f"127.0.0.1:{server.port}") as channel,
+    ):
+        stub = animator_pb2_grpc.AnimatorServiceStub(channel)
+        plain = _pixels(await _frames(stub, _requests(sample_photo, encoding=raw)))
+        touched = _pixels(
+            await _frames(stub, _requests(sample_photo, encoding=raw, touchup=touchup))
+        )
+    # The model's mouth is not drawn from the still: the frames themselves are touched
+    # up, in the regions where they lie in the frame, whatever the head does.
+    inside = _feathered_boxes(*plain[0].shape[:2])
+    mouth = (slice(207, 335), slice(155, 351))
+    assert len(touched) == len(plain) == math.ceil(SECONDS * 25)
+    for before, after in zip(plain, touched, strict=True):
+        assert np.array_equal(before[~inside], after[~inside])
         assert np.abs(after[mouth].astype(int) - before[mouth]).mean() > 1.0
 
 
@@ -191,7 +226,7 @@ async def test_the_touchup_matches_the_enhancers_regions_within_jpeg_noise(
     frames = await _frames(animator, _requests(sample_photo, **drawn))
     regions = [enhancer_pb2.Region(x=r.x, y=r.y, width=r.width, height=r.height) for r in REGIONS]
     before = _pixels(await _enhanced(enhancer, frames, regions=regions, jpeg_quality=90))
-    # Now: the animator touches them up itself before its one encode.
+    # Now: the animator touches the still's regions up once and draws the frames from it.
     touchup = animator_pb2.Touchup(regions=REGIONS)
     now = _pixels(await _frames(animator, _requests(sample_photo, touchup=touchup, **drawn)))
     assert len(now) == len(before) == math.ceil(SECONDS * 25)
@@ -200,5 +235,6 @@ async def test_the_touchup_matches_the_enhancers_regions_within_jpeg_noise(
         assert np.abs(old.astype(int) - new).mean() < 1.5
         assert _psnr(old, new) > 40
         # Inside the regions the frames are the enhancer's, not the untouched ones: what
-        # is left is the enhancer's second JPEG generation there.
-        assert _psnr(old[mouth], new[mouth]) > max(38, _psnr(old[mouth], untouched[mouth]) + 3)
+        # is left is the enhancer's second JPEG generation there, and that the animator
+        # touched the still up before drawing the frame (the enhancer touched the frame).
+        assert _psnr(old[mouth], new[mouth]) > max(37, _psnr(old[mouth], untouched[mouth]) + 2.5)

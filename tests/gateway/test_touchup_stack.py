@@ -1,9 +1,9 @@
 """End to end, the default (OpenCV) enhancer: high quality enhances the still, and only it.
 
 The whole stack runs in this process. A high-quality Speak sends one frame to the
-enhancer, the avatar's still, once per avatar; the animator draws the frames from it and
-touches up their moving regions itself, so the frames reach the client in its encoding
-without a per-frame trip to the enhancer.
+enhancer, the avatar's still, once per avatar; the animator touches up the still's moving
+regions once and draws the frames from it, so the frames reach the client in its encoding
+without a per-frame trip to the enhancer and without a per-frame touch-up.
 """
 
 from __future__ import annotations
@@ -48,9 +48,11 @@ async def test_high_quality_enhances_the_still_once_and_the_animator_touches_up(
             )
             again, _, _ = await _speak(client, avatar.avatar_id, gateway_pb2.QUALITY_HIGH)
         enhanced = stack.metric("enhancer", "avatar_enhancer_frames_total", backend="opencv")
-        touched = stack.metric("animator", "avatar_animator_frame_seconds_count", step="touchup")
+        touched = stack.metric("animator", "avatar_animator_touched_stills_total")
+        per_frame = stack.metric("animator", "avatar_animator_frame_seconds_count", step="touchup")
     assert enhanced == 1  # the still, for both high-quality requests
-    assert touched > 0
+    assert touched == 1  # its regions, once for both
+    assert per_frame == 0
     assert "animator" in stages and "enhancer" not in stages
     assert len(high) == len(low) > 25
     assert [f.index for f in high] == [f.index for f in low] == list(range(len(low)))

@@ -27,6 +27,7 @@ from avatar_animator.errors import (
 )
 from avatar_animator.render import FaceWarper
 from avatar_core.images import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, decode_image
+from avatar_core.touchup import RegionTouchup
 
 MIN_FACE_PIXELS = 64
 """Smallest accepted face width in the photo, in pixels."""
@@ -308,26 +309,50 @@ class FacePreparer:
                 self._cache.popitem(last=False)
         return face, False
 
-    def with_appearance(self, face: PreparedFace, image_bytes: bytes) -> PreparedFace:
-        """The prepared face drawn from another still of the same framing, e.g. the
-        still enhanced once; its landmarks stay the prepared face's. Cached.
+    def with_appearance(
+        self,
+        face: PreparedFace,
+        image_bytes: bytes | None,
+        touchup: RegionTouchup | None = None,
+    ) -> tuple[PreparedFace, bool]:
+        """The prepared face drawn from another still of the same framing (e.g. the still
+        enhanced once), its regions touched up once when asked; its landmarks stay the
+        prepared face's. Cached.
+
+        Args:
+            face: The prepared face.
+            image_bytes: The still to draw from; None keeps the face's own.
+            touchup: Touches up the still's regions (high quality's moving parts), so
+                the frames drawn from it need no touch-up of their own.
+
+        Returns:
+            The drawn face and whether it came from the cache.
 
         Raises:
             InvalidImageError: The bytes are not an acceptable image.
             AppearanceMismatchError: The still's size is not the prepared still's.
         """
-        key = f"{face.content_hash}+{self.content_hash(image_bytes)}"
+        parts = [face.content_hash]
+        if image_bytes is not None:
+            parts.append(self.content_hash(image_bytes))
+        if touchup is not None:
+            parts.append(touchup.key)
+        key = "+".join(parts)
         cached = self.cached(key)
         if cached is not None:
-            return cached
-        rgb = decode_image(
-            image_bytes, max_bytes=self._max_image_bytes, max_pixels=self._max_image_pixels
-        )
-        if rgb.shape != face.image.shape:
-            raise AppearanceMismatchError(
-                f"the appearance still is {rgb.shape[1]}x{rgb.shape[0]} px; it must be the "
-                f"prepared still's size, {face.width}x{face.height}"
+            return cached, True
+        rgb = face.image
+        if image_bytes is not None:
+            rgb = decode_image(
+                image_bytes, max_bytes=self._max_image_bytes, max_pixels=self._max_image_pixels
             )
+            if rgb.shape != face.image.shape:
+                raise AppearanceMismatchError(
+                    f"the appearance still is {rgb.shape[1]}x{rgb.shape[0]} px; it must be the "
+                    f"prepared still's size, {face.width}x{face.height}"
+                )
+        if touchup is not None:
+            rgb = touchup.apply(rgb)  # a copy when it is the face's own (read-only) still
         rgb.setflags(write=False)
         drawn = PreparedFace(
             content_hash=face.content_hash,
@@ -341,7 +366,7 @@ class FacePreparer:
             self._cache[key] = drawn
             while len(self._cache) > self._cache_size:
                 self._cache.popitem(last=False)
-        return drawn
+        return drawn, False
 
     def _prepare_decoded(self, rgb: np.ndarray, content_hash: str) -> PreparedFace:
         """Detects, checks and crops the largest face, then builds its renderer."""

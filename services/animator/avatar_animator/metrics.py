@@ -35,7 +35,8 @@ class AnimatorMetrics:
         self.frame_seconds = Histogram(
             "avatar_animator_frame_seconds",
             "Time per frame of each step (render, encode, lipsync: the lip-sync model's part, "
-            "touchup: high quality's touch-up of the moving regions).",
+            "touchup: high quality's touch-up of the moving regions, per frame when a "
+            "lip-sync model draws the mouth).",
             ["step"],
             buckets=FRAME_BUCKETS,
             registry=registry,
@@ -43,6 +44,12 @@ class AnimatorMetrics:
         self.lipsync_frames = Counter(
             "avatar_animator_lipsync_frames",
             "Frames whose mouth the lip-sync model drew.",
+            registry=registry,
+        )
+        self.touched_stills = Counter(
+            "avatar_animator_touched_stills",
+            "Stills whose moving regions were touched up for high quality (once per "
+            "avatar, still and touch-up: the frames are drawn from them).",
             registry=registry,
         )
         self.cached_faces = Gauge(
@@ -53,6 +60,13 @@ class AnimatorMetrics:
         """Counts one face preparation, in this metric and the shared cache lookups."""
         self.prepared_faces.labels("hit" if cache_hit else "miss").inc()
         self.service.count_lookup("prepared_faces", cache_hit)
+
+    def count_drawn_still(self, cache_hit: bool, touched: bool) -> None:
+        """Counts one lookup of a face drawn from another still (or touched up), and the
+        touch-up of its still when it was made now."""
+        self.service.count_lookup("drawn_stills", cache_hit)
+        if touched and not cache_hit:
+            self.touched_stills.inc()
 
     def record_frames(
         self, driver: str, count: int, render_seconds: float, encode_seconds: float

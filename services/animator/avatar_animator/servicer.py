@@ -143,10 +143,15 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
         lipsync, lipsync_name, lipsync_warning = await self._lipsync_for(config, context)
         touchup = await _touchup(config, context)
         face, cache_hit = await self._face_for(config, context)
-        if config.appearance:
-            face = await self._drawn_from(face, config.appearance, context)
+        # The default renderer draws every pixel from the still, its mouth interior in
+        # the still's own softness and grain: the still's regions are touched up once
+        # and its frames need none. A lip-sync model's mouth is its own: touched per frame.
+        still_touchup = touchup if lipsync is None else None
+        if config.appearance or still_touchup is not None:
+            face = await self._drawn_from(face, config.appearance or None, still_touchup, context)
+        frame_touchup = touchup if lipsync is not None else None
         stream = AnimateStream(
-            face, settings, output.encode, self.run_blocking, self._metrics, lipsync, touchup
+            face, settings, output.encode, self.run_blocking, self._metrics, lipsync, frame_touchup
         )
         if config.sample_rate:
             await _start(stream, config.sample_rate, context)
@@ -263,12 +268,24 @@ class AnimatorServicer(animator_pb2_grpc.AnimatorServiceServicer):
                 )
         return await self._prepare(config.image, context)
 
-    async def _drawn_from(self, face: PreparedFace, appearance: bytes, context) -> PreparedFace:
-        """The face drawn from the stream's appearance still; a bad one aborts."""
+    async def _drawn_from(
+        self,
+        face: PreparedFace,
+        appearance: bytes | None,
+        touchup: RegionTouchup | None,
+        context,
+    ) -> PreparedFace:
+        """The face drawn from the stream's appearance still (or its own), its regions
+        touched up when asked; a bad still aborts."""
         try:
-            return await self.run_blocking(self._preparer.with_appearance, face, appearance)
+            drawn, hit = await self.run_blocking(
+                self._preparer.with_appearance, face, appearance, touchup
+            )
         except (InvalidImageError, FacePreparationError) as error:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, f"appearance: {error}")
+        self._metrics.count_drawn_still(cache_hit=hit, touched=touchup is not None)
+        self._metrics.cached_faces.set(self._preparer.cache_length)
+        return drawn
 
     async def _prepare(self, image: bytes, context) -> tuple[PreparedFace, bool]:
         """Prepares a photo in the pool; bad photos abort with INVALID_ARGUMENT."""

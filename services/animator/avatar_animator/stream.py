@@ -87,7 +87,8 @@ class AnimateStream(Generic[FrameT]):
         metrics: Where rendered frames and their times are recorded, if anywhere.
         lipsync: A lip-sync model that draws the mouth; None keeps the default renderer's.
         touchup: The touch-up of each frame's moving regions before it is encoded (high
-            quality from a still the enhancer enhanced with OpenCV); None: none.
+            quality from a still the enhancer enhanced with OpenCV, when a lip-sync
+            model draws the mouth); None: none.
 
     Attributes:
         batches_sent: Batches taken with :meth:`batches` so far.
