@@ -47,7 +47,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
 from avatar.gateway.v1 import gateway_pb2
 from avatar_devtools.client import GatewayClient
 from avatar_devtools.samples import sample_face
-from avatar_devtools.stack import LocalStack, StackPorts
+from avatar_devtools.stack import LocalStack, StackPorts, default_animators, unit_of
 from benchmarks import latency_report
 from benchmarks.latency_report import SHORT_TEXT
 from benchmarks.reporting import describe_machine, machine, percentiles, write_outputs
@@ -130,7 +130,8 @@ class StackCpu:
     """CPU seconds the stack's processes have used so far, from ``/proc``.
 
     Args:
-        pids: The process of each service, by service name.
+        pids: Each process, by its name in the stack (a service's, or a replica's such
+            as ``animator-2``, counted with its service).
     """
 
     def __init__(self, pids: dict[str, int]) -> None:
@@ -142,8 +143,12 @@ class StackCpu:
         return sum(self.by_service().values())
 
     def by_service(self) -> dict[str, float]:
-        """User + system CPU seconds of each service's process, children included."""
-        return {service: self._process_seconds(pid) for service, pid in self._pids.items()}
+        """User + system CPU seconds of each service's processes, children included."""
+        seconds: dict[str, float] = {}
+        for name, pid in self._pids.items():
+            service = unit_of(name)
+            seconds[service] = seconds.get(service, 0.0) + self._process_seconds(pid)
+        return seconds
 
     def _process_seconds(self, pid: int) -> float:
         with open(f"/proc/{pid}/stat") as stat:
@@ -245,14 +250,16 @@ async def create_sample_avatar(address: str) -> str:
         return (await client.create_avatar(photo, "benchmark")).avatar_id
 
 
-def start_stack(work_dir: Path, progress=print) -> LocalStack:
-    """Starts the five services on free ports, avatars and logs under ``work_dir``."""
-    services = ["gateway", "llm", "tts", "animator", "enhancer"]
-    ports = free_ports(2 * len(services))
+def start_stack(work_dir: Path, progress=print, animators: int = 1) -> LocalStack:
+    """Starts the five services on free ports (``animators`` animator processes), avatars
+    and logs under ``work_dir``."""
+    processes = ["gateway", "llm", "tts", "animator", "enhancer"]
+    processes += [f"animator-{number}" for number in range(2, animators + 1)]
+    ports = free_ports(2 * len(processes))
     stack = LocalStack(
         StackPorts(
-            grpc=dict(zip(services, ports[:5], strict=True)),
-            metrics=dict(zip(services, ports[5:], strict=True)),
+            grpc=dict(zip(processes, ports[: len(processes)], strict=True)),
+            metrics=dict(zip(processes, ports[len(processes) :], strict=True)),
         ),
         {"AVATAR_GATEWAY_AVATAR_DIR": str(work_dir / "avatars")},
         log_dir=work_dir / "logs",
@@ -302,6 +309,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--iterations", type=int, default=2, help="counted calls per stream")
     parser.add_argument("--warmup", type=int, default=1, help="uncounted calls per stream first")
+    parser.add_argument(
+        "--animators",
+        type=int,
+        default=default_animators(),
+        help="with --start-stack: animator processes, as `avatar up` runs (default: the "
+        "cores, %(default)s here)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     return parser
 
@@ -325,7 +339,8 @@ async def _measure(args: argparse.Namespace, address: str, cpu: StackCpu | None)
         "method": "N concurrent streams, each: warm-up calls (not counted), then "
         "iterations calls one after the other; percentiles over every counted call",
         "settings": {"iterations": args.iterations, "warmup": args.warmup,
-                     "streams": args.streams, "qualities": qualities, "texts": texts},
+                     "streams": args.streams, "qualities": qualities, "texts": texts,
+                     "animators": args.animators if args.start_stack else None},
         "machine": before,
         "jpeg_floor_fps_per_core": floor,
         "load_average_after": machine()["load_average"],
@@ -336,13 +351,16 @@ async def _measure(args: argparse.Namespace, address: str, cpu: StackCpu | None)
 def main(argv: list[str] | None = None) -> int:
     """Runs the sweep and writes JSON, Markdown and PNG."""
     args = build_parser().parse_args(argv)
-    if args.iterations < 1 or args.warmup < 0 or not args.streams:
-        print("error: --iterations must be >= 1, --warmup >= 0, --streams non-empty")
+    if args.iterations < 1 or args.warmup < 0 or not args.streams or args.animators < 1:
+        print(
+            "error: --iterations must be >= 1, --warmup >= 0, --streams non-empty, --animators >= 1"
+        )
         return 2
     stack = None
     try:
         if args.start_stack:
-            stack = start_stack(Path(tempfile.mkdtemp(prefix="avatar-bench-")))
+            work_dir = Path(tempfile.mkdtemp(prefix="avatar-bench-"))
+            stack = start_stack(work_dir, animators=args.animators)
         address = stack.gateway_address if stack else args.gateway
         cpu = StackCpu({name: p.pid for name, p in stack.processes.items()}) if stack else None
         data = asyncio.run(_measure(args, address, cpu))

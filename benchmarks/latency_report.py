@@ -155,11 +155,17 @@ def markdown(data: dict) -> str:
     after = data["load_average_after"]
     costs = cost_table(data["results"])
     split = ["Where the cost goes: *cost per stream* by service (share of the whole).", costs]
+    animators = settings.get("animators")
+    stack = (
+        f" The stack ran {animators} animator process(es), each stream given to the least busy."
+        if animators
+        else ""
+    )
     return "\n\n".join(
         [
             "## Latency: concurrent Speak streams",
             f"Measured on {describe_machine(data['machine'])}; load average after the run "
-            f"{after['1m']:.2f}. Each stream ran {settings['warmup']} warm-up call(s), not "
+            f"{after['1m']:.2f}.{stack} Each stream ran {settings['warmup']} warm-up call(s), not "
             f"counted, then {settings['iterations']} counted call(s); cells are p50 / p90 / "
             "p99 over every counted call. *delivered fps*: frames over the call's total time "
             "(25 keeps up with playback); *all streams fps*: frames of all streams over the "

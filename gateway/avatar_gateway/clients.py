@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -28,6 +29,9 @@ MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # jitter); DEFAULT_CONNECT_WAIT_SECONDS covers one such pause.
 MAX_RECONNECT_BACKOFF_MS = 1000
 DEFAULT_CONNECT_WAIT_SECONDS = 1.5
+# How long an animator replica that a call found unavailable is passed over (while
+# another serves) unless its channel connects again.
+UNAVAILABLE_MEMORY_SECONDS = 5.0
 
 
 class StageError(Exception):
@@ -179,36 +183,115 @@ class TtsClient(_Client):
             raise StageError.from_rpc_error(self.stage, self.service, error) from None
 
 
-class AnimatorClient(_Client):
-    """Client of ``avatar.animator.v1.AnimatorService``."""
+class _AnimatorReplica(_Client):
+    """One animator server: its channel, stub and the streams it has in flight."""
 
     stage = "animator"
     service = "animator"
 
     def __init__(self, address: str, **options: Any) -> None:
         super().__init__(address, **options)
-        self._stub = animator_pb2_grpc.AnimatorServiceStub(self.channel)
+        self.stub = animator_pb2_grpc.AnimatorServiceStub(self.channel)
+        self.in_flight = 0
+        self.unavailable_at = -math.inf
+
+    @property
+    def failing(self) -> bool:
+        """Whether the server seems down: its channel fails to connect, or a call found it
+        unavailable lately and it has not connected since."""
+        state = self.channel.get_state(try_to_connect=False)
+        if state == grpc.ChannelConnectivity.TRANSIENT_FAILURE:
+            return True
+        recent = time.monotonic() - self.unavailable_at < UNAVAILABLE_MEMORY_SECONDS
+        return recent and state != grpc.ChannelConnectivity.READY
+
+    def note(self, error: StageError) -> None:
+        """Remembers a call that found the server unavailable."""
+        if error.code == grpc.StatusCode.UNAVAILABLE:
+            self.unavailable_at = time.monotonic()
+
+
+class AnimatorClient:
+    """Client of ``avatar.animator.v1.AnimatorService``, over one server or several.
+
+    Args:
+        address: ``host:port`` of the animator, or several, comma-separated: replicas of
+            it (each renders on its own cores). Each call goes to the replica with the
+            fewest calls in flight, taking turns among equals and passing over one that
+            is down while another is up; a replica prepares a face it has not seen from
+            the photo that every stream carries.
+        options: As for the other clients (``connect_wait_seconds``, ``tls``).
+
+    Raises:
+        ValueError: ``address`` names no server.
+    """
+
+    stage = "animator"
+    service = "animator"
+
+    def __init__(self, address: str, **options: Any) -> None:
+        addresses = [part.strip() for part in address.split(",") if part.strip()]
+        if not addresses:
+            raise ValueError(f"the animator address names no server: {address!r}")
+        self.address = address
+        self.replicas = [_AnimatorReplica(each, **options) for each in addresses]
+        self._turn = 0
+
+    async def close(self) -> None:
+        """Closes the channels."""
+        for replica in self.replicas:
+            await replica.close()
+
+    def _pick(self) -> _AnimatorReplica:
+        """The replica for the next call: the least busy of those not down."""
+        candidates = [r for r in self.replicas if not r.failing] or self.replicas
+        fewest = min(replica.in_flight for replica in candidates)
+        count = len(self.replicas)
+        for step in range(count):
+            replica = self.replicas[(self._turn + step) % count]
+            if replica in candidates and replica.in_flight == fewest:
+                self._turn = (self._turn + step + 1) % count
+                return replica
+        raise AssertionError("no replica to pick")  # unreachable: candidates is not empty
 
     async def prepare(
         self, image: bytes, timeout: float | None
     ) -> animator_pb2.PrepareAvatarResponse:
         """Finds the face and landmarks of a photo."""
-        left = await self.wait_until_connected(timeout)
+        replica = self._pick()
+        replica.in_flight += 1
         try:
-            return await self._stub.PrepareAvatar(
+            left = await replica.wait_until_connected(timeout)
+            return await replica.stub.PrepareAvatar(
                 animator_pb2.PrepareAvatarRequest(image=image), timeout=left
             )
         except grpc.aio.AioRpcError as error:
-            raise StageError.from_rpc_error(self.stage, self.service, error) from None
+            failure = StageError.from_rpc_error(self.stage, self.service, error)
+            replica.note(failure)
+            raise failure from None
+        finally:
+            replica.in_flight -= 1
 
-    def animate(
+    async def animate(
         self,
         requests: AsyncIterator[animator_pb2.AnimateRequest]
         | Iterable[animator_pb2.AnimateRequest],
         timeout: float | None,
     ) -> AsyncIterator[animator_pb2.AnimateResponse]:
         """Streams frames for a stream of speech."""
-        return self._stream(lambda left: self._stub.Animate(requests, timeout=left), timeout)
+        replica = self._pick()
+        replica.in_flight += 1
+        try:
+            stream = replica._stream(
+                lambda left: replica.stub.Animate(requests, timeout=left), timeout
+            )
+            async for response in stream:
+                yield response
+        except StageError as error:
+            replica.note(error)
+            raise
+        finally:
+            replica.in_flight -= 1
 
 
 class EnhancerClient(_Client):

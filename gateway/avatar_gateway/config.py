@@ -25,7 +25,8 @@ class GatewayConfig:
         server: Shared server settings (``AVATAR_GATEWAY_PORT`` etc.).
         llm_address: ``host:port`` of the llm service; empty turns chat off.
         tts_address: ``host:port`` of the tts service.
-        animator_address: ``host:port`` of the animator service.
+        animator_address: ``host:port`` of the animator service, or of several replicas,
+            comma-separated (each stream goes to the least busy).
         enhancer_address: ``host:port`` of the enhancer service.
         asr_address: ``host:port`` of the asr service; empty turns speech input of
             live sessions off (their audio gets a UserSpeech error).

@@ -171,3 +171,92 @@ async def test_without_a_deadline_the_connection_wait_is_bounded_and_none_is_lef
     finally:
         await client.close()
     assert time.perf_counter() - started < 1.5
+
+
+class _HeldAnimator(animator_pb2_grpc.AnimatorServiceServicer):
+    """Counts the streams it has open; each is held until ``release`` is set."""
+
+    def __init__(self, release: asyncio.Event) -> None:
+        self.open = 0
+        self.calls = 0
+        self.release = release
+
+    async def Animate(self, request_iterator, context):
+        """Started, then the end once released."""
+        self.open += 1
+        self.calls += 1
+        try:
+            yield animator_pb2.AnimateResponse(started=animator_pb2.AnimateStarted())
+            await self.release.wait()
+            yield animator_pb2.AnimateResponse(end=animator_pb2.AnimateEnd())
+        finally:
+            self.open -= 1
+
+
+@contextlib.asynccontextmanager
+async def _replicas(count: int):
+    servers, servicers, addresses = [], [], []
+    for _ in range(count):
+        servicer, server = _HeldAnimator(asyncio.Event()), grpc.aio.server()
+        animator_pb2_grpc.add_AnimatorServiceServicer_to_server(servicer, server)
+        addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
+        await server.start()
+        servers.append(server)
+        servicers.append(servicer)
+    try:
+        yield addresses, servicers
+    finally:
+        for server in servers:
+            await server.stop(grace=None)
+
+
+async def _started(client: AnimatorClient) -> AsyncIterator:
+    """An Animate stream that has its started event; the rest waits in the generator."""
+    stream = client.animate([animator_pb2.AnimateRequest()], 10)
+    first = await anext(stream)
+    assert first.WhichOneof("event") == "started"
+    return stream
+
+
+async def test_streams_go_to_the_least_busy_of_several_animators():
+    async with _replicas(2) as (addresses, (first, second)):
+        client = AnimatorClient(" , ".join(addresses))
+        try:
+            held = [await _started(client) for _ in range(4)]
+            assert (first.open, second.open) == (2, 2)
+            # The first replica's streams end: the next two go there, not round the ring.
+            first.release.set()
+            for stream in held[0::2]:
+                await _drain(stream)
+            assert (first.open, second.open) == (0, 2)
+            first.release.clear()
+            more = [await _started(client) for _ in range(2)]
+            assert (first.open, second.open) == (2, 2)
+            first.release.set()
+            second.release.set()
+            for stream in [*held[1::2], *more]:
+                await _drain(stream)
+        finally:
+            await client.close()
+    assert (first.calls, second.calls) == (4, 2)
+
+
+async def test_an_animator_that_is_down_is_passed_over_while_another_serves():
+    [down] = free_ports(1)
+    async with _replicas(1) as ([address], [servicer]):
+        servicer.release.set()
+        client = AnimatorClient(f"127.0.0.1:{down},{address}", connect_wait_seconds=0.2)
+        try:
+            with pytest.raises(StageError):  # the first try finds out that it is down
+                for _ in range(2):
+                    await _drain(client.animate([animator_pb2.AnimateRequest()], 5))
+            for _ in range(4):
+                await _drain(client.animate([animator_pb2.AnimateRequest()], 5))
+        finally:
+            await client.close()
+    assert servicer.calls >= 4
+
+
+def test_an_animator_address_must_name_a_server():
+    with pytest.raises(ValueError, match="names no server"):
+        AnimatorClient(" , ")

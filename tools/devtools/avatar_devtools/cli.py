@@ -31,7 +31,7 @@ from avatar_core.config import ClientTls, ConfigError
 from avatar_devtools import multinode
 from avatar_devtools.client import GatewayClient, SpeakResult
 from avatar_devtools.samples import sample_face
-from avatar_devtools.stack import LocalStack, StackError
+from avatar_devtools.stack import LocalStack, StackError, StackPorts, default_animators
 from avatar_devtools.units import WEB
 from avatar_tts import train as tts_training
 
@@ -144,8 +144,32 @@ async def _delete(args: argparse.Namespace, address: str) -> int:
     return 0
 
 
+def _count(text: str) -> int:
+    """A whole number of at least 1, for argparse."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _animators_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--animators",
+        type=_count,
+        default=os.environ.get("AVATAR_STACK_ANIMATORS", str(default_animators())),
+        help="animator processes, each rendering on one core; the gateway gives each "
+        "stream to the least busy (env AVATAR_STACK_ANIMATORS; default: the cores, "
+        "%(default)s here)",
+    )
+
+
 def _up(args: argparse.Namespace) -> int:
-    stack = LocalStack(host=args.host, client_tls=client_tls(args))
+    stack = LocalStack(
+        StackPorts.defaults(animators=args.animators), host=args.host, client_tls=client_tls(args)
+    )
     stopping = False
 
     def request_stop(signum, frame) -> None:
@@ -184,7 +208,10 @@ def _up(args: argparse.Namespace) -> int:
 def _demo(args: argparse.Namespace) -> int:
     log_dir = Path(tempfile.mkdtemp(prefix="avatar-demo-logs-"))
     environment = {"AVATAR_GATEWAY_AVATAR_DIR": str(Path(tempfile.mkdtemp(prefix="avatar-store-")))}
-    with LocalStack(environment=environment, log_dir=log_dir, client_tls=client_tls(args)) as stack:
+    ports = StackPorts.defaults(animators=args.animators)
+    with LocalStack(
+        ports, environment=environment, log_dir=log_dir, client_tls=client_tls(args)
+    ) as stack:
         _say(f"starting the stack (logs in {log_dir})")
         try:
             stack.start()
@@ -250,6 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     up.add_argument("--no-web", dest="web", action="store_false", help="do not start the web page")
     up.add_argument("--start-timeout", type=float, default=300.0)
+    _animators_argument(up)
 
     create = commands.add_parser("create-avatar", help="create an avatar from a face photo")
     create.add_argument(
@@ -279,6 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--quality", choices=QUALITIES, default="low")
     demo.add_argument("--voice")
     demo.add_argument("--start-timeout", type=float, default=300.0)
+    _animators_argument(demo)
 
     multinode_command = commands.add_parser(
         "multinode",

@@ -34,17 +34,43 @@ class StackError(RuntimeError):
     """A service did not start or did not become healthy."""
 
 
+# Replica k (2, 3, ...) of a service listens this many ports above replica k - 1 by default.
+REPLICA_PORT_STEP = 100
+
+
+def default_animators() -> int:
+    """Animator processes a stack on this machine runs: one per core it may use."""
+    return max(1, len(os.sched_getaffinity(0)))
+
+
+def unit_of(process: str) -> str:
+    """The service a process name runs: ``"animator-2"`` (a replica) runs ``"animator"``."""
+    base, _, number = process.rpartition("-")
+    return base if base in MODULES and number.isdigit() else process
+
+
 @dataclass(frozen=True, slots=True)
 class StackPorts:
-    """The gRPC and metrics port of each service."""
+    """The gRPC and metrics port of each process: one per service, and more replicas of a
+    service named ``<service>-2``, ``<service>-3``, ..."""
 
     grpc: Mapping[str, int]
     metrics: Mapping[str, int]
 
     @classmethod
-    def defaults(cls) -> StackPorts:
-        """50051-50056 and 9051-9056."""
-        return cls(grpc=dict(DEFAULT_PORTS), metrics=dict(DEFAULT_METRICS_PORTS))
+    def defaults(cls, animators: int = 1) -> StackPorts:
+        """50051-50056 and 9051-9056; ``animators`` animator processes, replica k on
+        the animator's ports plus 100 (k - 1)."""
+        grpc, metrics = dict(DEFAULT_PORTS), dict(DEFAULT_METRICS_PORTS)
+        for number in range(2, animators + 1):
+            step = REPLICA_PORT_STEP * (number - 1)
+            grpc[f"animator-{number}"] = DEFAULT_PORTS["animator"] + step
+            metrics[f"animator-{number}"] = DEFAULT_METRICS_PORTS["animator"] + step
+        return cls(grpc=grpc, metrics=metrics)
+
+    def replicas(self, service: str) -> list[str]:
+        """The processes that run ``service``, the first one first."""
+        return [name for name in self.grpc if unit_of(name) == service]
 
 
 class LocalStack:
@@ -84,20 +110,29 @@ class LocalStack:
         return self.address("gateway")
 
     def address(self, service: str) -> str:
-        """``host:port`` of a service."""
+        """``host:port`` of a service's process (a replica's by its own name)."""
         return f"{self.host}:{self.ports.grpc[service]}"
 
+    def addresses(self, service: str) -> str:
+        """Where the gateway reaches a service: its processes' addresses, comma-separated."""
+        return ",".join(self.address(name) for name in self.ports.replicas(service))
+
     def service_environment(self, service: str) -> dict[str, str]:
-        """The environment a service's process gets."""
-        prefix = f"AVATAR_{service.upper()}_"
+        """The environment a service's process (or a replica's, by its name) gets."""
+        unit = unit_of(service)
+        prefix = f"AVATAR_{unit.upper()}_"
         env = {**os.environ, **self.environment}
         env[f"{prefix}HOST"] = self.host
         env[f"{prefix}PORT"] = str(self.ports.grpc[service])
         env[f"{prefix}METRICS_PORT"] = str(self.ports.metrics[service])
+        if len(self.ports.replicas(unit)) > 1:
+            # One process per core, each rendering on one thread: the replicas share no
+            # interpreter lock.
+            env.setdefault(f"{prefix}WORKERS", "1")
         if service == "gateway":
             for downstream in DOWNSTREAM_SERVICES:
                 env.setdefault(
-                    f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.address(downstream)
+                    f"AVATAR_GATEWAY_{downstream.upper()}_ADDRESS", self.addresses(downstream)
                 )
             for optional in OPTIONAL_SERVICES:
                 if optional in self.ports.grpc:
@@ -108,12 +143,14 @@ class LocalStack:
 
     def command(self, service: str) -> list[str]:
         """The command line of a service's process."""
-        return [sys.executable, "-m", MODULES[service]]
+        return [sys.executable, "-m", MODULES[unit_of(service)]]
 
     def start(self, services: list[str] | None = None) -> None:
-        """Starts the services' processes: by default every unit the ports name (all six
-        with the default ports; a stack whose ports leave out asr runs without it)."""
-        for service in services or [name for name in MODULES if name in self.ports.grpc]:
+        """Starts the services' processes: by default every process the ports name (all
+        six services with the default ports, and their replicas; a stack whose ports leave
+        out asr runs without it)."""
+        names = [name for unit in MODULES for name in self.ports.replicas(unit)]
+        for service in services or names:
             self.start_service(service)
 
     def start_service(self, service: str) -> None:
@@ -156,7 +193,8 @@ class LocalStack:
         Raises:
             StackError: The service serves TLS and the stack has no ``client_tls``.
         """
-        serves_tls = self.service_environment(service).get(f"AVATAR_{service.upper()}_TLS_CERT")
+        prefix = f"AVATAR_{unit_of(service).upper()}_"
+        serves_tls = self.service_environment(service).get(f"{prefix}TLS_CERT")
         if serves_tls and self.client_tls is None:
             raise StackError(
                 f"{service} serves TLS: give the stack the CA to check its health "
