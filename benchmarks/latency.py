@@ -308,7 +308,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--streams", type=_counts, default=[1, 2, 4, 8, 16], help="default 1,2,4,8,16"
     )
     parser.add_argument("--iterations", type=int, default=2, help="counted calls per stream")
-    parser.add_argument("--warmup", type=int, default=1, help="uncounted calls per stream first")
+    parser.add_argument(
+        "--warmup",
+        type=int,
+        default=1,
+        help="uncounted calls per stream first (with --start-stack at least one per animator)",
+    )
     parser.add_argument(
         "--animators",
         type=int,
@@ -356,6 +361,10 @@ def main(argv: list[str] | None = None) -> int:
             "error: --iterations must be >= 1, --warmup >= 0, --streams non-empty, --animators >= 1"
         )
         return 2
+    if args.start_stack:
+        # Each animator process warms up on its own first call (its memory, its caches):
+        # every one of them gets a warm-up call before any call is counted.
+        args.warmup = max(args.warmup, args.animators)
     stack = None
     try:
         if args.start_stack:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import math
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
@@ -23,6 +24,8 @@ from avatar.llm.v1 import llm_pb2, llm_pb2_grpc
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
 from avatar_core.config import ClientTls
 from avatar_core.tls import aio_channel
+
+logger = logging.getLogger(__name__)
 
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 # Longest pause between reconnection attempts to a service that went away (plus 20 %
@@ -236,9 +239,13 @@ class AnimatorClient:
         self.address = address
         self.replicas = [_AnimatorReplica(each, **options) for each in addresses]
         self._turn = 0
+        self._warming: set[asyncio.Future] = set()
 
     async def close(self) -> None:
-        """Closes the channels."""
+        """Stops preparing faces in the background and closes the channels."""
+        for task in list(self._warming):
+            task.cancel()
+        await asyncio.gather(*self._warming, return_exceptions=True)
         for replica in self.replicas:
             await replica.close()
 
@@ -257,8 +264,28 @@ class AnimatorClient:
     async def prepare(
         self, image: bytes, timeout: float | None
     ) -> animator_pb2.PrepareAvatarResponse:
-        """Finds the face and landmarks of a photo."""
+        """Finds the face and landmarks of a photo; the answer is the least busy replica's.
+
+        The other replicas (those not down) prepare it at the same time, in the
+        background, each on its own cores, so the first stream any of them gets for this
+        face starts warm; their answers (or failures) do not change this one's.
+        """
         replica = self._pick()
+        for other in self.replicas:
+            if other is not replica and not other.failing:
+                task = asyncio.ensure_future(self._prepare_on(other, image, timeout))
+                self._warming.add(task)
+                task.add_done_callback(self._warmed)
+        return await self._prepare_on(replica, image, timeout)
+
+    def _warmed(self, task: asyncio.Future) -> None:
+        self._warming.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.info("an animator replica did not prepare the face: %s", task.exception())
+
+    async def _prepare_on(
+        self, replica: _AnimatorReplica, image: bytes, timeout: float | None
+    ) -> animator_pb2.PrepareAvatarResponse:
         replica.in_flight += 1
         try:
             left = await replica.wait_until_connected(timeout)

@@ -176,10 +176,18 @@ async def test_without_a_deadline_the_connection_wait_is_bounded_and_none_is_lef
 class _HeldAnimator(animator_pb2_grpc.AnimatorServiceServicer):
     """Counts the streams it has open; each is held until ``release`` is set."""
 
-    def __init__(self, release: asyncio.Event) -> None:
+    def __init__(self, release: asyncio.Event, name: str = "") -> None:
         self.open = 0
         self.calls = 0
         self.release = release
+        self.name = name
+        self.prepared: list[bytes] = []
+
+    async def PrepareAvatar(self, request, context):
+        """A prepared face, after a moment (the last call is kept)."""
+        self.prepared.append(request.image)
+        await asyncio.sleep(0.05)
+        return animator_pb2.PrepareAvatarResponse(content_hash=self.name)
 
     async def Animate(self, request_iterator, context):
         """Started, then the end once released."""
@@ -196,8 +204,8 @@ class _HeldAnimator(animator_pb2_grpc.AnimatorServiceServicer):
 @contextlib.asynccontextmanager
 async def _replicas(count: int):
     servers, servicers, addresses = [], [], []
-    for _ in range(count):
-        servicer, server = _HeldAnimator(asyncio.Event()), grpc.aio.server()
+    for number in range(count):
+        servicer, server = _HeldAnimator(asyncio.Event(), f"replica {number}"), grpc.aio.server()
         animator_pb2_grpc.add_AnimatorServiceServicer_to_server(servicer, server)
         addresses.append(f"127.0.0.1:{server.add_insecure_port('127.0.0.1:0')}")
         await server.start()
@@ -255,6 +263,21 @@ async def test_an_animator_that_is_down_is_passed_over_while_another_serves():
         finally:
             await client.close()
     assert servicer.calls >= 4
+
+
+async def test_a_face_is_prepared_on_every_animator_and_answered_by_the_least_busy():
+    async with _replicas(2) as (addresses, (first, second)):
+        client = AnimatorClient(",".join(addresses))
+        try:
+            held = await _started(client)  # the first replica is busy with a stream
+            answer = await client.prepare(b"photo", 5)
+            await asyncio.sleep(0.2)  # the other replica's preparation, in the background
+            first.release.set()
+            await _drain(held)
+        finally:
+            await client.close()
+    assert answer.content_hash == "replica 1"
+    assert first.prepared == second.prepared == [b"photo"]
 
 
 def test_an_animator_address_must_name_a_server():
