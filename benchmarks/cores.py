@@ -125,11 +125,12 @@ def measure(seconds: float) -> dict:
     context = multiprocessing.get_context("spawn")
     with context.Manager() as manager:
         alone = manager.dict()
-        process = context.Process(
-            target=_worker, args=(cores[0], seconds, context.Barrier(1), alone)
-        )
+        single = context.Barrier(1)  # held here until the process has it
+        process = context.Process(target=_worker, args=(cores[0], seconds, single, alone))
         process.start()
         process.join()
+        if process.exitcode or len(alone) < len(STEPS):
+            raise RuntimeError("the measuring process failed")
         together = manager.dict()
         barrier = context.Barrier(len(cores))
         processes = [
