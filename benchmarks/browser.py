@@ -60,6 +60,7 @@ if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from avatar_devtools.samples import sample_face
+from avatar_devtools.stack import default_animators
 from benchmarks.latency import free_ports, start_stack
 from benchmarks.reporting import (
     describe_machine,
@@ -468,7 +469,7 @@ def main(argv: list[str] | None = None) -> int:
         url = args.url
         if url is None:
             work = Path(tempfile.mkdtemp(prefix="avatar-bench-browser-"))
-            stack = start_stack(work)
+            stack = start_stack(work, animators=default_animators())  # as `avatar up`
             web_port, metrics_port = free_ports(2)
             stack.start_web(port=web_port, metrics_port=metrics_port)
             stack.wait_until_web_serving()

@@ -160,7 +160,7 @@ def _animators_argument(parser: argparse.ArgumentParser) -> None:
         "--animators",
         type=_count,
         default=os.environ.get("AVATAR_STACK_ANIMATORS", str(default_animators())),
-        help="animator processes, each rendering on one core; the gateway gives each "
+        help="animator processes (one per core renders the most frames); the gateway gives each "
         "stream to the least busy (env AVATAR_STACK_ANIMATORS; default: the cores, "
         "%(default)s here)",
     )

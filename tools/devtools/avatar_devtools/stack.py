@@ -125,10 +125,6 @@ class LocalStack:
         env[f"{prefix}HOST"] = self.host
         env[f"{prefix}PORT"] = str(self.ports.grpc[service])
         env[f"{prefix}METRICS_PORT"] = str(self.ports.metrics[service])
-        if len(self.ports.replicas(unit)) > 1:
-            # One process per core, each rendering on one thread: the replicas share no
-            # interpreter lock.
-            env.setdefault(f"{prefix}WORKERS", "1")
         if service == "gateway":
             for downstream in DOWNSTREAM_SERVICES:
                 env.setdefault(
