@@ -213,6 +213,41 @@ class _AnimatorReplica(_Client):
         if error.code == grpc.StatusCode.UNAVAILABLE:
             self.unavailable_at = time.monotonic()
 
+    async def prepare(
+        self, image: bytes, timeout: float | None
+    ) -> animator_pb2.PrepareAvatarResponse:
+        """PrepareAvatar on this server, counted in flight while it runs."""
+        self.in_flight += 1
+        try:
+            left = await self.wait_until_connected(timeout)
+            return await self.stub.PrepareAvatar(
+                animator_pb2.PrepareAvatarRequest(image=image), timeout=left
+            )
+        except grpc.aio.AioRpcError as error:
+            failure = StageError.from_rpc_error(self.stage, self.service, error)
+            self.note(failure)
+            raise failure from None
+        finally:
+            self.in_flight -= 1
+
+    async def animate(
+        self,
+        requests: AsyncIterator[animator_pb2.AnimateRequest]
+        | Iterable[animator_pb2.AnimateRequest],
+        timeout: float | None,
+    ) -> AsyncIterator[animator_pb2.AnimateResponse]:
+        """An Animate stream on this server, counted in flight until it ends."""
+        self.in_flight += 1
+        try:
+            stream = self._stream(lambda left: self.stub.Animate(requests, timeout=left), timeout)
+            async for response in stream:
+                yield response
+        except StageError as error:
+            self.note(error)
+            raise
+        finally:
+            self.in_flight -= 1
+
 
 class AnimatorClient:
     """Client of ``avatar.animator.v1.AnimatorService``, over one server or several.
@@ -273,31 +308,15 @@ class AnimatorClient:
         replica = self._pick()
         for other in self.replicas:
             if other is not replica and not other.failing:
-                task = asyncio.ensure_future(self._prepare_on(other, image, timeout))
+                task = asyncio.ensure_future(other.prepare(image, timeout))
                 self._warming.add(task)
                 task.add_done_callback(self._warmed)
-        return await self._prepare_on(replica, image, timeout)
+        return await replica.prepare(image, timeout)
 
     def _warmed(self, task: asyncio.Future) -> None:
         self._warming.discard(task)
         if not task.cancelled() and task.exception() is not None:
             logger.info("an animator replica did not prepare the face: %s", task.exception())
-
-    async def _prepare_on(
-        self, replica: _AnimatorReplica, image: bytes, timeout: float | None
-    ) -> animator_pb2.PrepareAvatarResponse:
-        replica.in_flight += 1
-        try:
-            left = await replica.wait_until_connected(timeout)
-            return await replica.stub.PrepareAvatar(
-                animator_pb2.PrepareAvatarRequest(image=image), timeout=left
-            )
-        except grpc.aio.AioRpcError as error:
-            failure = StageError.from_rpc_error(self.stage, self.service, error)
-            replica.note(failure)
-            raise failure from None
-        finally:
-            replica.in_flight -= 1
 
     async def animate(
         self,
@@ -305,20 +324,10 @@ class AnimatorClient:
         | Iterable[animator_pb2.AnimateRequest],
         timeout: float | None,
     ) -> AsyncIterator[animator_pb2.AnimateResponse]:
-        """Streams frames for a stream of speech."""
-        replica = self._pick()
-        replica.in_flight += 1
-        try:
-            stream = replica._stream(
-                lambda left: replica.stub.Animate(requests, timeout=left), timeout
-            )
-            async for response in stream:
-                yield response
-        except StageError as error:
-            replica.note(error)
-            raise
-        finally:
-            replica.in_flight -= 1
+        """Streams frames for a stream of speech, from the least busy replica (chosen
+        when the stream starts)."""
+        async for response in self._pick().animate(requests, timeout):
+            yield response
 
 
 class EnhancerClient(_Client):
