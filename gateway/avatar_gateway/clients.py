@@ -35,6 +35,10 @@ DEFAULT_CONNECT_WAIT_SECONDS = 1.5
 # How long an animator replica that a call found unavailable is passed over (while
 # another serves) unless its channel connects again.
 UNAVAILABLE_MEMORY_SECONDS = 5.0
+# What grpcio's asyncio client reports when a message could not be written because
+# the connection broke (the service died mid-stream): the service's own status, if it
+# sent one, is lost (grpc/grpc#36066).
+BROKEN_WRITE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 class StageError(Exception):
@@ -57,7 +61,10 @@ class StageError(Exception):
     def from_rpc_error(cls, stage: str, service: str, error: grpc.aio.AioRpcError) -> StageError:
         """Converts a downstream RPC error, naming the stage and service."""
         code = error.code()
-        if code == grpc.StatusCode.UNAVAILABLE:
+        if (code, error.details()) == BROKEN_WRITE:
+            code = grpc.StatusCode.UNAVAILABLE
+            details = f"{service} service unavailable: the connection broke while sending to it"
+        elif code == grpc.StatusCode.UNAVAILABLE:
             details = f"{service} service unavailable: {error.details()}"
         elif code == grpc.StatusCode.DEADLINE_EXCEEDED:
             details = f"{service} service did not answer within the deadline"

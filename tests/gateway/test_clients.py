@@ -15,6 +15,7 @@ from avatar.enhancer.v1 import enhancer_pb2
 from avatar.llm.v1 import llm_pb2
 from avatar.tts.v1 import tts_pb2, tts_pb2_grpc
 from avatar_gateway.clients import (
+    BROKEN_WRITE,
     AnimatorClient,
     EnhancerClient,
     LlmClient,
@@ -138,6 +139,23 @@ async def test_a_refusal_keeps_the_services_code_and_message():
             await client.close()
     assert (caught.value.stage, caught.value.code) == ("tts", grpc.StatusCode.INVALID_ARGUMENT)
     assert str(caught.value) == "tts stage: unknown voice 'nobody'"
+
+
+def test_a_write_lost_to_a_broken_connection_is_unavailable_not_internal():
+    # What grpcio reports when the service died while a stream was being written to it.
+    broken = grpc.aio.AioRpcError(
+        grpc.StatusCode.INTERNAL, grpc.aio.Metadata(), grpc.aio.Metadata(), *BROKEN_WRITE[1:]
+    )
+    error = StageError.from_rpc_error("enhancer", "enhancer", broken)
+    assert error.code == grpc.StatusCode.UNAVAILABLE
+    assert str(error) == (
+        "enhancer stage: enhancer service unavailable: the connection broke while sending to it"
+    )
+    # Any other INTERNAL is the service's own answer and is kept.
+    own = grpc.aio.AioRpcError(
+        grpc.StatusCode.INTERNAL, grpc.aio.Metadata(), grpc.aio.Metadata(), "model failed"
+    )
+    assert StageError.from_rpc_error("enhancer", "enhancer", own).code == grpc.StatusCode.INTERNAL
 
 
 async def test_waiting_for_a_connection_never_outlasts_the_deadline():

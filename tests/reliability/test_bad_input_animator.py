@@ -20,6 +20,7 @@ from tests.reliability.inputs import (
     png_bomb,
     reset_peak_rss,
 )
+from tests.support.races import paced
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -60,7 +61,7 @@ def _animate(*requests, with_config: bool = True, **config):
         if with_config:
             fields = {"content_hash": shared.content_hash, "sample_rate": RATE, **config}
             messages.insert(0, _config(**{k: v for k, v in fields.items() if v is not None}))
-        return shared.stubs.animator.Animate(iter(messages), timeout=30)
+        return shared.stubs.animator.Animate(paced(messages), timeout=30)
 
     return call
 

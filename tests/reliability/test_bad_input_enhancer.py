@@ -35,6 +35,7 @@ from tests.reliability.inputs import (
     png_bomb,
     reset_peak_rss,
 )
+from tests.support.races import paced
 from tests.support.services import in_process_server
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -46,7 +47,7 @@ END = enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd())
 
 
 def _enhance(*requests: enhancer_pb2.EnhanceRequest):
-    return lambda shared: shared.stubs.enhancer.Enhance(iter(requests), timeout=30)
+    return lambda shared: shared.stubs.enhancer.Enhance(paced(requests), timeout=30)
 
 
 def _with_config(**fields):
@@ -175,7 +176,7 @@ async def test_frame_bombs_are_refused_without_a_large_allocation(shared, data):
     requests = enhance_requests(enhancer_pb2.EnhanceRequest(frames=batch))
     reset_peak_rss()
     before = peak_rss_bytes()
-    code, _ = await settled_outcome(lambda: shared.stubs.enhancer.Enhance(iter(requests)))
+    code, _ = await settled_outcome(lambda: shared.stubs.enhancer.Enhance(paced(requests)))
     assert code == INVALID
     assert peak_rss_bytes() - before < 64 * 1024 * 1024  # decoding would take gigabytes
     await assert_still_serving(shared.stack, "enhancer")
@@ -244,12 +245,14 @@ async def test_a_bad_model_file_stops_only_the_onnx_backend(tmp_path, caplog, ma
             stub = enhancer_pb2_grpc.EnhancerServiceStub(channel)
             batch = enhancer_pb2.EnhanceRequest(frames=small_frame_batch())
             code, details = await settled_outcome(
-                lambda: stub.Enhance(iter(enhance_requests(batch)))
+                lambda: stub.Enhance(paced(enhance_requests(batch)))
             )
             opencv = enhancer_pb2.EnhanceRequest(
                 config=enhancer_pb2.EnhanceConfig(backend="opencv")
             )
-            code_opencv, _ = await settled_outcome(lambda: stub.Enhance(iter([opencv, batch, END])))
+            code_opencv, _ = await settled_outcome(
+                lambda: stub.Enhance(paced([opencv, batch, END]))
+            )
     assert code == grpc.StatusCode.FAILED_PRECONDITION, details
     assert details.startswith("enhancer backend 'onnx' is not serving: ")
     # Callers learn the file's name; the log has its full path.

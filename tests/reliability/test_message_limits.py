@@ -28,6 +28,7 @@ from tests.reliability.harness import (
     small_frame_batch,
 )
 from tests.reliability.inputs import NOT_AN_IMAGE, padded_jpeg
+from tests.support.races import paced
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -90,7 +91,7 @@ def _enhancer(channel, size):
         frames,
         enhancer_pb2.EnhanceRequest(end=enhancer_pb2.EnhanceInputEnd()),
     ]
-    return enhancer_pb2_grpc.EnhancerServiceStub(channel).Enhance(iter(requests), timeout=30)
+    return enhancer_pb2_grpc.EnhancerServiceStub(channel).Enhance(paced(requests), timeout=30)
 
 
 # What the service itself answers to the request just under the limit.
