@@ -18,7 +18,7 @@ from avatar.animator.v1 import animator_pb2, animator_pb2_grpc
 from avatar.common.v1 import media_pb2
 from avatar_core.images import decode_jpeg, encode_jpeg
 from tests.animator.observer import FaceObserver, blinks
-from tests.support.races import CLIENT_WRITE_RACE
+from tests.support.races import CLIENT_WRITE_RACE, paced
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
@@ -63,7 +63,8 @@ async def _refused(stub, requests, attempts: int = 5) -> grpc.aio.AioRpcError:
     """The error an Animate stream ends with (repeated when the client lost it to the race)."""
     for _ in range(attempts):
         with pytest.raises(grpc.aio.AioRpcError) as error:
-            await _collect(stub, requests)
+            async for _ in stub.Animate(paced(requests)):
+                pass
         if (error.value.code(), error.value.details()) != CLIENT_WRITE_RACE:
             break
     return error.value
