@@ -7,21 +7,25 @@ make safer (it can delay a recv, never hurry it).
 
 from __future__ import annotations
 
+import asyncio
 import time
 
+import av
 import numpy as np
 import pytest
 
 from avatar.common.v1 import media_pb2
 from avatar_core.config import ConfigError
-from avatar_core.frames import RGB24, encode_frame
+from avatar_core.frames import RGB24, decode_frame, encode_frame
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS, WebConfig
 from avatar_gateway.web.timeline import SessionClock
 from avatar_gateway.web.tracks import (
     MAX_ENCODE_LEAD_SECONDS,
     SPEECH_LEAD_SECONDS,
+    FramePlanes,
     SessionAudioTrack,
     SessionVideoTrack,
+    _to_video_frame,
 )
 
 RATE = 24_000
@@ -72,14 +76,33 @@ async def test_speech_arriving_behind_held_idle_skips_it_and_keeps_every_sample_
     assert np.all(np.concatenate(heard) == 3000)  # all of it, nothing skipped
 
 
-async def test_speech_arriving_with_little_held_is_not_hurried():
+async def test_speech_arriving_with_little_held_keeps_the_lead():
     events: list[tuple[str, int, int]] = []
     track = _track(events)
     track.add(_chunk(0, 0), turn=0)
     await track.recv()
-    track.add(_chunk(1, 3000), turn=1)
+    track.add(_chunk(1, 3000), turn=1)  # 80 ms held ahead: 20 ms of idle, then the speech
     await _until_speech(track, events)
-    assert track.clock.shift >= 0.0  # nothing was skipped: it was due soon anyway
+    # At most what lies beyond the lead was skipped: the speech's next tick has time to come.
+    assert track.clock.shift >= -(2 / FPS - SPEECH_LEAD_SECONDS) - 0.005
+
+
+async def test_speech_arriving_while_idle_waits_to_leave_takes_its_place():
+    events: list[tuple[str, int, int]] = []
+    track = _track(events)
+    track.add(_chunk(0, 0), turn=0)
+    track.add(_chunk(1, 0), turn=0)
+    await track.recv()  # idle plays; the next packet is due in 20 ms
+    waiting = asyncio.ensure_future(track.recv())
+    await asyncio.sleep(0.005)
+    idle_due = track.clock.due(0.02)
+    track.add(_chunk(2, 3000), turn=1)
+    packet = await waiting
+    left = time.monotonic()
+    assert np.all(packet.to_ndarray() == 3000)  # the speech, not the idle that waited
+    assert [turn for kind, turn, _ in events if kind == "audio"] == [0, 1]
+    assert track.clock.shift == pytest.approx(-0.06, abs=0.002)  # the idle before it skipped
+    assert left >= idle_due - 0.002  # in the idle packet's place on the wire, not earlier
 
 
 def _batch(indices: range) -> media_pb2.FrameBatch:
@@ -112,3 +135,41 @@ def test_how_far_ahead_frames_leave_is_a_setting():
     assert config.video_ahead_seconds == pytest.approx(0.07)
     with pytest.raises(ConfigError, match="VIDEO_AHEAD_SECONDS"):
         WebConfig.from_env({"AVATAR_WEB_VIDEO_AHEAD_SECONDS": "-1"})
+
+
+def _picture(width: int, height: int) -> np.ndarray:
+    rows, columns = np.mgrid[0:height, 0:width]
+    return np.stack(
+        [rows * 255 // height, columns * 255 // width, (rows + columns) % 256], axis=-1
+    ).astype(np.uint8)
+
+
+def _rgb_of(planes: np.ndarray) -> np.ndarray:
+    return av.VideoFrame.from_ndarray(planes, format="yuv420p").to_ndarray(format="rgb24")
+
+
+def test_a_jpeg_frame_becomes_video_planes_as_close_to_its_picture_as_through_rgb():
+    picture = _picture(64, 48)
+    frame = encode_frame(picture, 0, media_pb2.FRAME_ENCODING_JPEG)
+    pictures = FramePlanes()
+    planes = pictures.planes(frame)
+    assert planes.shape == (48 * 3 // 2, 64)
+    assert planes[:48].min() >= 16 and planes[:48].max() <= 235  # video range, not JPEG's
+    decoded = decode_frame(frame).astype(int)
+    straight = np.abs(_rgb_of(planes).astype(int) - decoded).mean()
+    through_rgb = np.abs(_rgb_of(_to_video_frame(frame)).astype(int) - decoded).mean()
+    assert straight <= through_rgb + 0.5
+
+
+def test_frames_the_jpeg_decoder_cannot_take_still_play_or_are_skipped():
+    pictures = FramePlanes()
+    raw = encode_frame(_picture(64, 48), 0, RGB24)
+    assert pictures.planes(raw).shape == (72, 64)
+    odd = encode_frame(_picture(65, 49), 0, media_pb2.FRAME_ENCODING_JPEG)
+    assert pictures.planes(odd).shape == (72, 64)  # the last row and column dropped
+    broken = media_pb2.Frame(
+        data=b"\xff\xd8 not a JPEG", width=64, height=48, encoding=media_pb2.FRAME_ENCODING_JPEG
+    )
+    assert pictures.planes(broken) is None
+    good = encode_frame(_picture(64, 48), 1, media_pb2.FRAME_ENCODING_JPEG)
+    assert pictures.planes(good).shape == (72, 64)  # the decoder recovers

@@ -24,9 +24,9 @@ from avatar_gateway.stages.events import SpeechPart
 AUDIBLE_AMPLITUDE = 164
 """The first sample at least this loud (-46 dBFS of s16) is the start of the sound."""
 
-KEPT_SECONDS = 0.02
-"""Quiet kept before the first sound: half a frame at 25 fps, room for the mouth to start
-opening ahead of it and for a soft onset below the threshold."""
+KEPT_SECONDS = 0.01
+"""Quiet kept before the first sound: a quarter of a frame at 25 fps, room for a soft onset
+below the threshold (the frame it falls in already starts to open the mouth)."""
 
 LONGEST_LEAD_IN_SECONDS = 1.0
 """Quiet longer than this is not a lead-in: the speech is passed on unchanged."""

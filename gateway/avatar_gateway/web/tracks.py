@@ -51,11 +51,11 @@ CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
 # When a turn's speech arrives, idle audio held before it is skipped down to this much held
-# ahead (measured as it arrives, the speech's own first tick included). It covers the wait
-# for the gateway's next tick: every tick of speech leaves the gateway when it is in hand,
-# up to a tick (40 ms) before its time, so the next one follows within a tick; the rest is
-# room for scheduling jitter. The skip is whole audio packets (20 ms).
-SPEECH_LEAD_SECONDS = 0.06
+# ahead (measured as it arrives, the speech's own first tick included), and the speech
+# takes the place of the idle packet waiting to leave. It covers the wait for the
+# gateway's next tick: every tick of speech leaves the gateway when it is in hand, up to a
+# tick (40 ms) before its time, so the next one follows within a tick.
+SPEECH_LEAD_SECONDS = 0.04
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
@@ -73,7 +73,7 @@ class SessionAudioTrack(MediaStreamTrack):
     Args:
         clock: The session clock.
         sample_rate: Samples per second of the session's audio.
-        fps: Frames per second of the session (skips are whole frames).
+        fps: Frames per second of the session (catch-up skips are whole frames).
         on_media: Told when the audio of a new turn (or of the idle loop) starts to leave.
         on_underrun: Told when late audio made the clock slip.
     """
@@ -119,8 +119,7 @@ class SessionAudioTrack(MediaStreamTrack):
             now = self.clock.position(self.sample_rate)
             now -= now % self.samples_per_packet
             self.next_offset = max(self.buffer.start, now)
-        offset, count = self._catch_up(self.next_offset), self.samples_per_packet
-        await self.clock.wait_until(offset / self.sample_rate)
+        offset, count = await self._due_offset(self._catch_up(self.next_offset))
         if not await self._wait_for(offset + count):
             # Late: silence now, the content a packet later, the wire at its pace.
             self.clock.slip(count / self.sample_rate)
@@ -149,6 +148,26 @@ class SessionAudioTrack(MediaStreamTrack):
         frame.time_base = self.time_base
         return frame
 
+    async def _due_offset(self, offset: int) -> tuple[int, int]:
+        """Waits until the packet at ``offset`` is due; returns its offset and size.
+
+        Idle waiting to leave gives way to a turn's speech that arrives meanwhile: the
+        speech is skipped to (:meth:`_catch_up`) and leaves in this packet's place.
+        """
+        while self.current_turn == 0 and self.buffer.speech_start(offset) is None:
+            delay = self.clock.due(offset / self.sample_rate) - time.monotonic()
+            if delay <= 0:
+                break
+            self.buffer.arrived.clear()
+            try:
+                await asyncio.wait_for(self.buffer.arrived.wait(), delay)
+            except TimeoutError:
+                break
+            if self.buffer.speech_start(offset) is not None:
+                offset = self._catch_up(offset)
+        await self.clock.wait_until(offset / self.sample_rate)
+        return offset, self.samples_per_packet
+
     def _catch_up(self, offset: int) -> int:
         """Skips idle audio (and so idle frames) when all of it has stayed well ahead of
         its time for a while: after a slip, latency comes back down. Returns the offset."""
@@ -158,8 +177,7 @@ class SessionAudioTrack(MediaStreamTrack):
             speech = self.buffer.speech_start(offset)
             if speech is not None:
                 surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
-                packets = int(min(surplus, speech - offset) / self.samples_per_packet)
-                return self._skip(offset, packets * self.samples_per_packet)
+                return self._skip(offset, int(min(surplus, speech - offset)))
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -179,8 +197,8 @@ class SessionAudioTrack(MediaStreamTrack):
         return round(frames * self.sample_rate / self.fps)
 
     def _skip(self, offset: int, skip: int) -> int:
-        """Skips ``skip`` samples from ``offset`` (all idle, whole packets or frames): the
-        session plays that much earlier. Returns the offset to send from."""
+        """Skips ``skip`` samples from ``offset`` (all idle): the session plays that much
+        earlier. Returns the offset to send from."""
         if skip < 1:
             return offset
         self.buffer.forget_before(offset + skip)
@@ -249,6 +267,7 @@ class SessionVideoTrack(MediaStreamTrack):
         self.on_media = on_media
         self.time_base = fractions.Fraction(1, VIDEO_CLOCK_RATE)
         self.closed = False
+        self.pictures = FramePlanes()
 
     def pts(self, index: int) -> int:
         """The RTP-clock timestamp of frame ``index`` (90 kHz): the time of its sound on the
@@ -304,7 +323,7 @@ class SessionVideoTrack(MediaStreamTrack):
         if entry is not None:
             frame, turn = entry
             # Off the event loop: the audio's 20 ms cadence must not wait for a decode.
-            picture = await asyncio.to_thread(_to_video_frame, frame)
+            picture = await asyncio.to_thread(self.pictures.planes, frame)
             if picture is not None:
                 self.last = picture
             if turn != self.current_turn:
@@ -337,6 +356,45 @@ class SessionVideoTrack(MediaStreamTrack):
         self.closed = True
         self.arrived.set()
         self.stop()
+
+
+class FramePlanes:
+    """Gateway frames to the yuv420p planes the video encoder takes.
+
+    A JPEG holds its picture as YCbCr already: it is decoded straight to those planes
+    (FFmpeg's decoder, then only the range is converted), which costs a third of
+    decoding to RGB and converting that back, and is as close to the picture. Other encodings, odd sizes and frames
+    FFmpeg cannot read go the way through RGB (:func:`_to_video_frame`).
+    """
+
+    def __init__(self) -> None:
+        self._jpeg: av.CodecContext | None = None
+
+    def planes(self, frame: media_pb2.Frame) -> np.ndarray | None:
+        """The frame's yuv420p planes; None for a frame that cannot be decoded."""
+        if frame.encoding == media_pb2.FRAME_ENCODING_JPEG:
+            planes = self._from_jpeg(frame)
+            if planes is not None:
+                return planes
+        return _to_video_frame(frame)
+
+    def _from_jpeg(self, frame: media_pb2.Frame) -> np.ndarray | None:
+        if self._jpeg is None:
+            self._jpeg = av.CodecContext.create("mjpeg", "r")
+        try:
+            pictures = self._jpeg.decode(av.Packet(frame.data))
+        except av.FFmpegError:
+            self._jpeg = None  # a fresh decoder for the next frame
+            return None
+        if len(pictures) != 1:
+            return None
+        picture = pictures[0]
+        size = (picture.width, picture.height)
+        if size != (frame.width, frame.height) or picture.width % 2 or picture.height % 2:
+            return None
+        # JPEG's YCbCr spans 0-255; video's runs 16-235 (chroma 16-240).
+        limited = picture.reformat(format="yuv420p", src_color_range="JPEG", dst_color_range="MPEG")
+        return limited.to_ndarray()
 
 
 def _to_video_frame(frame: media_pb2.Frame) -> np.ndarray | None:
