@@ -28,7 +28,9 @@ driven by playwright) and measures, on the page's own clock:
   keeps ``estimatedPlayoutTimestamp`` of both receivers (getStats, sampled together after
   each turn), but those differences swing by hundreds of milliseconds from one sample to
   the next, so the verdict uses the content measure; the jitter buffers' average delays
-  are kept there too.
+  are kept there too (``jitter_buffers_ms``: the delay, its target, the target the buffer
+  would have without A/V sync or a ``jitterBufferTarget`` (``_minimum``), and the
+  packets' arrival jitter, RFC 3550's).
 
 Before the measured turns, ``--warmup`` turns (2 by default) are played and not counted,
 as the latency benchmark does with its calls: Chrome's A/V synchronisation converges over
@@ -149,6 +151,11 @@ SAMPLE_STATS = """async () => {
     if (s.jitterBufferEmittedCount) {
       buffer[s.kind] = 1000 * s.jitterBufferDelay / s.jitterBufferEmittedCount;
       buffer[s.kind + "_target"] = 1000 * s.jitterBufferTargetDelay / s.jitterBufferEmittedCount;
+      if (s.jitterBufferMinimumDelay !== undefined) {
+        // The target without A/V sync or jitterBufferTarget: the buffer's own estimate.
+        buffer[s.kind + "_minimum"] = 1000 * s.jitterBufferMinimumDelay / s.jitterBufferEmittedCount;
+      }
+      if (s.jitter !== undefined) buffer[s.kind + "_arrival_jitter"] = 1000 * s.jitter;
     }
   });
   if (playout.audio && playout.video) benchmark.stats.push(playout.video - playout.audio);

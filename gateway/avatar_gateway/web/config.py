@@ -18,9 +18,9 @@ VIDEO_PLAYOUT_DELAY_MS = (100, 100)
 about what it takes our audio from the wire to its output, so picture and sound play
 together (benchmarks/browser.py, with a turn's speech taking the place of the idle packet
 waiting to leave: 90 ms showed the picture 9-55 ms early on average from run to run,
-120 ms 22 ms early to 24 ms late). More costs the sound too: Chrome's A/V sync then holds
-the audio longer (its jitter buffer 40 ms at 90, 45-65 ms at 110). Left to itself Chrome
-held our video about 170 ms, our audio about 40, and the picture came 140 ms late."""
+120 ms 22 ms early to 24 ms late); more delays the first speaking frame as much. Left to
+itself Chrome held our video about 170 ms, our audio about 40, and the picture came 140 ms
+late."""
 
 
 @dataclass(frozen=True, slots=True)
