@@ -92,17 +92,21 @@ async def test_speech_arriving_while_idle_waits_to_leave_takes_its_place():
     track = _track(events)
     track.add(_chunk(0, 0), turn=0)
     track.add(_chunk(1, 0), turn=0)
-    await track.recv()  # idle plays; the next packet is due in 20 ms
+    await track.recv()  # idle plays
+    track.clock.slip(0.2)  # late audio once: the next idle packet waits 220 ms to leave
     waiting = asyncio.ensure_future(track.recv())
-    await asyncio.sleep(0.005)
+    await asyncio.sleep(0.02)
+    assert not waiting.done()
     idle_due = track.clock.due(0.02)
     track.add(_chunk(2, 3000), turn=1)
     packet = await waiting
     left = time.monotonic()
     assert np.all(packet.to_ndarray() == 3000)  # the speech, not the idle that waited
     assert [turn for kind, turn, _ in events if kind == "audio"] == [0, 1]
-    assert track.clock.shift == pytest.approx(-0.06, abs=0.002)  # the idle before it skipped
-    assert left >= idle_due - 0.002  # in the idle packet's place on the wire, not earlier
+    # The 60 ms of idle before the speech were skipped, and the speech left in the waiting
+    # packet's place: when that packet was due, not a packet later (nor earlier).
+    assert track.clock.shift == pytest.approx(0.2 - 0.06, abs=0.002)
+    assert idle_due - 0.002 <= left < idle_due + 0.1
 
 
 def _batch(indices: range) -> media_pb2.FrameBatch:
