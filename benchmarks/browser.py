@@ -437,7 +437,38 @@ def markdown(data: dict) -> str:
         f"{_playout(data['settings'])}.",
         "",
         markdown_table(header, rows),
+        *_web_front_counts(data),
     ])  # fmt: skip
+
+
+def _web_front_counts(data: dict) -> list[str]:
+    counts = data.get("web_front")
+    if not counts:
+        return []
+    return [
+        "",
+        f"The web front over the session (warm-up turns included): "
+        f"{counts['audio_underruns']:.0f} audio under-runs (late audio covered by silence), "
+        f"{counts['catch_ups']:.0f} catch-ups (idle skipped to bring the delay back).",
+    ]
+
+
+WEB_FRONT_COUNTERS = {
+    "audio_underruns": "avatar_web_audio_underruns_total",
+    "catch_ups": "avatar_web_catch_ups_total",
+}
+
+
+def web_front_counts(metrics_url: str) -> dict:
+    """The web front's under-run and catch-up counters from its ``/metrics``."""
+    with urllib.request.urlopen(metrics_url, timeout=5) as response:
+        text = response.read().decode()
+    values = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            values[name] = float(value)
+    return {key: values.get(metric, 0.0) for key, metric in WEB_FRONT_COUNTERS.items()}
 
 
 def _playout(settings: dict) -> str:
@@ -472,6 +503,7 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --turns must be >= 1")
         return 2
     stack = None
+    counts = None
     try:
         url = args.url
         if url is None:
@@ -489,6 +521,7 @@ def main(argv: list[str] | None = None) -> int:
         measured = asyncio.run(
             measure(url, avatar_id, args.turns, lambda s: print(s, flush=True), args.warmup)
         )
+        counts = web_front_counts(f"http://127.0.0.1:{metrics_port}/metrics") if stack else None
     finally:
         if stack is not None:
             stack.stop()
@@ -508,6 +541,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats_offsets_ms": measured["stats_offsets_ms"],
         "jitter_buffers_ms": measured["jitter_buffers_ms"],
         "clock_shifts": measured["clock_shifts"],
+        "web_front": counts,
         "summary": summarise(measured),
     }
     table = markdown(data)

@@ -420,3 +420,77 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
     assert all(0.02 < ahead <= SPEECH_AHEAD_SECONDS + 1e-6 for ahead in speech[1:])
     # Idle ticks leave when due.
     assert all(ahead <= 0.01 for ahead in idle)
+
+
+class _LateFirstPicture(FakeAnimator):
+    """An animator that draws its first frames ``late`` seconds after their audio came."""
+
+    def __init__(self, late: float) -> None:
+        super().__init__()
+        self.late = late
+        self._answers = 0
+
+    async def _respond(self, response):
+        self._answers += 1
+        if self._answers == 2:  # after started: the first batch of frames
+            await asyncio.sleep(self.late)
+        return await super()._respond(response)
+
+
+def _turn_start(client: _Client) -> tuple[int, int]:
+    """Where the turn's first audio and its first frame are among the events."""
+    audio = next(k for k, e in enumerate(client.events) if e.turn == 1 and e.HasField("audio"))
+    frame = next(k for k, e in enumerate(client.events) if e.turn == 1 and e.HasField("frames"))
+    return audio, frame
+
+
+async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
+    # A clock five times slow (a tick every 0.2 s): the turn's first tick comes up within
+    # 0.2 s, its audio goes then, and the picture, drawn 0.3 s after the audio came, is
+    # waited for (0.2 s past the tick's time) and shown in its own tick.
+    clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 5)
+    client, animator = _Client(), _LateFirstPicture(late=0.3)
+    session = asyncio.create_task(
+        _session(client, _clients(animator=animator), chat_turns, clock).run()
+    )
+    await client.wait_for(lambda: len(client.frames()) >= 2)
+    client.turn("One.")
+    await client.wait_for(lambda: client.ended(), timeout=30)
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    audio, frame = _turn_start(client)
+    assert audio < frame  # the audio went first
+    first_audio, first_frame = client.events[audio].audio, client.events[frame].frames.frames[0]
+    assert first_audio.sample_offset == first_frame.index * SLOT  # one tick: one clock
+    between = client.events[audio + 1 : frame]
+    assert not any(e.HasField("audio") or e.HasField("frames") for e in between)
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    summary = ended.summary
+    assert summary.time_to_first_frame_seconds - summary.time_to_first_audio_seconds >= 0.1
+    made = math.ceil(samples_of("One.") * FPS / RATE)
+    assert summary.frames == made  # nothing dropped
+    frames = client.frames()
+    assert [f.index for _, f in frames] == list(range(len(frames)))
+
+
+async def test_a_first_picture_that_comes_too_late_gives_way_to_the_idle_frame(chat_turns):
+    client, animator = _Client(), _LateFirstPicture(late=0.3)  # 3 s of the fast clock
+    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    await client.wait_for(lambda: len(client.frames()) >= 2)
+    client.turn("One two three.")
+    await client.wait_for(lambda: client.ended())
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    audio, _ = _turn_start(client)
+    start = client.events[audio].audio.sample_offset // SLOT
+    frames = client.frames()
+    assert [f.index for _, f in frames] == list(range(len(frames)))  # no tick missing
+    assert frames[start][1].data == b"idle%d" % (start % 3)  # the idle frame in its place
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    assert ended.start_frame == start
+    made = math.ceil(samples_of("One two three.") * FPS / RATE)
+    assert ended.summary.frames == made - 1  # the late one was dropped, the rest played

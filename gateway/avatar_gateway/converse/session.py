@@ -7,9 +7,12 @@ and the session's own loop, which sends one tick per frame on the session clock
 - a **turn** (valid) stops the turn that is playing, if any, and starts its own
   pipeline with its speech placed where it will play: the next tick still to send
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
-  first frame and audio are in hand, and that tick is sent at once, without waiting
-  for its time (the client plays it at its place on the clock; a client that re-times
-  the stream, like the web front, starts the sound sooner), and each tick of speech
+  first audio is in hand, and that tick is sent at once, without waiting for its time
+  (the client plays it at its place on the clock; a client that re-times the stream,
+  like the web front, starts the sound sooner): its audio first, as soon as the voice
+  made it, its picture when the animator has drawn it (waited for up to
+  :data:`PICTURE_WAIT_SECONDS` past the tick's time, then the idle frame takes its
+  place and the turn's first frame is dropped when it comes), and each tick of speech
   after it goes out up to :data:`SPEECH_AHEAD_SECONDS` early when it is in hand; until
   then the idle loop plays. A turn that fails validation ends FAILED at once and leaves the playing
   turn alone;
@@ -70,6 +73,11 @@ up to a tick early; sending the rest as early keeps them as far ahead, so a clie
 re-times the stream (the web front) can start the sound with a smaller margin for the
 next tick. An interrupt is heard at most this much later."""
 
+PICTURE_WAIT_SECONDS = 0.04
+"""How long after its tick is due the picture of a turn's first tick, whose audio went
+ahead of it, is waited for (one frame at 25 fps); later, the idle frame takes its place
+and the turn's frame is dropped when it comes."""
+
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
 
@@ -122,6 +130,9 @@ class ConverseSession:
         self._turn: Turn | None = None
         self._closing = False
         self._send_now = False
+        # The frame whose audio went before its picture, and the turn it belongs to.
+        self._audio_ahead: int | None = None
+        self._ahead_turn: Turn | None = None
         self._barge_in_since: float | None = None
         self._stopping: set[asyncio.Task] = set()
         self._writes: set[asyncio.Task] = set()
@@ -161,9 +172,24 @@ class ConverseSession:
             while True:
                 self._wake.clear()
                 await self._handle_messages()
-                if self._closing and self._turn is None and not self._voice_input.listening:
-                    return
                 if (
+                    self._closing
+                    and self._turn is None
+                    and self._audio_ahead is None
+                    and not self._voice_input.listening
+                ):
+                    return
+                if self._audio_ahead is not None:
+                    if self._send_now or self._picture_due():
+                        await self._tick()
+                    else:
+                        await self._sleep(self._picture_wait_seconds())
+                elif self._first_audio_can_go():
+                    await self._ticks.speech_audio(
+                        self._turn, self._next_frame, self._clock.slot_samples(self._next_frame)
+                    )
+                    self._audio_ahead, self._ahead_turn = self._next_frame, self._turn
+                elif (
                     self._send_now
                     or self._speech_can_start()
                     or self._speech_ahead_in_hand()
@@ -363,6 +389,12 @@ class ConverseSession:
         frame = self._next_frame
         self._next_frame += 1
         self._send_now = False
+        if self._audio_ahead == frame:
+            # The turn's own frame, unless another turn (or none) plays now.
+            turn = self._ahead_turn if self._ahead_turn is self._turn else None
+            self._audio_ahead = self._ahead_turn = None
+            await self._ticks.picture(turn, frame)
+            return
         turn = self._turn
         if turn is not None and turn.failure is not None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_FAILED)
@@ -379,6 +411,35 @@ class ConverseSession:
             await self._ticks.hold(turn, frame, samples)
         if turn.buffer.exhausted and turn.failure is None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
+
+    def _first_audio_can_go(self) -> bool:
+        """Whether the next tick is a turn's first, its audio in hand and its picture not
+        yet: the audio goes out at once, the picture when it comes."""
+        turn, frame = self._turn, self._next_frame
+        samples = self._clock.slot_samples(frame)
+        return (
+            turn is not None
+            and not turn.playing
+            and turn.failure is None
+            and frame >= turn.plan.start_frame
+            and not turn.buffer.has_frame
+            and turn.buffer.audio_ready(samples)
+        )
+
+    def _picture_due(self) -> bool:
+        """Whether the picture of the tick whose audio went first goes now: it came, its
+        turn is over, or it has been waited for long enough."""
+        turn = self._ahead_turn
+        if turn is not self._turn or turn is None or turn.failure is not None:
+            return True
+        if turn.buffer.has_frame:
+            return True
+        assert self._audio_ahead is not None
+        return self._clock.wait_seconds(self._audio_ahead) <= -PICTURE_WAIT_SECONDS
+
+    def _picture_wait_seconds(self) -> float:
+        assert self._audio_ahead is not None
+        return max(0.0, self._clock.wait_seconds(self._audio_ahead) + PICTURE_WAIT_SECONDS)
 
     def _speech_ahead_in_hand(self) -> bool:
         """Whether the next tick is playing speech in hand, due within

@@ -76,6 +76,7 @@ class SpeechBuffer:
         self._read = 0  # bytes of _audio already played
         self._sentences: deque[tuple[int, gateway_pb2.Sentence]] = deque()
         self._space = asyncio.Event()
+        self._dropping = 0  # frames to discard as they come (their time has passed)
 
     @property
     def frames_ahead(self) -> int:
@@ -104,8 +105,11 @@ class SpeechBuffer:
         """
         kind = event.WhichOneof("event")
         if kind == "frames":
-            self._frames.extend(event.frames.frames)
-            self.produced_frames += len(event.frames.frames)
+            frames = list(event.frames.frames)
+            dropped = min(self._dropping, len(frames))
+            self._dropping -= dropped
+            self._frames.extend(frames[dropped:])
+            self.produced_frames += len(frames)
         elif kind == "audio":
             self._add_audio(event.audio)
         elif kind == "sentence":
@@ -127,9 +131,35 @@ class SpeechBuffer:
             return False
         return self.finished or self.samples_ahead >= samples
 
+    def audio_ready(self, samples: int) -> bool:
+        """Whether a tick's ``samples`` of audio are in hand (its frame may not be yet)."""
+        return self.samples_ahead >= samples or (self.finished and self.samples_ahead > 0)
+
+    @property
+    def has_frame(self) -> bool:
+        """Whether a frame is in hand."""
+        return bool(self._frames)
+
     def take(self, samples: int) -> SpeechTick:
         """Takes the next frame and ``samples`` of audio (call only when :meth:`ready`)."""
         frame = self._frames.popleft()
+        pcm, sentences = self.take_audio(samples)
+        return SpeechTick(frame=frame, pcm=pcm, sentences=sentences)
+
+    def take_frame(self) -> media_pb2.Frame:
+        """Takes the next frame alone (call only when :attr:`has_frame`)."""
+        return self._frames.popleft()
+
+    def drop_frame(self) -> None:
+        """Discards the next frame, now or when it comes: its time has passed."""
+        if self._frames:
+            self._frames.popleft()
+        else:
+            self._dropping += 1
+
+    def take_audio(self, samples: int) -> tuple[bytes, list[tuple[int, gateway_pb2.Sentence]]]:
+        """Takes ``samples`` of audio (silence past the end) and the sentences that begin
+        in them, each with the sample where it begins."""
         available = min(samples, self.samples_ahead)
         end = self._read + 2 * available
         pcm = bytes(self._audio[self._read : end])
@@ -146,7 +176,7 @@ class SpeechBuffer:
             start, sentence = self._sentences.popleft()
             due.append((max(0, start - position), sentence))
         self._space.set()
-        return SpeechTick(frame=frame, pcm=pcm, sentences=due)
+        return pcm, due
 
     def _add_audio(self, chunk: media_pb2.AudioChunk) -> None:
         if chunk.sample_rate != self.sample_rate:

@@ -2,8 +2,10 @@
 
 A tick is idle (the avatar's idle loop frame, silence), speech (the turn's next frame
 and audio, with the sentences that begin in it) or a hold (the turn's last frame again,
-silence, while its pipeline catches up). :class:`TickWriter` stamps each with the
-session frame index and sample offset and tells the echo guard what the avatar says.
+silence, while its pipeline catches up). A turn's first tick may go in two halves: its
+audio as soon as it is in hand, its picture when the animator has drawn it (the idle
+frame, when that comes too late). :class:`TickWriter` stamps each with the session
+frame index and sample offset and tells the echo guard what the avatar says.
 """
 
 from __future__ import annotations
@@ -58,46 +60,85 @@ class TickWriter:
     async def speech(self, turn: Turn, frame: int, samples: int) -> None:
         """The turn's next frame and audio at session ``frame`` (call when it is ready)."""
         tick = turn.take(frame, samples)
-        offset = self._clock.slot_start(frame)
-        for start, sentence in tick.sentences:
-            event = gateway_pb2.Sentence()
-            event.CopyFrom(sentence)
-            event.start_seconds = (offset + start) / self.settings.sample_rate
-            self._echo.note_spoken(sentence.text)
-            await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
+        await self._sentences(turn, frame, tick.sentences)
         picture = media_pb2.Frame()
         picture.CopyFrom(tick.frame)
         picture.index = frame
         await self._media(tick.pcm, picture, turn=turn.number)
         self._echo.note_output(rms_of(tick.pcm))
+        now = time.perf_counter()
         if turn.first_audio_at is None:
-            self._first_speech(turn, time.perf_counter())
+            self._first_audio(turn, now)
+        if turn.first_frame_at is None:
+            self._first_frame(turn, now)
+
+    async def speech_audio(self, turn: Turn, frame: int, samples: int) -> None:
+        """The audio of the turn's first tick, at session ``frame``, before its picture
+        (:meth:`picture`); call when the audio is in hand."""
+        pcm, sentences = turn.take_audio(frame, samples)
+        await self._sentences(turn, frame, sentences)
+        await self._audio(pcm, frame, turn=turn.number)
+        self._echo.note_output(rms_of(pcm))
+        self._first_audio(turn, time.perf_counter())
+
+    async def picture(self, turn: Turn | None, frame: int) -> None:
+        """The picture of session ``frame``, whose audio went first: the turn's frame when it
+        has come, else (or with the turn gone) the idle loop's."""
+        drawn = turn.take_picture() if turn is not None and turn.failure is None else None
+        if drawn is None:
+            await self._frame(self.settings.idle.frame(frame), turn=0)
+            return
+        picture = media_pb2.Frame()
+        picture.CopyFrom(drawn)
+        picture.index = frame
+        await self._frame(picture, turn=turn.number)
+        self._first_frame(turn, time.perf_counter())
+
+    async def _sentences(self, turn: Turn, frame: int, sentences: list) -> None:
+        offset = self._clock.slot_start(frame)
+        for start, sentence in sentences:
+            event = gateway_pb2.Sentence()
+            event.CopyFrom(sentence)
+            event.start_seconds = (offset + start) / self.settings.sample_rate
+            self._echo.note_spoken(sentence.text)
+            await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
 
     async def hold(self, turn: Turn, frame: int, samples: int) -> None:
-        """The turn's last frame again at session ``frame``, with silence."""
-        assert turn.last_frame is not None
+        """The turn's last frame again at session ``frame``, with silence (the idle frame
+        when its first picture came too late to be shown)."""
         picture = media_pb2.Frame()
-        picture.CopyFrom(turn.last_frame)
+        picture.CopyFrom(turn.last_frame or self.settings.idle.frame(frame))
         picture.index = frame
         turn.hold(frame)
         self._echo.note_output(0.0)
         await self._media(self._silence_of(samples), picture, turn=turn.number)
 
-    def _first_speech(self, turn: Turn, now: float) -> None:
-        turn.first_audio_at = turn.first_frame_at = now
+    def _first_audio(self, turn: Turn, now: float) -> None:
+        turn.first_audio_at = now
         first = now - turn.received_at
         self._metrics.converse_time_to_first_audio.labels(self._quality).observe(first)
-        self._metrics.converse_time_to_first_frame.labels(self._quality).observe(first)
         if turn.speech_ended_at is not None:
             self._metrics.converse_end_of_speech_to_first_audio.observe(now - turn.speech_ended_at)
 
+    def _first_frame(self, turn: Turn, now: float) -> None:
+        if turn.first_frame_at is None:
+            turn.first_frame_at = now
+            first = now - turn.received_at
+            self._metrics.converse_time_to_first_frame.labels(self._quality).observe(first)
+
     async def _media(self, pcm: bytes, picture: media_pb2.Frame, *, turn: int) -> None:
+        await self._audio(pcm, picture.index, turn=turn)
+        await self._frame(picture, turn=turn)
+
+    async def _audio(self, pcm: bytes, frame: int, *, turn: int) -> None:
         audio = media_pb2.AudioChunk(
             pcm=pcm,
             sample_rate=self.settings.sample_rate,
-            sample_offset=self._clock.slot_start(picture.index),
+            sample_offset=self._clock.slot_start(frame),
         )
         await self._send(gateway_pb2.ConverseResponse(audio=audio), turn=turn)
+
+    async def _frame(self, picture: media_pb2.Frame, *, turn: int) -> None:
         batch = media_pb2.FrameBatch(frames=[picture], fps=self._clock.fps)
         await self._send(gateway_pb2.ConverseResponse(frames=batch), turn=turn)
 

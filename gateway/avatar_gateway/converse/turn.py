@@ -148,6 +148,25 @@ class Turn:
         self.end_frame = frame + 1
         return tick
 
+    def take_audio(self, frame: int, samples: int) -> tuple[bytes, list]:
+        """Takes the audio of session ``frame``, the turn's first, before its picture (see
+        :meth:`take_picture`); returns it and the sentences that begin in it."""
+        self.played_from = frame
+        pcm, sentences = self.buffer.take_audio(samples)
+        self.sentences_played.extend(sentence.text for _, sentence in sentences)
+        self.end_frame = frame + 1
+        return pcm, sentences
+
+    def take_picture(self) -> media_pb2.Frame | None:
+        """The picture of the tick whose audio went first: the turn's next frame, or None
+        when it has not come (it is dropped when it does: its time has passed)."""
+        if not self.buffer.has_frame:
+            self.buffer.drop_frame()
+            return None
+        self.last_frame = self.buffer.take_frame()
+        self.frames_played += 1
+        return self.last_frame
+
     def hold(self, frame: int) -> None:
         """Notes a tick that held the last frame while the pipeline caught up."""
         self.end_frame = frame + 1

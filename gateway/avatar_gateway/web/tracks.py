@@ -37,8 +37,9 @@ from avatar_gateway.web.timeline import AudioBuffer, SessionClock
 
 AUDIO_PACKET_SECONDS = 0.02
 VIDEO_CLOCK_RATE = 90_000
-# Longest a frame may be late before the last one is shown again.
-FRAME_GRACE_SECONDS = 0.02
+# Longest a frame may be late before the last one is shown again: a frame, as a turn's
+# first audio leaves the gateway before its first picture (which follows within a frame).
+FRAME_GRACE_SECONDS = 0.04
 # Longest the audio waits for late audio before it sends a packet of silence instead.
 AUDIO_GRACE_SECONDS = 0.01
 # Longest a frame waits for the sound of its time before it leaves anyway.
