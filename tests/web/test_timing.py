@@ -7,7 +7,6 @@ make safer (it can delay a recv, never hurry it).
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import av
@@ -76,37 +75,14 @@ async def test_speech_arriving_behind_held_idle_skips_it_and_keeps_every_sample_
     assert np.all(np.concatenate(heard) == 3000)  # all of it, nothing skipped
 
 
-async def test_speech_arriving_with_little_held_keeps_the_lead():
+async def test_speech_arriving_with_little_held_is_not_hurried():
     events: list[tuple[str, int, int]] = []
     track = _track(events)
     track.add(_chunk(0, 0), turn=0)
     await track.recv()
-    track.add(_chunk(1, 3000), turn=1)  # 80 ms held ahead: 20 ms of idle, then the speech
+    track.add(_chunk(1, 3000), turn=1)
     await _until_speech(track, events)
-    # At most what lies beyond the lead was skipped: the speech's next tick has time to come.
-    assert track.clock.shift >= -(2 / FPS - SPEECH_LEAD_SECONDS) - 0.005
-
-
-async def test_speech_arriving_while_idle_waits_to_leave_takes_its_place():
-    events: list[tuple[str, int, int]] = []
-    track = _track(events)
-    track.add(_chunk(0, 0), turn=0)
-    track.add(_chunk(1, 0), turn=0)
-    await track.recv()  # idle plays
-    track.clock.slip(0.2)  # late audio once: the next idle packet waits 220 ms to leave
-    waiting = asyncio.ensure_future(track.recv())
-    await asyncio.sleep(0.02)
-    assert not waiting.done()
-    idle_due = track.clock.due(0.02)
-    track.add(_chunk(2, 3000), turn=1)
-    packet = await waiting
-    left = time.monotonic()
-    assert np.all(packet.to_ndarray() == 3000)  # the speech, not the idle that waited
-    assert [turn for kind, turn, _ in events if kind == "audio"] == [0, 1]
-    # The 60 ms of idle before the speech were skipped, and the speech left in the waiting
-    # packet's place: when that packet was due, not a packet later (nor earlier).
-    assert track.clock.shift == pytest.approx(0.2 - 0.06, abs=0.002)
-    assert idle_due - 0.002 <= left < idle_due + 0.1
+    assert track.clock.shift >= 0.0  # nothing was skipped: it was due soon anyway
 
 
 def _batch(indices: range) -> media_pb2.FrameBatch:

@@ -13,14 +13,12 @@ DEFAULT_WEB_METRICS_PORT = 9080
 VIDEO_AHEAD_SECONDS = 0.0
 """How much earlier than their sound live frames are sent, by default: none, as the
 browser is told how long to hold them (:data:`VIDEO_PLAYOUT_DELAY_MS`)."""
-VIDEO_PLAYOUT_DELAY_MS = (100, 100)
+VIDEO_PLAYOUT_DELAY_MS = (90, 90)
 """How long the browser holds our frames before it shows them (least, most), by default:
 about what it takes our audio from the wire to its output, so picture and sound play
-together (benchmarks/browser.py, with a turn's speech taking the place of the idle packet
-waiting to leave: 90 ms showed the picture 9-55 ms early on average from run to run,
-120 ms 22 ms early to 24 ms late); more delays the first speaking frame as much. Left to
-itself Chrome held our video about 170 ms, our audio about 40, and the picture came 140 ms
-late."""
+together (benchmarks/browser.py on a quiet machine: 60 ms showed the picture 25 ms early,
+90 ms 10 ms early). Left to itself Chrome held our video about 170 ms, our audio about
+40, and the picture came 140 ms late."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -52,11 +52,11 @@ CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
 # When a turn's speech arrives, idle audio held before it is skipped down to this much held
-# ahead (measured as it arrives, the speech's own first tick included), and the speech
-# takes the place of the idle packet waiting to leave. It covers the wait for the
-# gateway's next tick: every tick of speech leaves the gateway when it is in hand, up to a
-# tick (40 ms) before its time, so the next one follows within a tick.
-SPEECH_LEAD_SECONDS = 0.04
+# ahead (measured as it arrives, the speech's own first tick included). It covers the wait
+# for the gateway's next tick: every tick of speech leaves the gateway when it is in hand,
+# up to a tick (40 ms) before its time, so the next one follows within a tick; the rest is
+# room for scheduling jitter. The skip is whole audio packets (20 ms).
+SPEECH_LEAD_SECONDS = 0.06
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
@@ -74,7 +74,7 @@ class SessionAudioTrack(MediaStreamTrack):
     Args:
         clock: The session clock.
         sample_rate: Samples per second of the session's audio.
-        fps: Frames per second of the session (catch-up skips are whole frames).
+        fps: Frames per second of the session (skips are whole frames).
         on_media: Told when the audio of a new turn (or of the idle loop) starts to leave.
         on_underrun: Told when late audio made the clock slip.
     """
@@ -120,7 +120,8 @@ class SessionAudioTrack(MediaStreamTrack):
             now = self.clock.position(self.sample_rate)
             now -= now % self.samples_per_packet
             self.next_offset = max(self.buffer.start, now)
-        offset, count = await self._due_offset(self._catch_up(self.next_offset))
+        offset, count = self._catch_up(self.next_offset), self.samples_per_packet
+        await self.clock.wait_until(offset / self.sample_rate)
         if not await self._wait_for(offset + count):
             # Late: silence now, the content a packet later, the wire at its pace.
             self.clock.slip(count / self.sample_rate)
@@ -149,26 +150,6 @@ class SessionAudioTrack(MediaStreamTrack):
         frame.time_base = self.time_base
         return frame
 
-    async def _due_offset(self, offset: int) -> tuple[int, int]:
-        """Waits until the packet at ``offset`` is due; returns its offset and size.
-
-        Idle waiting to leave gives way to a turn's speech that arrives meanwhile: the
-        speech is skipped to (:meth:`_catch_up`) and leaves in this packet's place.
-        """
-        while self.current_turn == 0 and self.buffer.speech_start(offset) is None:
-            delay = self.clock.due(offset / self.sample_rate) - time.monotonic()
-            if delay <= 0:
-                break
-            self.buffer.arrived.clear()
-            try:
-                await asyncio.wait_for(self.buffer.arrived.wait(), delay)
-            except TimeoutError:
-                break
-            if self.buffer.speech_start(offset) is not None:
-                offset = self._catch_up(offset)
-        await self.clock.wait_until(offset / self.sample_rate)
-        return offset, self.samples_per_packet
-
     def _catch_up(self, offset: int) -> int:
         """Skips idle audio (and so idle frames) when all of it has stayed well ahead of
         its time for a while: after a slip, latency comes back down. Returns the offset."""
@@ -178,7 +159,8 @@ class SessionAudioTrack(MediaStreamTrack):
             speech = self.buffer.speech_start(offset)
             if speech is not None:
                 surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
-                return self._skip(offset, int(min(surplus, speech - offset)))
+                packets = int(min(surplus, speech - offset) / self.samples_per_packet)
+                return self._skip(offset, packets * self.samples_per_packet)
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -198,8 +180,8 @@ class SessionAudioTrack(MediaStreamTrack):
         return round(frames * self.sample_rate / self.fps)
 
     def _skip(self, offset: int, skip: int) -> int:
-        """Skips ``skip`` samples from ``offset`` (all idle): the session plays that much
-        earlier. Returns the offset to send from."""
+        """Skips ``skip`` samples from ``offset`` (all idle, whole packets or frames): the
+        session plays that much earlier. Returns the offset to send from."""
         if skip < 1:
             return offset
         self.buffer.forget_before(offset + skip)
@@ -364,8 +346,9 @@ class FramePlanes:
 
     A JPEG holds its picture as YCbCr already: it is decoded straight to those planes
     (FFmpeg's decoder, then only the range is converted), which costs a third of
-    decoding to RGB and converting that back, and is as close to the picture. Other encodings, odd sizes and frames
-    FFmpeg cannot read go the way through RGB (:func:`_to_video_frame`).
+    decoding to RGB and converting that back, and is as close to the picture. Other
+    encodings, odd sizes and frames FFmpeg cannot read go the way through RGB
+    (:func:`_to_video_frame`).
     """
 
     def __init__(self) -> None:
