@@ -352,16 +352,18 @@ async def test_a_second_config_ends_the_session_with_invalid_argument(chat_turns
 
 
 class _SlowAnimator(FakeAnimator):
-    """An animator that stalls once, after its second answer, for ``stall`` seconds."""
+    """An animator that stalls once, for ``stall`` seconds, before its answer number
+    ``answer`` (the first is started; 2 is the first batch of frames)."""
 
-    def __init__(self, stall: float) -> None:
+    def __init__(self, stall: float, answer: int = 3) -> None:
         super().__init__()
         self.stall = stall
+        self.answer = answer
         self._answers = 0
 
     async def _respond(self, response):
         self._answers += 1
-        if self._answers == 3:
+        if self._answers == self.answer:
             await asyncio.sleep(self.stall)
         return await super()._respond(response)
 
@@ -422,19 +424,17 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
     assert all(ahead <= 0.01 for ahead in idle)
 
 
-class _LateFirstPicture(FakeAnimator):
-    """An animator that draws its first frames ``late`` seconds after their audio came."""
-
-    def __init__(self, late: float) -> None:
-        super().__init__()
-        self.late = late
-        self._answers = 0
-
-    async def _respond(self, response):
-        self._answers += 1
-        if self._answers == 2:  # after started: the first batch of frames
-            await asyncio.sleep(self.late)
-        return await super()._respond(response)
+async def _play_one_turn(
+    client: _Client, animator: FakeAnimator, chat_turns, text: str, clock=None
+) -> None:
+    """Idles a moment, plays one turn of ``text`` to its end, then closes the session."""
+    clients = _clients(animator=animator)
+    session = asyncio.create_task(_session(client, clients, chat_turns, clock).run())
+    await client.wait_for(lambda: len(client.frames()) >= 2)
+    client.turn(text)
+    await client.wait_for(lambda: client.ended(), timeout=30)
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
 
 
 def _turn_start(client: _Client) -> tuple[int, int]:
@@ -449,15 +449,8 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
     # 0.2 s, its audio goes then, and the picture, drawn 0.3 s after the audio came, is
     # waited for (0.2 s past the tick's time) and shown in its own tick.
     clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 5)
-    client, animator = _Client(), _LateFirstPicture(late=0.3)
-    session = asyncio.create_task(
-        _session(client, _clients(animator=animator), chat_turns, clock).run()
-    )
-    await client.wait_for(lambda: len(client.frames()) >= 2)
-    client.turn("One.")
-    await client.wait_for(lambda: client.ended(), timeout=30)
-    client.inbox.put_nowait(None)
-    await asyncio.wait_for(session, 10)
+    client = _Client()
+    await _play_one_turn(client, _SlowAnimator(stall=0.3, answer=2), chat_turns, "One.", clock)
 
     audio, frame = _turn_start(client)
     assert audio < frame  # the audio went first
@@ -476,13 +469,8 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
 
 
 async def test_a_first_picture_that_comes_too_late_gives_way_to_the_idle_frame(chat_turns):
-    client, animator = _Client(), _LateFirstPicture(late=0.3)  # 3 s of the fast clock
-    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
-    await client.wait_for(lambda: len(client.frames()) >= 2)
-    client.turn("One two three.")
-    await client.wait_for(lambda: client.ended())
-    client.inbox.put_nowait(None)
-    await asyncio.wait_for(session, 10)
+    client, late = _Client(), _SlowAnimator(stall=0.3, answer=2)  # 3 s of the fast clock
+    await _play_one_turn(client, late, chat_turns, "One two three.")
 
     audio, _ = _turn_start(client)
     start = client.events[audio].audio.sample_offset // SLOT
