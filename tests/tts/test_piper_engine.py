@@ -65,7 +65,9 @@ def test_timings_from_the_model_durations_end_with_the_audio(engine):
 def test_the_length_scale_setting_reaches_the_model(engine):
     normal, _, _ = _speak(engine, TEXT, "mine")
     slow, _, _ = _speak(engine, TEXT, "slow")
-    assert 1.4 < len(slow) / len(normal) < 1.8
+    # 1.6 times the speech; the pauses the model keeps at the edges do not stretch, and its
+    # durations are drawn with noise: 1.40-1.48 over a dozen runs (the same voice: 1.0).
+    assert 1.3 < len(slow) / len(normal) < 1.8
 
 
 def _broken_voices(tmp_path):
