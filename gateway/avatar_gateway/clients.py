@@ -38,6 +38,8 @@ UNAVAILABLE_MEMORY_SECONDS = 5.0
 # What grpcio's asyncio client reports when a message could not be written because
 # the connection broke (the service died mid-stream): the service's own status, if it
 # sent one, is lost (grpc/grpc#36066).
+AnimateRequests = AsyncIterator[animator_pb2.AnimateRequest] | Iterable[animator_pb2.AnimateRequest]
+"""What an Animate call reads its requests from."""
 BROKEN_WRITE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
@@ -239,8 +241,7 @@ class _AnimatorReplica(_Client):
 
     async def animate(
         self,
-        requests: AsyncIterator[animator_pb2.AnimateRequest]
-        | Iterable[animator_pb2.AnimateRequest],
+        requests: AnimateRequests,
         timeout: float | None,
     ) -> AsyncIterator[animator_pb2.AnimateResponse]:
         """An Animate stream on this server, counted in flight until it ends."""
@@ -327,8 +328,7 @@ class AnimatorClient:
 
     async def animate(
         self,
-        requests: AsyncIterator[animator_pb2.AnimateRequest]
-        | Iterable[animator_pb2.AnimateRequest],
+        requests: AnimateRequests,
         timeout: float | None,
     ) -> AsyncIterator[animator_pb2.AnimateResponse]:
         """Streams frames for a stream of speech, from the least busy replica (chosen
