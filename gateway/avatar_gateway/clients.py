@@ -38,9 +38,9 @@ UNAVAILABLE_MEMORY_SECONDS = 5.0
 # What grpcio's asyncio client reports when a message could not be written because
 # the connection broke (the service died mid-stream): the service's own status, if it
 # sent one, is lost (grpc/grpc#36066).
+BROKEN_WRITE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 AnimateRequests = AsyncIterator[animator_pb2.AnimateRequest] | Iterable[animator_pb2.AnimateRequest]
 """What an Animate call reads its requests from."""
-BROKEN_WRITE = (grpc.StatusCode.INTERNAL, "Internal error from Core")
 
 
 class StageError(Exception):
