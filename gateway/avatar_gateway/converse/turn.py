@@ -138,20 +138,17 @@ class Turn:
         return frame >= self.plan.start_frame and self.buffer.ready(samples)
 
     def take(self, frame: int, samples: int) -> SpeechTick:
-        """Takes the speech of session ``frame`` (call when it is ready)."""
-        if self.played_from is None:
-            self.played_from = frame
-        tick = self.buffer.take(samples)
-        self.last_frame = tick.frame
-        self.frames_played += 1
-        self.sentences_played.extend(sentence.text for _, sentence in tick.sentences)
-        self.end_frame = frame + 1
-        return tick
+        """Takes the speech of session ``frame``, audio and picture (call when it is ready)."""
+        pcm, sentences = self.take_audio(frame, samples)
+        picture = self.take_picture()
+        assert picture is not None, "take() needs a frame in hand (buffer.ready)"
+        return SpeechTick(frame=picture, pcm=pcm, sentences=sentences)
 
     def take_audio(self, frame: int, samples: int) -> tuple[bytes, list]:
-        """Takes the audio of session ``frame``, the turn's first, before its picture (see
-        :meth:`take_picture`); returns it and the sentences that begin in it."""
-        self.played_from = frame
+        """Takes the audio of session ``frame`` (for a turn's first tick, before its picture:
+        see :meth:`take_picture`); returns it and the sentences that begin in it."""
+        if self.played_from is None:
+            self.played_from = frame
         pcm, sentences = self.buffer.take_audio(samples)
         self.sentences_played.extend(sentence.text for _, sentence in sentences)
         self.end_frame = frame + 1
