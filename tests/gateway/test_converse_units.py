@@ -18,7 +18,12 @@ from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.conversations import ConversationLimits, open_conversation_store
 from avatar_gateway.converse.clock import SessionClock
 from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
-from avatar_gateway.converse.session import FRAME_BATCH, SPEECH_AHEAD_SECONDS, ConverseSession
+from avatar_gateway.converse.session import (
+    AUDIO_AHEAD_SECONDS,
+    FRAME_BATCH,
+    SPEECH_AHEAD_SECONDS,
+    ConverseSession,
+)
 from avatar_gateway.converse.settings import SessionError, SessionSettings
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
 from avatar_gateway.converse.turn import TurnRunner
@@ -355,8 +360,8 @@ class _SlowAnimator(FakeAnimator):
     """An animator that stalls once, for ``stall`` seconds, before its answer number
     ``answer`` (the first is started; 2 is the first batch of frames)."""
 
-    def __init__(self, stall: float, answer: int = 3) -> None:
-        super().__init__()
+    def __init__(self, stall: float, answer: int = 3, **options) -> None:
+        super().__init__(**options)
         self.stall = stall
         self.answer = answer
         self._answers = 0
@@ -368,21 +373,52 @@ class _SlowAnimator(FakeAnimator):
         return await super()._respond(response)
 
 
-async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_rest_later(
-    chat_turns,
-):
-    client = _Client()
-    animator = _SlowAnimator(stall=0.3)  # 3 s of the fast clock
+class _LaggingAnimator(_SlowAnimator):
+    """A slow animator that reads its requests as they come, as a real call does: the
+    audio goes on to the client while the frames are late."""
+
+    async def _frames(self, iterator, config):
+        requests: asyncio.Queue = asyncio.Queue()
+
+        async def read() -> None:
+            async for request in iterator:
+                await requests.put(request)
+            await requests.put(None)
+
+        async def queued():
+            while (request := await requests.get()) is not None:
+                yield request
+
+        reader = asyncio.create_task(read())
+        try:
+            async for response in super()._frames(queued(), config):
+                yield response
+        finally:
+            reader.cancel()
+
+
+async def _one_turn_on_the_fast_clock(client: _Client, animator: FakeAnimator, chat_turns, text):
     session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
-    client.turn("One two three four five six.")
+    client.turn(text)
     await client.wait_for(lambda: client.ended())
     client.inbox.put_nowait(None)
     await asyncio.wait_for(session, 10)
 
+
+async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_rest_later(
+    chat_turns,
+):
+    client, text = _Client(), "One two three four five six."
+    # The fake draws and reads in one loop: its stall holds back the audio too.
+    await _one_turn_on_the_fast_clock(client, _SlowAnimator(stall=0.3), chat_turns, text)
+
     (ended,) = client.ended()
     assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
-    made = math.ceil(samples_of("One two three four five six.") * FPS / RATE)
-    assert ended.summary.frames == made
+    made = math.ceil(samples_of(text) * FPS / RATE)
+    # The pictures whose audio had gone ahead when the stall began gave way to the last
+    # one; the rest waited for the pipeline, with the sound.
+    dropped = made - ended.summary.frames
+    assert 0 <= dropped <= math.ceil(AUDIO_AHEAD_SECONDS * FPS)
     ticks = [e for e in client.events if e.HasField("audio") and e.turn == 1]
     held = ended.end_frame - ended.start_frame - made
     assert held >= 10  # the stall, less what was buffered
@@ -392,16 +428,69 @@ async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_r
         assert len(event.audio.pcm) == 2 * SLOT
 
 
+async def test_late_pictures_give_way_to_the_last_one_while_the_sound_goes_on(chat_turns):
+    client, text = _Client(), "One two three four five six."
+    late = _LaggingAnimator(stall=0.05)  # half a second of the fast clock, mid-turn
+    await _one_turn_on_the_fast_clock(client, late, chat_turns, text)
+
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
+    made = math.ceil(samples_of(text) * FPS / RATE)
+    # No tick waited: the turn took exactly its length on the clock, every tick with its
+    # slot of the voice's audio, and the late pictures were dropped.
+    assert ended.end_frame - ended.start_frame == made
+    audio = [e.audio for e in client.events if e.HasField("audio") and e.turn == 1]
+    assert [a.sample_offset for a in audio] == [(ended.start_frame + k) * SLOT for k in range(made)]
+    assert all(any(a.pcm[:-2]) for a in audio)
+    assert 0 < ended.summary.frames < made - 5
+    frames = client.frames()
+    assert [f.index for _, f in frames] == list(range(len(frames)))  # no tick missing
+
+
+async def test_an_interrupt_takes_back_the_audio_sent_ahead_of_its_pictures(chat_turns):
+    client = _Client()
+    animator = _LaggingAnimator(stall=0.0, hold_after=3)  # two batches drawn, then no more
+    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    client.turn("One two three four five six seven eight nine ten.")
+    await client.wait_for(lambda: any(turn == 1 for turn, _ in client.frames()))
+    await asyncio.wait_for(animator.held.wait(), 5)
+    await asyncio.sleep(0.03)  # a few ticks of the fast clock: the sound goes on
+    client.interrupt()
+    await client.wait_for(lambda: client.ended())
+    first_after = len(client.events)
+    await client.wait_for(lambda: client.frames()[-1][0] == 0)
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    (ended,) = client.ended()
+    assert ended.outcome == gateway_pb2.TURN_OUTCOME_INTERRUPTED
+    before, after = client.events[:first_after], client.events[first_after:]
+    sent = [e.audio.sample_offset for e in before if e.HasField("audio") and e.turn == 1]
+    assert max(sent) >= ended.end_frame * SLOT  # some had gone ahead of its pictures
+    # From the turn's end on, idle: silence for the same offsets replaces that audio.
+    audio = next(e for e in after if e.HasField("audio"))
+    assert audio.turn == 0 and audio.audio.sample_offset == ended.end_frame * SLOT
+    assert not any(audio.audio.pcm)
+    picture = next(e for e in after if e.HasField("frames"))
+    assert picture.turn == 0 and picture.frames.frames[0].index == ended.end_frame
+    shown = [f for turn, f in client.frames() if turn == 1]
+    assert len(shown) == ended.end_frame - ended.start_frame
+    assert ended.summary.audio_seconds == pytest.approx(len(shown) / FPS, abs=1 / FPS)
+
+
 async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_time(chat_turns):
     # A clock ten times slow (a tick every 0.4 s): how early each tick leaves, in session
     # seconds, is read off the clock as it is sent.
     clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 10)
-    client, early = _Client(), []
+    client, early, audio_early = _Client(), [], []
     send = client.send
 
     async def timed_send(event: gateway_pb2.ConverseResponse) -> None:
         if event.HasField("frames"):
             early.append((event.turn, clock.wait_seconds(event.frames.frames[0].index)))
+        if event.HasField("audio") and event.turn == 1:
+            index = event.audio.sample_offset // SLOT
+            audio_early.append(clock.wait_seconds(index))
         await send(event)
 
     client.send = timed_send
@@ -420,6 +509,9 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
     # After the first (out as soon as it is in hand), every tick of speech leaves about a
     # tick (0.04 s of session time) before it is due; a loaded machine can only make it later.
     assert all(0.02 < ahead <= SPEECH_AHEAD_SECONDS + 1e-6 for ahead in speech[1:])
+    # Its audio goes further ahead: each tick's as soon as it is due within the lead.
+    assert all(ahead <= AUDIO_AHEAD_SECONDS + 1e-6 for ahead in audio_early)
+    assert all(ahead > AUDIO_AHEAD_SECONDS - 0.04 for ahead in audio_early[3:])
     # Idle ticks leave when due.
     assert all(ahead <= 0.01 for ahead in idle)
 
@@ -456,8 +548,11 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
     assert audio < frame  # the audio went first
     first_audio, first_frame = client.events[audio].audio, client.events[frame].frames.frames[0]
     assert first_audio.sample_offset == first_frame.index * SLOT  # one tick: one clock
+    # Meanwhile, only more of the turn's audio, the ticks after it in order.
     between = client.events[audio + 1 : frame]
-    assert not any(e.HasField("audio") or e.HasField("frames") for e in between)
+    assert not any(e.HasField("frames") for e in between)
+    offsets = [e.audio.sample_offset for e in between if e.HasField("audio")]
+    assert offsets == [first_audio.sample_offset + (k + 1) * SLOT for k in range(len(offsets))]
     (ended,) = client.ended()
     assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
     summary = ended.summary
@@ -476,9 +571,13 @@ async def test_a_first_picture_that_comes_too_late_gives_way_to_the_idle_frame(c
     start = client.events[audio].audio.sample_offset // SLOT
     frames = client.frames()
     assert [f.index for _, f in frames] == list(range(len(frames)))  # no tick missing
-    assert frames[start][1].data == b"idle%d" % (start % 3)  # the idle frame in its place
+    # The idle frame in the place of each picture too late, the turn's own after them.
+    late = next(k for k in range(start, len(frames)) if frames[k][0] == 1) - start
+    assert late >= 1
+    for k in range(start, start + late):
+        assert frames[k][1].data == b"idle%d" % (k % 3)
     (ended,) = client.ended()
     assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
     assert ended.start_frame == start
     made = math.ceil(samples_of("One two three.") * FPS / RATE)
-    assert ended.summary.frames == made - 1  # the late one was dropped, the rest played
+    assert ended.summary.frames == made - late  # the late ones were dropped, the rest played

@@ -62,7 +62,8 @@ class LiveSession:
         self.ticks: list[Tick] = []
         self.error: grpc.aio.AioRpcError | None = None
         self.cancelled = False
-        self._pending_audio: media_pb2.AudioChunk | None = None
+        # Audio whose frames have not come yet (a turn's audio goes ahead of its pictures).
+        self._pending_audio: list[media_pb2.AudioChunk] = []
         self._changed = asyncio.Event()
         if isinstance(config, gateway_pb2.ConverseConfig):
             config = gateway_pb2.ConverseRequest(config=config)
@@ -162,13 +163,16 @@ class LiveSession:
         self.events.append(event)
         kind = event.WhichOneof("event")
         if kind == "audio":
-            self._pending_audio = event.audio
+            # Audio for offsets already held replaces it (an interrupted turn's, sent ahead).
+            offset = event.audio.sample_offset
+            pending = self._pending_audio
+            self._pending_audio = [a for a in pending if a.sample_offset < offset]
+            self._pending_audio.append(event.audio)
         elif kind == "frames":
-            assert self._pending_audio is not None, "a frame came without its audio"
             for frame in event.frames.frames:
-                tick = Tick(event.turn, frame, self._pending_audio, time.perf_counter())
-                self.ticks.append(tick)
-            self._pending_audio = None
+                assert self._pending_audio, "a frame came without its audio"
+                audio = self._pending_audio.pop(0)
+                self.ticks.append(Tick(event.turn, frame, audio, time.perf_counter()))
 
 
 class Microphone:

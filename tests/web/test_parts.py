@@ -17,15 +17,15 @@ def chunk(offset: int, samples: int, value: int = 1000) -> media_pb2.AudioChunk:
     return media_pb2.AudioChunk(pcm=pcm, sample_rate=24000, sample_offset=offset)
 
 
-def test_the_audio_buffer_fills_gaps_with_silence_and_drops_what_it_already_holds():
+def test_the_audio_buffer_fills_gaps_with_silence_and_replaces_what_it_held_from_a_chunks_offset_on():
     buffer = AudioBuffer()
     buffer.add(chunk(100, 10), turn=0)
     buffer.add(chunk(115, 5, value=7), turn=1)  # five samples missing before it
-    buffer.add(chunk(118, 4, value=9), turn=1)  # two of them already held
+    buffer.add(chunk(118, 4, value=9), turn=1)  # takes the place of the last two
     assert (buffer.start, buffer.end) == (100, 122)
     pcm, turn = buffer.take(108, 12)
     samples = [int.from_bytes(pcm[i : i + 2], "little", signed=True) for i in range(0, 24, 2)]
-    assert samples == [1000, 1000, 0, 0, 0, 0, 0, 7, 7, 7, 7, 7]
+    assert samples == [1000, 1000, 0, 0, 0, 0, 0, 7, 7, 7, 9, 9]
     assert turn == 0
     assert buffer.start == 120 and buffer.turn_at(120) == 1
 

@@ -109,6 +109,22 @@ async def test_frames_leave_the_set_time_before_their_sound(ahead):
     assert frame.pts == video.pts(index)  # its timestamp is still that of its sound
 
 
+async def test_frame_timestamps_keep_rising_when_the_content_moves_earlier():
+    clock = SessionClock()
+    shifts: list[tuple[int, float]] = []
+    video = SessionVideoTrack(clock, FPS, lambda *event: None, lambda *s: shifts.append(s), 0.6)
+    video.add(_batch(range(0, 100)), turn=0)
+    clock.audio_sent(10.0)
+    stamps = [(await video.recv()).pts for _ in range(16)]  # up to 0.6 s ahead of the sound
+    clock.catch_up(0.3)  # idle skipped: the content plays 0.3 s earlier from now on
+    stamps += [(await video.recv()).pts for _ in range(5)]
+    assert all(later > earlier for earlier, later in zip(stamps, stamps[1:], strict=False))
+    # What followed the shift continues the wire from the last frame sent, and says so.
+    ((pts, shift),) = shifts
+    assert shift == pytest.approx(-0.3) and pts == stamps[16]
+    assert stamps[16] - stamps[15] <= 90_000 / FPS
+
+
 def test_how_far_ahead_frames_leave_is_a_setting():
     assert WebConfig.from_env({}).video_ahead_seconds == VIDEO_AHEAD_SECONDS
     config = WebConfig.from_env({"AVATAR_WEB_VIDEO_AHEAD_SECONDS": "0.07"})

@@ -7,15 +7,16 @@ and the session's own loop, which sends one tick per frame on the session clock
 - a **turn** (valid) stops the turn that is playing, if any, and starts its own
   pipeline with its speech placed where it will play: the next tick still to send
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
-  first audio is in hand, and that tick is sent at once, without waiting for its time
-  (the client plays it at its place on the clock; a client that re-times the stream,
-  like the web front, starts the sound sooner): its audio first, as soon as the voice
-  made it, its picture when the animator has drawn it (waited for up to
-  :data:`PICTURE_WAIT_SECONDS` past the tick's time, then the idle frame takes its
-  place and the turn's first frame is dropped when it comes), and each tick of speech
-  after it goes out up to :data:`SPEECH_AHEAD_SECONDS` early when it is in hand; until
-  then the idle loop plays. A turn that fails validation ends FAILED at once and leaves the playing
-  turn alone;
+  first audio is in hand. A turn's audio and its pictures go out apart: the audio of
+  each tick as soon as it is in hand, the first at once and the rest up to
+  :data:`AUDIO_AHEAD_SECONDS` before their time (the voice makes whole sentences, so a
+  client holds that much speech and can start it at once and play it without a gap),
+  and each picture up to :data:`SPEECH_AHEAD_SECONDS` before its time when the
+  animator has drawn it. A picture still not drawn :data:`PICTURE_WAIT_SECONDS` past
+  its time gives way to the turn's last picture (the idle frame before its first) and
+  is dropped when it comes: the sound goes on, and the pictures stay on its clock.
+  Until the speech begins the idle loop plays. A turn that fails validation ends
+  FAILED at once and leaves the playing turn alone;
 - an **interrupt** stops the turn that is playing;
 - the end of the client's stream lets the playing turn finish (and the speech sent be
   transcribed, its final becoming a turn), then ends the session;
@@ -25,9 +26,13 @@ and the session's own loop, which sends one tick per frame on the session clock
 
 Stopping a turn ends it INTERRUPTED at once, cancels its pipeline and drops its
 buffered media; the very next tick is idle (mouth closed), sent without waiting for
-its time. A turn whose pipeline under-runs mid-speech holds its last frame with
-silence until more comes, and the rest of it plays that much later. A turn whose
-downstream call fails ends FAILED and the session goes on idling.
+its time. Its audio sent ahead of its pictures is taken back: the turn ends at the
+first tick whose picture was not sent (``TurnEnded.end_frame``), and the idle ticks
+from there on bring silence for the same sample offsets, which replaces that audio (a
+client keeps, for each sample offset, the audio that came last). A turn whose voice
+under-runs mid-speech holds its last frame with silence until more comes, and the rest
+of it plays that much later. A turn whose downstream call fails ends FAILED and the
+session goes on idling.
 """
 
 from __future__ import annotations
@@ -66,17 +71,23 @@ FRAME_BATCH = 2
 plays one frame a tick, so small batches keep the frames after the first from arriving
 late (a hold, silence, at the start of the speech)."""
 
+AUDIO_AHEAD_SECONDS = 0.12
+"""How much earlier than its time the audio of a tick of speech goes out when it is in
+hand (three frames at 25 fps). A client that re-times the stream (the web front) then
+holds that much of a turn's speech when its first audio comes and can start it at
+once, with room for the scheduling jitter of the ticks after it. What of it is not
+played when the turn stops is replaced (see the module's docstring)."""
+
 SPEECH_AHEAD_SECONDS = 0.04
-"""How much earlier than its time a tick of speech that is playing goes out when it is
-in hand (one frame at 25 fps). The first speech tick goes out as soon as it is in hand,
-up to a tick early; sending the rest as early keeps them as far ahead, so a client that
-re-times the stream (the web front) can start the sound with a smaller margin for the
-next tick. An interrupt is heard at most this much later."""
+"""How much earlier than its time the picture of a tick of speech goes out when it is
+drawn (one frame at 25 fps): a turn's first picture goes at once (its tick is due
+within a frame), the rest keep as far ahead of their time."""
 
 PICTURE_WAIT_SECONDS = 0.04
-"""How long after its tick is due the picture of a turn's first tick, whose audio went
-ahead of it, is waited for (one frame at 25 fps); later, the idle frame takes its place
-and the turn's frame is dropped when it comes."""
+"""How long after its tick is due the picture of a tick of speech, whose audio went
+ahead of it, is waited for (one frame at 25 fps); later, the turn's last picture (the
+idle frame, before its first) takes its place and the drawn one is dropped when it
+comes."""
 
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
@@ -130,9 +141,9 @@ class ConverseSession:
         self._turn: Turn | None = None
         self._closing = False
         self._send_now = False
-        # The frame whose audio went before its picture, and the turn it belongs to.
-        self._audio_ahead: int | None = None
-        self._ahead_turn: Turn | None = None
+        # The next frame whose audio is still to send: ahead of _next_frame while the
+        # playing turn's audio goes before its pictures, equal to it otherwise.
+        self._next_audio = 0
         self._barge_in_since: float | None = None
         self._stopping: set[asyncio.Task] = set()
         self._writes: set[asyncio.Task] = set()
@@ -172,29 +183,15 @@ class ConverseSession:
             while True:
                 self._wake.clear()
                 await self._handle_messages()
-                if (
-                    self._closing
-                    and self._turn is None
-                    and self._audio_ahead is None
-                    and not self._voice_input.listening
-                ):
+                if self._closing and self._turn is None and not self._voice_input.listening:
                     return
-                if self._audio_ahead is not None:
-                    if self._send_now or self._picture_due():
-                        await self._tick()
-                    else:
-                        await self._sleep(self._picture_wait_seconds())
-                elif self._first_audio_can_go():
+                if self._audio_can_go():
+                    frame = self._next_audio
+                    self._next_audio += 1
                     await self._ticks.speech_audio(
-                        self._turn, self._next_frame, self._clock.slot_samples(self._next_frame)
+                        self._turn, frame, self._clock.slot_samples(frame)
                     )
-                    self._audio_ahead, self._ahead_turn = self._next_frame, self._turn
-                elif (
-                    self._send_now
-                    or self._speech_can_start()
-                    or self._speech_ahead_in_hand()
-                    or self._clock.wait_seconds(self._next_frame) <= 0
-                ):
+                elif self._send_now or self._tick_due():
                     await self._tick()
                 else:
                     await self._sleep(self._sleep_seconds())
@@ -350,6 +347,12 @@ class ConverseSession:
         turn = self._turn
         assert turn is not None
         self._turn = None
+        if self._next_audio > self._next_frame:  # audio sent ahead of pictures not sent
+            withdrawn = self._clock.slot_start(self._next_audio) - self._clock.slot_start(
+                self._next_frame
+            )
+            turn.withdraw(self._next_frame, withdrawn)
+            self._next_audio = self._next_frame
         task = turn.stop()
         if task is not None and not task.done():
             self._stopping.add(task)
@@ -387,90 +390,75 @@ class ConverseSession:
 
     async def _tick(self) -> None:
         frame = self._next_frame
-        self._next_frame += 1
-        self._send_now = False
-        if self._audio_ahead == frame:
-            # The turn's own frame, unless another turn (or none) plays now.
-            turn = self._ahead_turn if self._ahead_turn is self._turn else None
-            self._audio_ahead = self._ahead_turn = None
-            await self._ticks.picture(turn, frame)
-            return
         turn = self._turn
         if turn is not None and turn.failure is not None:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_FAILED)
         elif turn is not None and turn.buffer.exhausted:  # played out, or made nothing
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
         turn = self._turn
-        samples = self._clock.slot_samples(frame)
-        if turn is None or not (turn.playing or turn.can_start(frame, samples)):
-            await self._idle_tick(frame, samples)
-            return
-        if turn.buffer.ready(samples):
-            await self._ticks.speech(turn, frame, samples)
+        self._next_frame += 1
+        self._send_now = False
+        if frame < self._next_audio:  # its audio went ahead: the picture now
+            assert turn is not None
+            await self._ticks.picture(turn, frame)
         else:
-            await self._ticks.hold(turn, frame, samples)
-        if turn.buffer.exhausted and turn.failure is None:
+            self._next_audio = self._next_frame
+            samples = self._clock.slot_samples(frame)
+            if turn is not None and turn.playing:  # its audio is late: hold
+                await self._ticks.hold(turn, frame, samples)
+            else:
+                await self._idle_tick(frame, samples)
+        done = turn is not None and turn.buffer.exhausted and turn.failure is None
+        if done and turn is self._turn:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
 
-    def _first_audio_can_go(self) -> bool:
-        """Whether the next tick is a turn's first, its audio in hand and its picture not
-        yet: the audio goes out at once, the picture when it comes."""
-        turn, frame = self._turn, self._next_frame
-        samples = self._clock.slot_samples(frame)
-        return (
-            turn is not None
-            and not turn.playing
-            and turn.failure is None
-            and frame >= turn.plan.start_frame
-            and not turn.buffer.has_frame
-            and turn.buffer.audio_ready(samples)
-        )
+    def _audio_can_go(self) -> bool:
+        """Whether the audio of the next frame still without it goes now: the playing
+        turn's, in hand and due within :data:`AUDIO_AHEAD_SECONDS`, or a turn's first,
+        in hand (at once, at the next tick)."""
+        turn, frame = self._turn, self._next_audio
+        if turn is None or turn.failure is not None or frame < turn.plan.start_frame:
+            return False
+        if not self._audio_in_hand(turn):
+            return False
+        if not turn.playing:
+            return frame == self._next_frame
+        return self._clock.wait_seconds(frame) <= AUDIO_AHEAD_SECONDS
 
-    def _picture_due(self) -> bool:
-        """Whether the picture of the tick whose audio went first goes now: it came, its
-        turn is over, or it has been waited for long enough."""
-        turn = self._ahead_turn
-        if turn is not self._turn or turn is None or turn.failure is not None:
+    def _audio_in_hand(self, turn: Turn) -> bool:
+        """Whether the turn has the audio of the next frame still without it: made, or
+        silence once its voice has ended while pictures remain to play with it."""
+        buffer = turn.buffer
+        if buffer.audio_ready(self._clock.slot_samples(self._next_audio)):
             return True
-        if turn.buffer.has_frame:
-            return True
-        assert self._audio_ahead is not None
-        return self._clock.wait_seconds(self._audio_ahead) <= -PICTURE_WAIT_SECONDS
+        return buffer.finished and buffer.frames_ahead > self._next_audio - self._next_frame
 
-    def _picture_wait_seconds(self) -> float:
-        assert self._audio_ahead is not None
-        return max(0.0, self._clock.wait_seconds(self._audio_ahead) + PICTURE_WAIT_SECONDS)
+    def _tick_due(self) -> bool:
+        """Whether the next tick goes now: idle and holds on time, a picture of speech up
+        to :data:`SPEECH_AHEAD_SECONDS` early once drawn, or :data:`PICTURE_WAIT_SECONDS`
+        late without it."""
+        return self._tick_wait_seconds() <= 0
 
-    def _speech_ahead_in_hand(self) -> bool:
-        """Whether the next tick is playing speech in hand, due within
-        :data:`SPEECH_AHEAD_SECONDS` (it goes out now)."""
-        turn, frame = self._turn, self._next_frame
-        return (
-            turn is not None
-            and turn.playing
-            and turn.failure is None
-            and self._clock.wait_seconds(frame) <= SPEECH_AHEAD_SECONDS
-            and turn.buffer.ready(self._clock.slot_samples(frame))
-        )
-
-    def _sleep_seconds(self) -> float:
-        """How long the loop may sleep before the next tick is due (a message or the
-        turn's media wakes it sooner)."""
+    def _tick_wait_seconds(self) -> float:
         wait = self._clock.wait_seconds(self._next_frame)
-        turn = self._turn
-        if turn is not None and turn.playing and wait > SPEECH_AHEAD_SECONDS:
-            return wait - SPEECH_AHEAD_SECONDS
+        if self._next_frame < self._next_audio:
+            turn = self._turn
+            assert turn is not None
+            if turn.failure is not None or turn.buffer.exhausted:
+                return wait  # the turn ends there: an idle tick, on time
+            if turn.buffer.has_frame:
+                return wait - SPEECH_AHEAD_SECONDS
+            return wait + PICTURE_WAIT_SECONDS
         return wait
 
-    def _speech_can_start(self) -> bool:
-        """Whether the next tick is a turn's first speech, in hand (it goes out at once)."""
-        turn, frame = self._turn, self._next_frame
-        return (
-            turn is not None
-            and not turn.playing
-            and turn.failure is None
-            and turn.can_start(frame, self._clock.slot_samples(frame))
-        )
+    def _sleep_seconds(self) -> float:
+        """How long the loop may sleep before the next tick or audio is due (a message or
+        the turn's media wakes it sooner)."""
+        wait = self._tick_wait_seconds()
+        turn = self._turn
+        if turn is not None and turn.playing and self._audio_in_hand(turn):
+            wait = min(wait, self._clock.wait_seconds(self._next_audio) - AUDIO_AHEAD_SECONDS)
+        return max(0.0, wait)
 
     async def _idle_tick(self, frame: int, samples: int) -> None:
         await self._ticks.idle(frame, samples)

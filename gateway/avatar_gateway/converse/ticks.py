@@ -2,9 +2,9 @@
 
 A tick is idle (the avatar's idle loop frame, silence), speech (the turn's next frame
 and audio, with the sentences that begin in it) or a hold (the turn's last frame again,
-silence, while its pipeline catches up). A turn's first tick may go in two halves: its
-audio as soon as it is in hand, its picture when the animator has drawn it (the idle
-frame, when that comes too late). :class:`TickWriter` stamps each with the session
+silence, while its voice catches up). A tick of speech goes in two halves: its audio as
+soon as it is in hand, its picture when the animator has drawn it (the turn's last
+picture, or the idle frame before its first, when that comes too late). :class:`TickWriter` stamps each with the session
 frame index and sample offset and tells the echo guard what the avatar says.
 """
 
@@ -57,34 +57,22 @@ class TickWriter:
         self._echo.note_output(0.0)
         await self._media(self._silence_of(samples), self.settings.idle.frame(frame), turn=0)
 
-    async def speech(self, turn: Turn, frame: int, samples: int) -> None:
-        """The turn's next frame and audio at session ``frame`` (call when it is ready)."""
-        tick = turn.take(frame, samples)
-        await self._sentences(turn, frame, tick.sentences)
-        picture = media_pb2.Frame()
-        picture.CopyFrom(tick.frame)
-        picture.index = frame
-        await self._media(tick.pcm, picture, turn=turn.number)
-        self._echo.note_output(rms_of(tick.pcm))
-        now = time.perf_counter()
-        if turn.first_audio_at is None:
-            self._first_audio(turn, now)
-        if turn.first_frame_at is None:
-            self._first_frame(turn, now)
-
     async def speech_audio(self, turn: Turn, frame: int, samples: int) -> None:
-        """The audio of the turn's first tick, at session ``frame``, before its picture
+        """The audio of the turn's tick at session ``frame``, before its picture
         (:meth:`picture`); call when the audio is in hand."""
         pcm, sentences = turn.take_audio(frame, samples)
         await self._sentences(turn, frame, sentences)
         await self._audio(pcm, frame, turn=turn.number)
         self._echo.note_output(rms_of(pcm))
-        self._first_audio(turn, time.perf_counter())
+        if turn.first_audio_at is None:
+            self._first_audio(turn, time.perf_counter())
 
-    async def picture(self, turn: Turn | None, frame: int) -> None:
+    async def picture(self, turn: Turn, frame: int) -> None:
         """The picture of session ``frame``, whose audio went first: the turn's frame when it
-        has come, else (or with the turn gone) the idle loop's."""
-        drawn = turn.take_picture() if turn is not None and turn.failure is None else None
+        has come, else its last one again (the idle loop's, before its first)."""
+        drawn = turn.take_picture()
+        if drawn is None:
+            drawn = turn.last_frame
         if drawn is None:
             await self._frame(self.settings.idle.frame(frame), turn=0)
             return

@@ -24,7 +24,7 @@ from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.clients import StageError
 from avatar_gateway.conversations import ConversationStoreError
-from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer, SpeechTick
+from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
 from avatar_gateway.pipeline import Clients, SpeakPipeline, SpeakPlan
 from avatar_gateway.turns import ChatTurns
 
@@ -98,7 +98,8 @@ class Turn:
         self.first_audio_at: float | None = None
         self.first_frame_at: float | None = None
         self.frames_played = 0
-        self.sentences_played: list[str] = []
+        self.sentences_played: list[tuple[int, str]] = []  # (frame where it begins, text)
+        self.withdrawn_samples = 0
         self.last_frame: media_pb2.Frame | None = None
         self.speech_ended_at: float | None = None  # a speech turn: its user's last sound
         self._produced_at: float | None = None
@@ -133,29 +134,26 @@ class Turn:
             self._task.cancel()
         return self._task
 
-    def can_start(self, frame: int, samples: int) -> bool:
-        """Whether speech may begin at session ``frame``: it is due and in hand."""
-        return frame >= self.plan.start_frame and self.buffer.ready(samples)
-
-    def take(self, frame: int, samples: int) -> SpeechTick:
-        """Takes the speech of session ``frame``, audio and picture (call when it is ready)."""
-        pcm, sentences = self.take_audio(frame, samples)
-        picture = self.take_picture()
-        assert picture is not None, "take() needs a frame in hand (buffer.ready)"
-        return SpeechTick(frame=picture, pcm=pcm, sentences=sentences)
-
     def take_audio(self, frame: int, samples: int) -> tuple[bytes, list]:
-        """Takes the audio of session ``frame`` (for a turn's first tick, before its picture:
-        see :meth:`take_picture`); returns it and the sentences that begin in it."""
+        """Takes the audio of session ``frame`` (it goes before its picture: see
+        :meth:`take_picture`); returns it and the sentences that begin in it."""
         if self.played_from is None:
             self.played_from = frame
         pcm, sentences = self.buffer.take_audio(samples)
-        self.sentences_played.extend(sentence.text for _, sentence in sentences)
+        self.sentences_played.extend((frame, sentence.text) for _, sentence in sentences)
         self.end_frame = frame + 1
         return pcm, sentences
 
+    def withdraw(self, frame: int, samples: int) -> None:
+        """Takes back the audio sent from session ``frame`` on (``samples`` of it), whose
+        pictures were not: the turn ends there, and the sentences that begin there did not
+        play."""
+        self.end_frame = max(frame, self.played_from or frame)
+        self.withdrawn_samples += samples
+        self.sentences_played = [(at, text) for at, text in self.sentences_played if at < frame]
+
     def take_picture(self) -> media_pb2.Frame | None:
-        """The picture of the tick whose audio went first: the turn's next frame, or None
+        """The picture of a tick whose audio went first: the turn's next frame, or None
         when it has not come (it is dropped when it does: its time has passed)."""
         if not self.buffer.has_frame:
             self.buffer.drop_frame()
@@ -170,7 +168,7 @@ class Turn:
 
     def spoken_text(self) -> str:
         """What of the turn was played: the sentences that began to play."""
-        return " ".join(text for text in self.sentences_played if text)
+        return " ".join(text for _, text in self.sentences_played if text)
 
     def summary(self) -> gateway_pb2.SpeakSummary:
         """The turn's timings and what of it was played, up to now."""
@@ -182,7 +180,8 @@ class Turn:
             time_to_first_audio_seconds=_since(self.received_at, self.first_audio_at),
             time_to_first_frame_seconds=_since(self.received_at, self.first_frame_at),
             total_seconds=now - self.received_at,
-            audio_seconds=self.buffer.played_samples / self.sample_rate,
+            audio_seconds=max(0, self.buffer.played_samples - self.withdrawn_samples)
+            / self.sample_rate,
             real_time_factor=production / produced_seconds if produced_seconds else 0.0,
             frames=self.frames_played,
             sentences=len(self.sentences_played),

@@ -109,10 +109,14 @@ class AudioBuffer:
         return self.start + len(self.pcm) // 2
 
     def add(self, chunk: media_pb2.AudioChunk, turn: int) -> None:
-        """Adds a chunk; a gap is filled with silence, what overlaps held audio is dropped."""
+        """Adds a chunk; a gap is filled with silence. A chunk for offsets already held
+        replaces all held from its offset on (the gateway takes back a stopped turn's
+        audio sent ahead so); what of it lies before :attr:`start` has left, and is dropped."""
         offset, pcm = chunk.sample_offset, chunk.pcm[: len(chunk.pcm) // 2 * 2]
         if not self.pcm and not self.turns:
             self.start = offset
+        if offset < self.end:
+            self._truncate(max(offset, self.start))
         if offset > self.end:
             self.pcm += bytes(2 * (offset - self.end))
         skip = max(0, self.end - offset)
@@ -122,6 +126,12 @@ class AudioBuffer:
             self.turns.append((self.end, turn))
         self.pcm += pcm[skip * 2 :]
         self.arrived.set()
+
+    def _truncate(self, offset: int) -> None:
+        """Drops what is held from ``offset`` on."""
+        del self.pcm[2 * (offset - self.start) :]
+        while self.turns and self.turns[-1][0] >= offset:
+            self.turns.pop()
 
     def forget_before(self, offset: int) -> None:
         """Drops what lies before ``offset`` (nobody read it in time)."""

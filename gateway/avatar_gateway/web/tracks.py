@@ -10,7 +10,9 @@ browser to play them in sync, never changes. Late audio is covered by a packet o
 silence and moves the content later for both tracks (``origin`` slips); when what is
 held has stayed well ahead for a while, idle moments are skipped to bring the delay
 back (``origin`` moves earlier), and when a turn's speech arrives the idle moments held
-before it are skipped at once, so it plays as soon as it safely can. Frames leave
+before it are skipped at once, so it plays from the very next packet on (the gateway
+sends a turn's audio ahead of its time, so enough of it is held to play on without a
+gap). Frames leave
 ``video_ahead`` seconds before the sound of their time: the browser holds video longer
 than audio before it plays them (its video jitter buffer is deeper), and its own A/V
 sync does not make up all of the difference. No frame leaves earlier than that; a late
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import math
 import time
 from collections import deque
 from collections.abc import Callable
@@ -51,11 +54,11 @@ HELD_SECONDS = 1.0
 CATCH_UP_ABOVE_SECONDS = 0.15
 CATCH_UP_TARGET_SECONDS = 0.06
 CATCH_UP_WINDOW_SECONDS = 2.0
-# When a turn's speech arrives, idle audio held before it is skipped down to this much held
-# ahead (measured as it arrives, the speech's own first tick included). It covers the wait
-# for the gateway's next tick: every tick of speech leaves the gateway when it is in hand,
-# up to a tick (40 ms) before its time, so the next one follows within a tick; the rest is
-# room for scheduling jitter. The skip is whole audio packets (20 ms).
+# When a turn's speech arrives, idle audio held before it is skipped, as long as this much
+# stays held ahead (the speech's own audio included), so that the speech's first sample
+# opens a packet. The gateway sends a turn's audio up to 120 ms before its time, so the
+# speech usually starts with the very next packet; this covers the gateway's next tick
+# when less has come, and scheduling jitter.
 SPEECH_LEAD_SECONDS = 0.06
 # Longest the video encoder is assumed to take (frames leave this much before they are due).
 MAX_ENCODE_LEAD_SECONDS = 0.06
@@ -122,6 +125,9 @@ class SessionAudioTrack(MediaStreamTrack):
             self.next_offset = max(self.buffer.start, now)
         offset, count = self._catch_up(self.next_offset), self.samples_per_packet
         await self.clock.wait_until(offset / self.sample_rate)
+        if self.current_turn == 0:
+            # Speech that came during the wait starts now: a skip leaves the time it is due.
+            offset = self._speech_skip(offset)
         if not await self._wait_for(offset + count):
             # Late: silence now, the content a packet later, the wire at its pace.
             self.clock.slip(count / self.sample_rate)
@@ -155,12 +161,8 @@ class SessionAudioTrack(MediaStreamTrack):
         its time for a while: after a slip, latency comes back down. Returns the offset."""
         now = time.monotonic()
         lead = self.buffer.end / self.sample_rate - (now - self.clock.origin)
-        if self.current_turn == 0:
-            speech = self.buffer.speech_start(offset)
-            if speech is not None:
-                surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
-                packets = int(min(surplus, speech - offset) / self.samples_per_packet)
-                return self._skip(offset, packets * self.samples_per_packet)
+        if self.current_turn == 0 and self.buffer.speech_start(offset) is not None:
+            return self._speech_skip(offset)
         self.leads.append((now, lead))
         while self.leads and self.leads[0][0] < now - CATCH_UP_WINDOW_SECONDS:
             self.leads.popleft()
@@ -173,6 +175,23 @@ class SessionAudioTrack(MediaStreamTrack):
         if self.current_turn != 0 or not self.buffer.idle(offset, offset + skip):
             return offset
         return self._skip(offset, skip)
+
+    def _speech_skip(self, offset: int) -> int:
+        """Skips the idle audio held before a turn's speech, if any, as far as
+        :data:`SPEECH_LEAD_SECONDS` stays held, so that the speech opens a packet: at
+        ``offset`` when all of it can go, else whole packets later. Returns the offset."""
+        speech = self.buffer.speech_start(offset)
+        if speech is None:
+            return offset
+        lead = self.buffer.end / self.sample_rate - (time.monotonic() - self.clock.origin)
+        surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
+        gap = speech - offset
+        if surplus <= 0:
+            return offset
+        if surplus < gap:  # not all of it: the speech a whole number of packets later
+            packets = math.ceil((gap - surplus) / self.samples_per_packet)
+            gap -= packets * self.samples_per_packet
+        return self._skip(offset, gap)
 
     def _whole_frames(self, samples: float) -> int:
         """The most samples of whole frames within ``samples`` (0 for less than a frame)."""
@@ -241,6 +260,7 @@ class SessionVideoTrack(MediaStreamTrack):
         self.shift = 0.0
         self.encode_seconds = 0.0
         self.returned_at: float | None = None
+        self.last_pts: int | None = None  # of the last frame returned
         self.frames: dict[int, tuple[media_pb2.Frame, int]] = {}
         self.arrived = asyncio.Event()
         self.next_index: int | None = None
@@ -286,17 +306,18 @@ class SessionVideoTrack(MediaStreamTrack):
             # they reach the wire when due, as the audio does.
             took = min(MAX_ENCODE_LEAD_SECONDS, time.monotonic() - self.returned_at)
             self.encode_seconds += 0.1 * (took - self.encode_seconds)
-        if self.shift != self.clock.shift:
-            # Content moved on the wire's time line: skip what is past, announce it.
-            self.shift = self.clock.shift
-            self.next_index = max(self.next_index, self.clock.position(self.fps))
-            self.on_shift(self.pts(self.next_index), self.shift)
-        index = self.next_index
-        # Never further ahead of the sound than that: while audio waits for late audio, so
-        # do the frames.
-        leaves = index / self.fps - self.ahead_seconds
-        await self.clock.wait_for_audio(leaves - 1 / self.fps, AUDIO_WAIT_SECONDS)
-        await self.clock.wait_until(leaves, early=self.encode_seconds)
+        while True:
+            if self.shift != self.clock.shift:
+                self._follow_shift()
+            index = self.next_index
+            # Never further ahead of the sound than that: while audio waits for late
+            # audio, so do the frames.
+            leaves = index / self.fps - self.ahead_seconds
+            await self.clock.wait_for_audio(leaves - 1 / self.fps, AUDIO_WAIT_SECONDS)
+            await self.clock.wait_until(leaves, early=self.encode_seconds)
+            if self.shift == self.clock.shift:  # else it moved while waiting: again
+                break
+        pts = self.pts(index)
         entry = self.frames.pop(index, None)
         if entry is None and not self.closed:
             entry = await self._wait_for(index)
@@ -316,10 +337,25 @@ class SessionVideoTrack(MediaStreamTrack):
             raise MediaStreamError
         # A fresh frame each time: the encoder owns (and may still hold) what it was given.
         out = av.VideoFrame.from_ndarray(self.last, format="yuv420p")
-        out.pts = self.pts(index)
+        out.pts = self.last_pts = pts
         out.time_base = self.time_base
         self.returned_at = time.monotonic()
         return out
+
+    def _follow_shift(self) -> None:
+        """The content moved on the wire's time line: skips the frames already past, or
+        whose time on the wire has already been sent (the encoder needs rising
+        timestamps), and announces it."""
+        self.shift = self.clock.shift
+        assert self.next_index is not None
+        index = max(self.next_index, self.clock.position(self.fps))
+        if self.last_pts is not None:
+            sent = self.last_pts / VIDEO_CLOCK_RATE - self.shift
+            index = max(index, math.floor(sent * self.fps) + 1)
+            while self.pts(index) <= self.last_pts:
+                index += 1
+        self.next_index = index
+        self.on_shift(self.pts(index), self.shift)
 
     async def _wait_for(self, index: int) -> tuple[media_pb2.Frame, int] | None:
         deadline = time.monotonic() + FRAME_GRACE_SECONDS
