@@ -448,13 +448,16 @@ def _web_front_counts(data: dict) -> list[str]:
     return [
         "",
         f"The web front over the session (warm-up turns included): "
-        f"{counts['audio_underruns']:.0f} audio under-runs (late audio covered by silence), "
-        f"{counts['catch_ups']:.0f} catch-ups (idle skipped to bring the delay back).",
+        f"{counts['speech_underruns']:.0f} audio under-runs in speech (late audio covered "
+        f"by silence, heard) and {counts['silence_underruns']:.0f} in silence (idle, or "
+        f"after a turn), {counts['catch_ups']:.0f} catch-ups (idle skipped to bring the "
+        "delay back).",
     ]
 
 
 WEB_FRONT_COUNTERS = {
-    "audio_underruns": "avatar_web_audio_underruns_total",
+    "speech_underruns": 'avatar_web_audio_underruns_total{during="speech"}',
+    "silence_underruns": 'avatar_web_audio_underruns_total{during="silence"}',
     "catch_ups": "avatar_web_catch_ups_total",
 }
 

@@ -85,6 +85,21 @@ async def test_speech_arriving_with_little_held_is_not_hurried():
     assert track.clock.shift >= 0.0  # nothing was skipped: it was due soon anyway
 
 
+async def test_late_audio_is_told_apart_in_speech_and_after_the_turn_ended():
+    late: list[bool] = []
+    track = SessionAudioTrack(SessionClock(), RATE, FPS, lambda *event: None, late.append)
+    track.add(_chunk(0, 0), turn=0)
+    track.add(_chunk(1, 3000), turn=1)
+    while track.current_turn != 1:
+        await track.recv()
+    while not late:  # the turn's audio stops coming: the next packet is late
+        await track.recv()
+    assert late == [True]
+    track.turn_ended(1)
+    await track.recv()  # late again, now after the turn's speech
+    assert late == [True, False]
+
+
 def _batch(indices: range) -> media_pb2.FrameBatch:
     picture = np.full((16, 16, 3), 128, np.uint8)
     return media_pb2.FrameBatch(frames=[encode_frame(picture, i, RGB24) for i in indices])

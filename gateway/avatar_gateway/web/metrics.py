@@ -50,9 +50,14 @@ class WebMetrics:
         )
         self.audio_underruns = Counter(
             "avatar_web_audio_underruns",
-            "Audio packets that were late and left as silence (the content moved later).",
+            "Audio packets that were late and left as silence (the content moved later), by "
+            "what they broke into: a turn's speech (heard), or silence (idle, or after a "
+            "turn's speech ended, where the gateway's audio comes less far ahead).",
+            ["during"],
             registry=registry,
         )
+        for during in ("speech", "silence"):
+            self.audio_underruns.labels(during)
         self.catch_ups = Counter(
             "avatar_web_catch_ups",
             "Times idle moments were skipped to bring a session's delay back down.",

@@ -155,7 +155,7 @@ class LiveSession:
             first.started.sample_rate,
             fps,
             self._media_started,
-            self.metrics.audio_underruns.inc,
+            self._underrun,
         )
         self.video = SessionVideoTrack(
             self.clock, fps, self._media_started, self._shifted, self.video_ahead_seconds
@@ -330,7 +330,12 @@ class LiveSession:
         elif kind == "turn_ended":
             self._turn_ended(turn, response.turn_ended)
 
+    def _underrun(self, speech: bool) -> None:
+        self.metrics.audio_underruns.labels("speech" if speech else "silence").inc()
+
     def _turn_ended(self, turn: int, ended: gateway_pb2.TurnEnded) -> None:
+        if self.audio is not None:
+            self.audio.turn_ended(turn)
         outcome = OUTCOMES.get(ended.outcome, "error")
         self.audio_received.pop(turn, None)
         client_turn_id = ended.client_turn_id or self.turn_clients.get(turn, "")

@@ -79,7 +79,9 @@ class SessionAudioTrack(MediaStreamTrack):
         sample_rate: Samples per second of the session's audio.
         fps: Frames per second of the session (skips are whole frames).
         on_media: Told when the audio of a new turn (or of the idle loop) starts to leave.
-        on_underrun: Told when late audio made the clock slip.
+        on_underrun: Told when late audio made the clock slip, and whether it broke into
+            a turn's speech (True) or into silence: idle, or after a turn's speech ended
+            (:meth:`turn_ended`), where the gateway's audio comes less far ahead.
     """
 
     kind = "audio"
@@ -90,7 +92,7 @@ class SessionAudioTrack(MediaStreamTrack):
         sample_rate: int,
         fps: float,
         on_media: MediaListener,
-        on_underrun: Callable[[], None] = lambda: None,
+        on_underrun: Callable[[bool], None] = lambda speech: None,
     ) -> None:
         super().__init__()
         self.clock = clock
@@ -101,10 +103,15 @@ class SessionAudioTrack(MediaStreamTrack):
         self.samples_per_packet = max(1, round(sample_rate * AUDIO_PACKET_SECONDS))
         self.next_offset: int | None = None
         self.current_turn = -1
+        self.ended_turn = 0  # the last turn the gateway said has ended
         self.awaiting_onset = False
         self.on_media = on_media
         self.on_underrun = on_underrun
         self.time_base = fractions.Fraction(1, sample_rate)
+
+    def turn_ended(self, turn: int) -> None:
+        """The gateway ended ``turn`` (turns end in order): no more of its audio comes."""
+        self.ended_turn = max(self.ended_turn, turn)
 
     def add(self, chunk: media_pb2.AudioChunk, turn: int) -> None:
         """Queues a chunk received from the gateway."""
@@ -131,7 +138,7 @@ class SessionAudioTrack(MediaStreamTrack):
         if not await self._wait_for(offset + count):
             # Late: silence now, the content a packet later, the wire at its pace.
             self.clock.slip(count / self.sample_rate)
-            self.on_underrun()
+            self.on_underrun(self.current_turn > self.ended_turn)
             return self._frame(bytes(2 * count), offset)
         pcm, turn = self.buffer.take(offset, count)
         self.next_offset = offset + count
