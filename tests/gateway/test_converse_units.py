@@ -430,7 +430,7 @@ async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_r
 
 async def test_late_pictures_give_way_to_the_last_one_while_the_sound_goes_on(chat_turns):
     client, text = _Client(), "One two three four five six."
-    late = _LaggingAnimator(stall=0.05)  # half a second of the fast clock, mid-turn
+    late = _LaggingAnimator(stall=0.1)  # a second of the fast clock, mid-turn
     await _one_turn_on_the_fast_clock(client, late, chat_turns, text)
 
     (ended,) = client.ended()
@@ -442,7 +442,7 @@ async def test_late_pictures_give_way_to_the_last_one_while_the_sound_goes_on(ch
     audio = [e.audio for e in client.events if e.HasField("audio") and e.turn == 1]
     assert [a.sample_offset for a in audio] == [(ended.start_frame + k) * SLOT for k in range(made)]
     assert all(any(a.pcm[:-2]) for a in audio)
-    assert 0 < ended.summary.frames < made - 5
+    assert 0 < ended.summary.frames <= made - 10  # of 25 ticks stalled, most at least
     frames = client.frames()
     assert [f.index for _, f in frames] == list(range(len(frames)))  # no tick missing
 
