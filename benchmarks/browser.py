@@ -32,6 +32,12 @@ driven by playwright) and measures, on the page's own clock:
   would have without A/V sync or a ``jitterBufferTarget`` (``_minimum``), and the
   packets' arrival jitter, RFC 3550's).
 
+- **click Stop -> silence**: after the measured turns, ``--interrupts`` turns (5 by
+  default) of a long sentence are stopped with the page's Stop a second after they are
+  heard; the time from the click to the start of the first stretch of 250 ms the
+  analyser hears below -50 dBFS (the gateway sends a turn's audio ahead of its time and
+  takes it back when the turn stops: this is what that costs the person listening).
+
 Before the measured turns, ``--warmup`` turns (2 by default) are played and not counted,
 as the latency benchmark does with its calls: Chrome's A/V synchronisation converges over
 a fresh stream's first seconds (the first turns of a session show the picture up to
@@ -89,16 +95,25 @@ TEXTS = [
     "The weather is lovely this morning.",
     "Let me tell you something.",
 ]
-TARGETS = {"click_to_first_audio": 0.200, "click_to_first_frame": 0.250, "av_offset": 0.040}
-"""Design targets (p90): section 7 of the design and issue 12."""
+TARGETS = {
+    "click_to_first_audio": 0.200,
+    "click_to_first_frame": 0.250,
+    "av_offset": 0.040,
+    "click_stop_to_silence": 0.200,
+}
+"""Design targets (p90): section 7 of the design and issue 12 (a stopped turn's audio
+stops within 200 ms)."""
 VIDEO_TICKS_PER_SECOND = 90_000
 
 # Installed before the page's own scripts: records clicks on Send, the page's events and
 # every presented frame's RTP timestamp and display time.
 RECORDER = """
-window.benchmark = { clicks: [], events: [], frames: [], onsets: [], stats: [] };
+window.benchmark = {
+  clicks: [], stopClicks: [], events: [], frames: [], onsets: [], silences: [], stats: [],
+};
 document.addEventListener("click", (event) => {
   if (event.target.closest('[data-testid="send"]')) benchmark.clicks.push(event.timeStamp);
+  if (event.target.closest('[data-testid="stop"]')) benchmark.stopClicks.push(event.timeStamp);
 }, true);
 addEventListener("avatar-event", (event) => {
   benchmark.events.push({ ...event.detail, received: performance.now() });
@@ -116,7 +131,18 @@ addEventListener("avatar-event", (event) => {
 })();
 """
 
+SILENCE_LEVEL = 0.003
+"""RMS below which the page hears silence (about -50 dBFS)."""
+SILENCE_MS = 250
+"""How long the sound must stay below :data:`SILENCE_LEVEL` to count as stopped: longer than
+the pauses between the words of one sentence."""
+INTERRUPTED_TEXT = (
+    "This answer goes on for a good while without a pause so that there is time to stop it "
+    "right in the middle of what it is saying to you"
+)
+
 START_LISTENING = """async () => {
+  const SILENCE_LEVEL = @SILENCE_LEVEL@, SILENCE_MS = @SILENCE_MS@;
   const video = document.querySelector('[data-testid="live-video"]');
   const context = new AudioContext();
   await context.resume();
@@ -125,19 +151,29 @@ START_LISTENING = """async () => {
   context.createMediaStreamSource(video.srcObject).connect(analyser);
   const samples = new Float32Array(analyser.fftSize);
   benchmark.armed = false;
+  benchmark.silenceArmed = false;
   benchmark.level = 0;
   setInterval(() => {
     analyser.getFloatTimeDomainData(samples);
     let sum = 0;
     for (const value of samples) sum += value * value;
     benchmark.level = Math.sqrt(sum / samples.length);
+    const now = performance.now();
     if (benchmark.armed && benchmark.level > 0.01) {
-      benchmark.onsets.push(performance.now());
+      benchmark.onsets.push(now);
       benchmark.armed = false;
+    }
+    if (benchmark.silenceArmed) {  // the start of the first quiet stretch long enough
+      if (benchmark.level >= SILENCE_LEVEL) benchmark.quietSince = null;
+      else if (benchmark.quietSince === null) benchmark.quietSince = now;
+      else if (now - benchmark.quietSince >= SILENCE_MS) {
+        benchmark.silences.push(benchmark.quietSince);
+        benchmark.silenceArmed = false;
+      }
     }
   }, 5);
   return context.state;
-}"""
+}""".replace("@SILENCE_LEVEL@", str(SILENCE_LEVEL)).replace("@SILENCE_MS@", str(SILENCE_MS))
 
 SAMPLE_STATS = """async () => {
   const report = await window.avatarSession.pc.getStats();
@@ -227,6 +263,52 @@ def frame_index(record: dict, position: int) -> dict | None:
     return None
 
 
+async def _run_interrupts(page, count: int, progress) -> list[dict]:
+    """Turns stopped with the page's Stop a second after they are heard: how long from the
+    click until the page hears silence (the start of a quiet stretch of
+    :data:`SILENCE_MS`)."""
+    measured = []
+    for number in range(count):
+        await page.wait_for_function(
+            "() => document.querySelector('.screen').dataset.state === 'idle'"
+        )
+        await page.wait_for_function("() => benchmark.level < 0.003")
+        await asyncio.sleep(0.3)
+        heard = await page.evaluate(
+            "() => { benchmark.armed = true; return benchmark.onsets.length; }"
+        )
+        ended = await page.evaluate(
+            "() => benchmark.events.filter(e => e.type === 'turn_ended').length"
+        )
+        await page.get_by_test_id("text-input").fill(INTERRUPTED_TEXT)
+        await page.get_by_test_id("send").click()
+        await page.wait_for_function(f"() => benchmark.onsets.length > {heard}", timeout=30_000)
+        await asyncio.sleep(1.0)
+        silences = await page.evaluate(
+            "() => { benchmark.quietSince = null; benchmark.silenceArmed = true;"
+            " return benchmark.silences.length; }"
+        )
+        await page.get_by_test_id("stop").click()
+        await page.wait_for_function(
+            f"() => benchmark.events.filter(e => e.type === 'turn_ended').length > {ended}",
+            timeout=30_000,
+        )
+        await page.wait_for_function(f"() => benchmark.silences.length > {silences}")
+        record = await page.evaluate("() => benchmark")
+        outcome = [e for e in record["events"] if e["type"] == "turn_ended"][-1]["outcome"]
+        if outcome != "interrupted":
+            raise RuntimeError(f"interrupted turn {number + 1}: {outcome}, not interrupted")
+        result = {
+            "click_stop_to_silence": (record["silences"][-1] - record["stopClicks"][-1]) / 1000
+        }
+        measured.append(result)
+        progress(
+            f"interrupt {number + 1}: silence "
+            f"{result['click_stop_to_silence'] * 1000:.0f} ms after the click"
+        )
+    return measured
+
+
 def analyse_turn(record: dict, turn: dict) -> dict:
     """Latencies and the content A/V offset of one turn from what the page recorded."""
     events = [e for e in record["events"] if e.get("client_turn_id") == turn["client_turn_id"]]
@@ -309,8 +391,11 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
     return measured, await page.evaluate("() => benchmark")
 
 
-async def measure(url: str, avatar_id: str, turns: int, progress=print, warmup: int = 0) -> dict:
-    """Opens the page on ``avatar_id``, plays ``warmup`` turns, then measures ``turns``."""
+async def measure(
+    url: str, avatar_id: str, turns: int, progress=print, warmup: int = 0, interrupts: int = 0
+) -> dict:
+    """Opens the page on ``avatar_id``, plays ``warmup`` turns, then measures ``turns``,
+    then ``interrupts`` turns stopped in the middle."""
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="avatar-chromium-") as profile:
@@ -331,6 +416,7 @@ async def measure(url: str, avatar_id: str, turns: int, progress=print, warmup: 
             progress(f"live: {await page.evaluate(START_LISTENING)} audio context")
             await asyncio.sleep(1.0)
             measured, record = await _run_turns(page, turns, warmup, progress)
+            stopped = await _run_interrupts(page, interrupts, progress)
             await context.close()
     return {
         "warmup_turns": measured[:warmup],
@@ -339,6 +425,7 @@ async def measure(url: str, avatar_id: str, turns: int, progress=print, warmup: 
         "jitter_buffers_ms": record.get("buffers", {}),
         "clock_shifts": [e for e in record["events"] if e["type"] == "clock_shift"],
         "pacing_errors_ms": pacing_errors(record["frames"]),
+        "interrupts": stopped,
     }
 
 
@@ -390,6 +477,15 @@ def summarise(measured: dict) -> dict:
         "target": TARGETS["av_offset"],
     }
     summary["stats_av_offset"]["met"] = summary["stats_av_offset"]["p90"] <= TARGETS["av_offset"]
+    stops = [entry["click_stop_to_silence"] for entry in measured.get("interrupts", [])]
+    if stops:
+        summary["click_stop_to_silence"] = {
+            **percentiles(stops),
+            "mean": statistics.fmean(stops),
+            "target": TARGETS["click_stop_to_silence"],
+        }
+        entry = summary["click_stop_to_silence"]
+        entry["met"] = entry["p90"] <= entry["target"]
     pacing = [value / 1000 for value in measured.get("pacing_errors_ms", [])]
     if pacing:
         summary["pacing_error"] = {
@@ -415,6 +511,10 @@ def markdown(data: dict) -> str:
         "av_offset": "A/V offset, speech onset vs first speaking frame (abs, analyser)",
         "av_offset_at_output": "A/V offset at the audio output (abs, analyser less output delay)",
     }
+    if "click_stop_to_silence" in summary:
+        labels["click_stop_to_silence"] = (
+            f"click Stop -> silence heard (analyser, {SILENCE_MS} ms below -50 dBFS)"
+        )
     if "pacing_error" in summary:
         labels["pacing_error"] = "picture pacing: display interval vs content interval (abs)"
     rows = []
@@ -452,6 +552,18 @@ def _web_front_counts(data: dict) -> list[str]:
         f"by silence, heard) and {counts['silence_underruns']:.0f} in silence (idle, or "
         f"after a turn), {counts['catch_ups']:.0f} catch-ups (idle skipped to bring the "
         "delay back).",
+        *_web_front_barge_in(counts),
+    ]
+
+
+def _web_front_barge_in(counts: dict) -> list[str]:
+    if not counts.get("barge_in_count"):
+        return []
+    mean = counts["barge_in_seconds_sum"] / counts["barge_in_count"] * 1000
+    return [
+        f"Of a Stop, the web front takes {mean:.0f} ms on average from the interrupt's "
+        f"arrival to the first packet of silence it sends ({counts['barge_in_count']:.0f} "
+        "interrupts)."
     ]
 
 
@@ -459,6 +571,8 @@ WEB_FRONT_COUNTERS = {
     "speech_underruns": 'avatar_web_audio_underruns_total{during="speech"}',
     "silence_underruns": 'avatar_web_audio_underruns_total{during="silence"}',
     "catch_ups": "avatar_web_catch_ups_total",
+    "barge_in_seconds_sum": "avatar_web_barge_in_seconds_sum",
+    "barge_in_count": "avatar_web_barge_in_seconds_count",
 }
 
 
@@ -495,6 +609,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warmup", type=int, default=2, help="turns played first and not counted (default 2)"
     )
+    parser.add_argument(
+        "--interrupts",
+        type=int,
+        default=5,
+        help="turns then stopped in the middle, for the time to silence (default 5)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     return parser
 
@@ -522,7 +642,14 @@ def main(argv: list[str] | None = None) -> int:
         before = machine()
         print(f"measuring on {describe_machine(before)}", flush=True)
         measured = asyncio.run(
-            measure(url, avatar_id, args.turns, lambda s: print(s, flush=True), args.warmup)
+            measure(
+                url,
+                avatar_id,
+                args.turns,
+                lambda s: print(s, flush=True),
+                args.warmup,
+                args.interrupts,
+            )
         )
         counts = web_front_counts(f"http://127.0.0.1:{metrics_port}/metrics") if stack else None
     finally:
@@ -533,7 +660,9 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {
             "turns": args.turns,
             "warmup_turns": args.warmup,
+            "interrupts": args.interrupts,
             "texts": TEXTS,
+            "interrupted_text": INTERRUPTED_TEXT,
             "quality": "low",
             "mode": "speak",
             **_video_settings(),
@@ -544,6 +673,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats_offsets_ms": measured["stats_offsets_ms"],
         "jitter_buffers_ms": measured["jitter_buffers_ms"],
         "clock_shifts": measured["clock_shifts"],
+        "interrupts": measured["interrupts"],
         "web_front": counts,
         "summary": summarise(measured),
     }

@@ -467,12 +467,17 @@ async def test_an_interrupt_takes_back_the_audio_sent_ahead_of_its_pictures(chat
     before, after = client.events[:first_after], client.events[first_after:]
     sent = [e.audio.sample_offset for e in before if e.HasField("audio") and e.turn == 1]
     assert max(sent) >= ended.end_frame * SLOT  # some had gone ahead of its pictures
-    # From the turn's end on, idle: silence for the same offsets replaces that audio.
-    audio = next(e for e in after if e.HasField("audio"))
-    assert audio.turn == 0 and audio.audio.sample_offset == ended.end_frame * SLOT
-    assert not any(audio.audio.pcm)
-    picture = next(e for e in after if e.HasField("frames"))
+    # At once, before the next picture: silence for the same offsets replaces that audio.
+    picture_at = next(at for at, e in enumerate(after) if e.HasField("frames"))
+    replaced = [e for e in after[:picture_at] if e.HasField("audio")]
+    offsets = [e.audio.sample_offset for e in replaced]
+    assert offsets == list(range(ended.end_frame * SLOT, max(sent) + 1, SLOT))
+    assert all(e.turn == 0 and not any(e.audio.pcm) for e in replaced)
+    picture = after[picture_at]
     assert picture.turn == 0 and picture.frames.frames[0].index == ended.end_frame
+    # The idle pictures of those offsets follow on time, without their audio again.
+    later = [e.audio.sample_offset for e in after[picture_at:] if e.HasField("audio")]
+    assert all(offset > max(sent) for offset in later)
     shown = [f for turn, f in client.frames() if turn == 1]
     assert len(shown) == ended.end_frame - ended.start_frame
     assert ended.summary.audio_seconds == pytest.approx(len(shown) / FPS, abs=1 / FPS)

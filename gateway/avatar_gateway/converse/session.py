@@ -27,9 +27,11 @@ and the session's own loop, which sends one tick per frame on the session clock
 Stopping a turn ends it INTERRUPTED at once, cancels its pipeline and drops its
 buffered media; the very next tick is idle (mouth closed), sent without waiting for
 its time. Its audio sent ahead of its pictures is taken back: the turn ends at the
-first tick whose picture was not sent (``TurnEnded.end_frame``), and the idle ticks
-from there on bring silence for the same sample offsets, which replaces that audio (a
-client keeps, for each sample offset, the audio that came last). A turn whose voice
+first tick whose picture was not sent (``TurnEnded.end_frame``), and silence for the
+same sample offsets goes at once, right after ``TurnEnded``, which replaces that audio
+(a client keeps, for each sample offset, the audio that came last); the idle ticks of
+those offsets then bring their pictures alone. A new turn starts its audio at the next
+tick all the same, over that silence. A turn whose voice
 under-runs mid-speech holds its last frame with silence until more comes, and the rest
 of it plays that much later. A turn whose downstream call fails ends FAILED and the
 session goes on idling.
@@ -186,6 +188,8 @@ class ConverseSession:
                 if self._closing and self._turn is None and not self._voice_input.listening:
                     return
                 if self._audio_can_go():
+                    if not self._turn.playing:  # over the idle audio sent ahead, if any
+                        self._next_audio = self._next_frame
                     frame = self._next_audio
                     self._next_audio += 1
                     await self._ticks.speech_audio(
@@ -347,12 +351,12 @@ class ConverseSession:
         turn = self._turn
         assert turn is not None
         self._turn = None
-        if self._next_audio > self._next_frame:  # audio sent ahead of pictures not sent
-            withdrawn = self._clock.slot_start(self._next_audio) - self._clock.slot_start(
-                self._next_frame
+        withdrawn = range(self._next_frame, self._next_audio)  # audio sent, pictures not
+        if withdrawn:
+            samples = self._clock.slot_start(withdrawn.stop) - self._clock.slot_start(
+                withdrawn.start
             )
-            turn.withdraw(self._next_frame, withdrawn)
-            self._next_audio = self._next_frame
+            turn.withdraw(withdrawn.start, samples)
         task = turn.stop()
         if task is not None and not task.done():
             self._stopping.add(task)
@@ -373,6 +377,8 @@ class ConverseSession:
         self._metrics.converse_turns.labels(_OUTCOME_LABELS[outcome]).inc()
         self._remember(turn, finished=finished)
         await self._send(gateway_pb2.ConverseResponse(turn_ended=ended), turn=turn.number)
+        for frame in withdrawn:  # at once: the client has not played it yet
+            await self._ticks.silence(frame, self._clock.slot_samples(frame))
 
     def _remember(self, turn: Turn, *, finished: bool) -> None:
         chat_turns = self._runner.chat_turns
@@ -399,8 +405,10 @@ class ConverseSession:
         self._next_frame += 1
         self._send_now = False
         if frame < self._next_audio:  # its audio went ahead: the picture now
-            assert turn is not None
-            await self._ticks.picture(turn, frame)
+            if turn is not None and turn.playing:
+                await self._ticks.picture(turn, frame)
+            else:  # after a turn's audio taken back
+                await self._idle_tick(frame, 0)
         else:
             self._next_audio = self._next_frame
             samples = self._clock.slot_samples(frame)
@@ -413,25 +421,28 @@ class ConverseSession:
             await self._end_turn(gateway_pb2.TURN_OUTCOME_DONE)
 
     def _audio_can_go(self) -> bool:
-        """Whether the audio of the next frame still without it goes now: the playing
-        turn's, in hand and due within :data:`AUDIO_AHEAD_SECONDS`, or a turn's first,
-        in hand (at once, at the next tick)."""
-        turn, frame = self._turn, self._next_audio
-        if turn is None or turn.failure is not None or frame < turn.plan.start_frame:
-            return False
-        if not self._audio_in_hand(turn):
+        """Whether a turn's audio goes now: the playing turn's next, in hand and due within
+        :data:`AUDIO_AHEAD_SECONDS`, or a turn's first, in hand, at the next tick (over
+        the silence sent ahead of it after the turn before, if any)."""
+        turn = self._turn
+        if turn is None or turn.failure is not None:
             return False
         if not turn.playing:
-            return frame == self._next_frame
-        return self._clock.wait_seconds(frame) <= AUDIO_AHEAD_SECONDS
+            frame = self._next_frame
+            return frame >= turn.plan.start_frame and self._audio_in_hand(turn, frame)
+        frame = self._next_audio
+        return (
+            self._audio_in_hand(turn, frame)
+            and self._clock.wait_seconds(frame) <= AUDIO_AHEAD_SECONDS
+        )
 
-    def _audio_in_hand(self, turn: Turn) -> bool:
-        """Whether the turn has the audio of the next frame still without it: made, or
-        silence once its voice has ended while pictures remain to play with it."""
+    def _audio_in_hand(self, turn: Turn, frame: int) -> bool:
+        """Whether the turn has the audio of session ``frame``, the next without it: made,
+        or silence once its voice has ended while pictures remain to play with it."""
         buffer = turn.buffer
-        if buffer.audio_ready(self._clock.slot_samples(self._next_audio)):
+        if buffer.audio_ready(self._clock.slot_samples(frame)):
             return True
-        return buffer.finished and buffer.frames_ahead > self._next_audio - self._next_frame
+        return buffer.finished and buffer.frames_ahead > frame - self._next_frame
 
     def _tick_due(self) -> bool:
         """Whether the next tick goes now: idle and holds on time, a picture of speech up
@@ -441,9 +452,8 @@ class ConverseSession:
 
     def _tick_wait_seconds(self) -> float:
         wait = self._clock.wait_seconds(self._next_frame)
-        if self._next_frame < self._next_audio:
-            turn = self._turn
-            assert turn is not None
+        turn = self._turn
+        if self._next_frame < self._next_audio and turn is not None and turn.playing:
             if turn.failure is not None or turn.buffer.exhausted:
                 return wait  # the turn ends there: an idle tick, on time
             if turn.buffer.has_frame:
@@ -456,12 +466,16 @@ class ConverseSession:
         the turn's media wakes it sooner)."""
         wait = self._tick_wait_seconds()
         turn = self._turn
-        if turn is not None and turn.playing and self._audio_in_hand(turn):
+        if turn is not None and turn.playing and self._audio_in_hand(turn, self._next_audio):
             wait = min(wait, self._clock.wait_seconds(self._next_audio) - AUDIO_AHEAD_SECONDS)
         return max(0.0, wait)
 
     async def _idle_tick(self, frame: int, samples: int) -> None:
-        await self._ticks.idle(frame, samples)
+        """An idle tick; its picture only when ``samples`` is 0 (its audio went before)."""
+        if samples:
+            await self._ticks.idle(frame, samples)
+        else:
+            await self._ticks.idle_picture(frame)
         if self._barge_in_since is not None:
             self._metrics.converse_barge_in.observe(time.perf_counter() - self._barge_in_since)
             self._barge_in_since = None

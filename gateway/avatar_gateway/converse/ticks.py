@@ -57,6 +57,15 @@ class TickWriter:
         self._echo.note_output(0.0)
         await self._media(self._silence_of(samples), self.settings.idle.frame(frame), turn=0)
 
+    async def idle_picture(self, frame: int) -> None:
+        """The idle loop's frame for session ``frame``, whose audio went before."""
+        await self._frame(self.settings.idle.frame(frame), turn=0)
+
+    async def silence(self, frame: int, samples: int) -> None:
+        """Silence for session ``frame``, before its picture: it replaces the audio of a
+        turn that stopped before that picture was sent."""
+        await self._audio(self._silence_of(samples), frame, turn=0)
+
     async def speech_audio(self, turn: Turn, frame: int, samples: int) -> None:
         """The audio of the turn's tick at session ``frame``, before its picture
         (:meth:`picture`); call when the audio is in hand."""
