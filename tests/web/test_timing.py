@@ -100,6 +100,22 @@ async def test_late_audio_is_told_apart_in_speech_and_after_the_turn_ended():
     assert late == [True, False]
 
 
+async def test_a_stopped_turn_is_silent_from_the_next_packet():
+    events: list[tuple[str, int, int]] = []
+    track = _track(events)
+    track.add(_chunk(0, 0), turn=0)
+    await track.recv()
+    for frame in range(1, 8):  # 280 ms of speech held
+        track.add(_chunk(frame, 3000), turn=1)
+    await _until_speech(track, events)
+    track.hush()  # the page stopped it
+    packet = await track.recv()
+    assert not packet.to_ndarray().any()
+    assert events[-1][:2] == ("audio", 0)  # the idle loop's sound leaves again
+    track.add(_chunk(8, 0), turn=0)  # the gateway's silence follows
+    assert track.buffer.idle(track.next_offset, track.buffer.end)
+
+
 def _batch(indices: range) -> media_pb2.FrameBatch:
     picture = np.full((16, 16, 3), 128, np.uint8)
     return media_pb2.FrameBatch(frames=[encode_frame(picture, i, RGB24) for i in indices])
@@ -138,6 +154,14 @@ async def test_frame_timestamps_keep_rising_when_the_content_moves_earlier():
     ((pts, shift),) = shifts
     assert shift == pytest.approx(-0.3) and pts == stamps[16]
     assert stamps[16] - stamps[15] <= 90_000 / FPS
+
+
+def test_a_stopped_turn_drops_its_frames_held_and_keeps_the_idle_ones():
+    video = SessionVideoTrack(SessionClock(), FPS, lambda *event: None)
+    video.add(_batch(range(0, 3)), turn=0)
+    video.add(_batch(range(3, 8)), turn=2)
+    video.drop_speech()
+    assert sorted(video.frames) == [0, 1, 2]
 
 
 def test_how_far_ahead_frames_leave_is_a_setting():

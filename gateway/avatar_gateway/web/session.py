@@ -212,9 +212,13 @@ class LiveSession:
         return client_turn_id
 
     async def interrupt(self) -> None:
-        """Stops the turn that is playing."""
+        """Stops the turn that is playing: its sound and pictures held here at once (what
+        the gateway has sent of them would play on), the rest through the gateway."""
         if self.audio_turn:
             self.barge_in_at = time.monotonic()
+            if self.audio is not None and self.video is not None:
+                self.audio.hush()
+                self.video.drop_speech()
         await self.requests.put(
             gateway_pb2.ConverseRequest(interrupt=gateway_pb2.ConverseInterrupt())
         )

@@ -133,6 +133,17 @@ class AudioBuffer:
         while self.turns and self.turns[-1][0] >= offset:
             self.turns.pop()
 
+    def silence_from(self, offset: int) -> None:
+        """Turns what is held from ``offset`` on into the idle loop's silence."""
+        offset = max(offset, self.start)
+        if offset >= self.end:
+            return
+        held = self.end - offset
+        self._truncate(offset)
+        if not self.turns or self.turns[-1][1] != 0:
+            self.turns.append((self.end, 0))
+        self.pcm += bytes(2 * held)
+
     def forget_before(self, offset: int) -> None:
         """Drops what lies before ``offset`` (nobody read it in time)."""
         drop = min(len(self.pcm) // 2, max(0, offset - self.start))

@@ -113,6 +113,13 @@ class SessionAudioTrack(MediaStreamTrack):
         """The gateway ended ``turn`` (turns end in order): no more of its audio comes."""
         self.ended_turn = max(self.ended_turn, turn)
 
+    def hush(self) -> None:
+        """Silences the audio held and not yet sent: the page stopped the turn. (The
+        gateway lets the audio of the pictures it has already sent play on, and the web
+        front holds some of that.)"""
+        start = self.next_offset if self.next_offset is not None else self.buffer.start
+        self.buffer.silence_from(start)
+
     def add(self, chunk: media_pb2.AudioChunk, turn: int) -> None:
         """Queues a chunk received from the gateway."""
         self.clock.start(chunk.sample_offset / self.sample_rate)
@@ -283,6 +290,12 @@ class SessionVideoTrack(MediaStreamTrack):
         """The RTP-clock timestamp of frame ``index`` (90 kHz): the time of its sound on the
         wire's steady time line (it leaves ``ahead_seconds`` before that)."""
         return round(self.clock.wire_seconds(index / self.fps) * VIDEO_CLOCK_RATE)
+
+    def drop_speech(self) -> None:
+        """Drops the held frames of a turn's speech: the page stopped it (its sound is
+        hushed). The last picture stays until the idle loop's frames come."""
+        for index in [i for i, (_, turn) in self.frames.items() if turn > 0]:
+            del self.frames[index]
 
     def add(self, batch: media_pb2.FrameBatch, turn: int) -> None:
         """Queues a batch of frames received from the gateway."""
