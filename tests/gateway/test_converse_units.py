@@ -26,7 +26,7 @@ from avatar_gateway.converse.session import (
 )
 from avatar_gateway.converse.settings import SessionError, SessionSettings
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
-from avatar_gateway.converse.turn import TurnRunner
+from avatar_gateway.converse.turn import Turn, TurnRunner
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.plan import Clients
 from avatar_gateway.turns import ChatTurns
@@ -82,25 +82,32 @@ def _sentence(index: int, start_samples: int) -> gateway_pb2.SpeakResponse:
     return gateway_pb2.SpeakResponse(sentence=sentence)
 
 
+def _take(buffer: SpeechBuffer):
+    """One tick: the next frame and exactly a slot of audio, with its sentences."""
+    frame = buffer.take_frame()
+    pcm, sentences = buffer.take_audio(SLOT)
+    return frame, pcm, sentences
+
+
+def _ready(buffer: SpeechBuffer) -> bool:
+    return buffer.has_frame and buffer.audio_ready(SLOT)
+
+
 async def test_each_tick_takes_a_frame_and_exactly_its_slot_of_audio():
     buffer = SpeechBuffer(RATE, FPS)
     await buffer.put(_sentence(0, 0))
     await buffer.put(_audio(3 * SLOT - 10))
     await buffer.put(_frames(3))
     await buffer.put(_sentence(1, 3 * SLOT))
-    assert buffer.ready(SLOT)
-    first = buffer.take(SLOT)
-    assert (first.frame.data, len(first.pcm), [s.text for _, s in first.sentences]) == (
-        b"f0",
-        2 * SLOT,
-        ["s0"],
-    )
-    buffer.take(SLOT)
-    assert not buffer.ready(SLOT)  # 630 samples left for a slot of 640: wait for more
+    assert _ready(buffer)
+    frame, pcm, sentences = _take(buffer)
+    assert (frame.data, len(pcm), [s.text for _, s in sentences]) == (b"f0", 2 * SLOT, ["s0"])
+    _take(buffer)
+    assert not _ready(buffer)  # 630 samples left for a slot of 640: wait for more
     buffer.finish()
-    assert buffer.ready(SLOT)
-    last = buffer.take(SLOT)
-    assert len(last.pcm) == 2 * SLOT and last.pcm.endswith(bytes(20))  # padded at the end
+    assert _ready(buffer)
+    _, last, _ = _take(buffer)
+    assert len(last) == 2 * SLOT and last.endswith(bytes(20))  # padded at the end
     assert buffer.exhausted and buffer.played_samples == 3 * SLOT - 10
     assert buffer.frames_ahead == 0
 
@@ -111,8 +118,24 @@ async def test_a_sentence_is_due_in_the_tick_where_it_begins():
     await buffer.put(_frames(4))
     await buffer.put(_sentence(0, 0))
     await buffer.put(_sentence(1, 2 * SLOT + 100))
-    due = [[(start, s.text) for start, s in buffer.take(SLOT).sentences] for _ in range(4)]
+    due = [[(start, s.text) for start, s in _take(buffer)[2]] for _ in range(4)]
     assert due == [[(0, "s0")], [], [(100, "s1")], []]
+
+
+async def test_a_sentence_begins_with_its_picture_and_one_taken_back_never_does():
+    turn = Turn(1, gateway_pb2.ConverseTurn(text="s0 s1"), PLAN, 0.0, RATE)
+    await turn.buffer.put(_audio(4 * SLOT))
+    await turn.buffer.put(_sentence(0, 0))
+    await turn.buffer.put(_sentence(1, 2 * SLOT + 100))
+    for frame in (10, 11, 12):  # the audio of three ticks goes ahead of their pictures
+        turn.take_audio(frame, SLOT)
+    assert turn.take_sentences(9) == [] and turn.spoken_text() == ""
+    begun = turn.take_sentences(10)
+    assert [(frame, start, s.text) for frame, start, s in begun] == [(10, 0, "s0")]
+    assert turn.take_sentences(11) == []
+    turn.withdraw(12, SLOT)  # stopped before the picture of frame 12: s1 never plays
+    assert turn.take_sentences(12) == []
+    assert turn.spoken_text() == "s0" and turn.end_frame == 12
 
 
 async def test_the_buffer_holds_the_pipeline_back_beyond_its_limit():
@@ -122,7 +145,7 @@ async def test_the_buffer_holds_the_pipeline_back_beyond_its_limit():
     await asyncio.sleep(0.05)
     assert not put.done()  # 0.4 s of both audio and frames ahead: waits
     for _ in range(5):
-        buffer.take(SLOT)
+        _take(buffer)
     await asyncio.wait_for(put, 1.0)
 
 
@@ -481,6 +504,36 @@ async def test_an_interrupt_takes_back_the_audio_sent_ahead_of_its_pictures(chat
     shown = [f for turn, f in client.frames() if turn == 1]
     assert len(shown) == ended.end_frame - ended.start_frame
     assert ended.summary.audio_seconds == pytest.approx(len(shown) / FPS, abs=1 / FPS)
+
+
+async def test_a_turn_stopped_before_it_plays_takes_back_nothing(chat_turns):
+    client, text = _Client(), "One two three four five six seven eight nine ten."
+    first_turn = 1 + math.ceil(samples_of(text) / 1600) + 2  # started, chunks, timings, end
+    tts = FakeTts(hold_after=first_turn)  # the next turn's voice never comes
+    animator = _LaggingAnimator(stall=0.0, hold_after=3)
+    session = asyncio.create_task(
+        _session(client, _clients(tts=tts, animator=animator), chat_turns).run()
+    )
+    client.turn(text)
+    await asyncio.wait_for(animator.held.wait(), 5)
+    await asyncio.sleep(0.03)
+    client.interrupt()  # its audio sent ahead is taken back: silence ahead of the pictures
+    client.turn("Two.")
+    client.interrupt()  # at once, while that silence still lies ahead
+    await client.wait_for(lambda: len(client.ended()) == 2)
+    at = max(i for i, e in enumerate(client.events) if e.HasField("turn_ended"))
+    await client.wait_for(lambda: any(e.HasField("frames") for e in client.events[at:]))
+    client.inbox.put_nowait(None)
+    await asyncio.wait_for(session, 10)
+
+    stopped, unplayed = client.ended()
+    assert stopped.outcome == unplayed.outcome == gateway_pb2.TURN_OUTCOME_INTERRUPTED
+    assert unplayed.summary.audio_seconds == 0 and unplayed.summary.frames == 0
+    assert unplayed.end_frame <= stopped.end_frame + 1
+    # What lay ahead of the pictures was the first turn's silence already: not sent again.
+    after_first = max(i for i, e in enumerate(client.events[:at]) if e.HasField("turn_ended"))
+    offsets = [e.audio.sample_offset for e in client.events[after_first:] if e.HasField("audio")]
+    assert len(offsets) == len(set(offsets))
 
 
 async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_time(chat_turns):

@@ -195,7 +195,7 @@ class ConverseSession:
                     await self._ticks.speech_audio(
                         self._turn, frame, self._clock.slot_samples(frame)
                     )
-                elif self._send_now or self._tick_due():
+                elif self._send_now or self._tick_wait_seconds() <= 0:
                     await self._tick()
                 else:
                     await self._sleep(self._sleep_seconds())
@@ -351,7 +351,9 @@ class ConverseSession:
         turn = self._turn
         assert turn is not None
         self._turn = None
-        withdrawn = range(self._next_frame, self._next_audio)  # audio sent, pictures not
+        # The turn's audio sent, its pictures not (while no turn plays, what lies ahead of
+        # the pictures is silence already).
+        withdrawn = range(self._next_frame, self._next_audio) if turn.playing else range(0)
         if withdrawn:
             samples = self._clock.slot_start(withdrawn.stop) - self._clock.slot_start(
                 withdrawn.start
@@ -408,7 +410,7 @@ class ConverseSession:
             if turn is not None and turn.playing:
                 await self._ticks.picture(turn, frame)
             else:  # after a turn's audio taken back
-                await self._idle_tick(frame, 0)
+                await self._idle_tick(frame, None)
         else:
             self._next_audio = self._next_frame
             samples = self._clock.slot_samples(frame)
@@ -444,13 +446,10 @@ class ConverseSession:
             return True
         return buffer.finished and buffer.frames_ahead > frame - self._next_frame
 
-    def _tick_due(self) -> bool:
-        """Whether the next tick goes now: idle and holds on time, a picture of speech up
-        to :data:`SPEECH_AHEAD_SECONDS` early once drawn, or :data:`PICTURE_WAIT_SECONDS`
-        late without it."""
-        return self._tick_wait_seconds() <= 0
-
     def _tick_wait_seconds(self) -> float:
+        """Seconds until the next tick goes (0 or less: now): idle and holds on time, a
+        picture of speech up to :data:`SPEECH_AHEAD_SECONDS` early once drawn, or
+        :data:`PICTURE_WAIT_SECONDS` late without it."""
         wait = self._clock.wait_seconds(self._next_frame)
         turn = self._turn
         if self._next_frame < self._next_audio and turn is not None and turn.playing:
@@ -470,12 +469,13 @@ class ConverseSession:
             wait = min(wait, self._clock.wait_seconds(self._next_audio) - AUDIO_AHEAD_SECONDS)
         return max(0.0, wait)
 
-    async def _idle_tick(self, frame: int, samples: int) -> None:
-        """An idle tick; its picture only when ``samples`` is 0 (its audio went before)."""
-        if samples:
-            await self._ticks.idle(frame, samples)
-        else:
+    async def _idle_tick(self, frame: int, samples: int | None) -> None:
+        """An idle tick with ``samples`` of silence; its picture alone for None (its
+        silence went before)."""
+        if samples is None:
             await self._ticks.idle_picture(frame)
+        else:
+            await self._ticks.idle(frame, samples)
         if self._barge_in_since is not None:
             self._metrics.converse_barge_in.observe(time.perf_counter() - self._barge_in_since)
             self._barge_in_since = None

@@ -5,8 +5,8 @@ turn's own timeline (frame ``j``, audio samples from 0); the session plays them 
 tick at a time on its clock. :class:`SpeechBuffer` holds what was made and not yet
 played: the pipeline puts events in (waiting once about :data:`BUFFER_SECONDS` of
 media are ahead, so the pipeline's own backpressure holds beyond that), and each
-speech tick takes one frame and exactly that tick's slot of audio, so audio and
-frames stay together however the slots are rounded.
+speech tick takes exactly that tick's slot of audio and, apart (the audio goes
+first), one frame, so audio and frames stay together however the slots are rounded.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
@@ -28,22 +27,6 @@ _COMPACT_BYTES = 256 * 1024
 
 class SampleRateMismatchError(Exception):
     """The pipeline's audio is not at the session's sample rate."""
-
-
-@dataclass(slots=True)
-class SpeechTick:
-    """What one tick of speech plays.
-
-    Attributes:
-        frame: The turn's next frame (its index still on the turn's timeline).
-        pcm: The tick's slot of audio, s16le, padded with silence at the very end.
-        sentences: Sentences that begin within the tick, each with the sample of
-            the slot where it begins.
-    """
-
-    frame: media_pb2.Frame
-    pcm: bytes
-    sentences: list[tuple[int, gateway_pb2.Sentence]] = field(default_factory=list)
 
 
 class SpeechBuffer:
@@ -125,12 +108,6 @@ class SpeechBuffer:
         """Notes that the pipeline has made all of the speech."""
         self.finished = True
 
-    def ready(self, samples: int) -> bool:
-        """Whether a tick of ``samples`` can play: a frame and its audio are in hand."""
-        if not self._frames:
-            return False
-        return self.finished or self.samples_ahead >= samples
-
     def audio_ready(self, samples: int) -> bool:
         """Whether a tick's ``samples`` of audio are in hand (its frame may not be yet)."""
         return self.samples_ahead >= samples or (self.finished and self.samples_ahead > 0)
@@ -139,12 +116,6 @@ class SpeechBuffer:
     def has_frame(self) -> bool:
         """Whether a frame is in hand."""
         return bool(self._frames)
-
-    def take(self, samples: int) -> SpeechTick:
-        """Takes the next frame and ``samples`` of audio (call only when :meth:`ready`)."""
-        frame = self._frames.popleft()
-        pcm, sentences = self.take_audio(samples)
-        return SpeechTick(frame=frame, pcm=pcm, sentences=sentences)
 
     def take_frame(self) -> media_pb2.Frame:
         """Takes the next frame alone (call only when :attr:`has_frame`)."""

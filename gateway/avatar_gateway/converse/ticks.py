@@ -69,8 +69,7 @@ class TickWriter:
     async def speech_audio(self, turn: Turn, frame: int, samples: int) -> None:
         """The audio of the turn's tick at session ``frame``, before its picture
         (:meth:`picture`); call when the audio is in hand."""
-        pcm, sentences = turn.take_audio(frame, samples)
-        await self._sentences(turn, frame, sentences)
+        pcm = turn.take_audio(frame, samples)
         await self._audio(pcm, frame, turn=turn.number)
         self._echo.note_output(rms_of(pcm))
         if turn.first_audio_at is None:
@@ -78,7 +77,9 @@ class TickWriter:
 
     async def picture(self, turn: Turn, frame: int) -> None:
         """The picture of session ``frame``, whose audio went first: the turn's frame when it
-        has come, else its last one again (the idle loop's, before its first)."""
+        has come, else its last one again (the idle loop's, before its first); the
+        sentences that begin with it go first."""
+        await self._sentences(turn, turn.take_sentences(frame))
         drawn = turn.take_picture()
         if drawn is None:
             drawn = turn.last_frame
@@ -91,12 +92,12 @@ class TickWriter:
         await self._frame(picture, turn=turn.number)
         self._first_frame(turn, time.perf_counter())
 
-    async def _sentences(self, turn: Turn, frame: int, sentences: list) -> None:
-        offset = self._clock.slot_start(frame)
-        for start, sentence in sentences:
+    async def _sentences(self, turn: Turn, sentences: list) -> None:
+        for frame, start, sentence in sentences:
             event = gateway_pb2.Sentence()
             event.CopyFrom(sentence)
-            event.start_seconds = (offset + start) / self.settings.sample_rate
+            offset = self._clock.slot_start(frame) + start
+            event.start_seconds = offset / self.settings.sample_rate
             self._echo.note_spoken(sentence.text)
             await self._send(gateway_pb2.ConverseResponse(sentence=event), turn=turn.number)
 

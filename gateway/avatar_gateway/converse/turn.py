@@ -98,7 +98,9 @@ class Turn:
         self.first_audio_at: float | None = None
         self.first_frame_at: float | None = None
         self.frames_played = 0
-        self.sentences_played: list[tuple[int, str]] = []  # (frame where it begins, text)
+        self.sentences_played: list[str] = []
+        # Sentences whose audio went and whose picture has not: (session frame, sentences).
+        self._sentences_ahead: list[tuple[int, list]] = []
         self.withdrawn_samples = 0
         self.last_frame: media_pb2.Frame | None = None
         self.speech_ended_at: float | None = None  # a speech turn: its user's last sound
@@ -134,23 +136,34 @@ class Turn:
             self._task.cancel()
         return self._task
 
-    def take_audio(self, frame: int, samples: int) -> tuple[bytes, list]:
+    def take_audio(self, frame: int, samples: int) -> bytes:
         """Takes the audio of session ``frame`` (it goes before its picture: see
-        :meth:`take_picture`); returns it and the sentences that begin in it."""
+        :meth:`take_picture`); the sentences that begin in it wait for that picture
+        (:meth:`take_sentences`)."""
         if self.played_from is None:
             self.played_from = frame
         pcm, sentences = self.buffer.take_audio(samples)
-        self.sentences_played.extend((frame, sentence.text) for _, sentence in sentences)
+        if sentences:
+            self._sentences_ahead.append((frame, sentences))
         self.end_frame = frame + 1
-        return pcm, sentences
+        return pcm
+
+    def take_sentences(self, frame: int) -> list[tuple[int, int, gateway_pb2.Sentence]]:
+        """The sentences that begin to play with the picture of session ``frame``:
+        (frame, sample of its slot where it begins, sentence) each."""
+        due = [(at, s) for at, s in self._sentences_ahead if at <= frame]
+        self._sentences_ahead = [(at, s) for at, s in self._sentences_ahead if at > frame]
+        begun = [(at, start, sentence) for at, sentences in due for start, sentence in sentences]
+        self.sentences_played.extend(sentence.text for _, _, sentence in begun)
+        return begun
 
     def withdraw(self, frame: int, samples: int) -> None:
         """Takes back the audio sent from session ``frame`` on (``samples`` of it), whose
-        pictures were not: the turn ends there, and the sentences that begin there did not
+        pictures were not: the turn ends there, and the sentences that begin there never
         play."""
-        self.end_frame = max(frame, self.played_from or frame)
+        self.end_frame = frame
         self.withdrawn_samples += samples
-        self.sentences_played = [(at, text) for at, text in self.sentences_played if at < frame]
+        self._sentences_ahead.clear()
 
     def take_picture(self) -> media_pb2.Frame | None:
         """The picture of a tick whose audio went first: the turn's next frame, or None
@@ -168,7 +181,7 @@ class Turn:
 
     def spoken_text(self) -> str:
         """What of the turn was played: the sentences that began to play."""
-        return " ".join(text for _, text in self.sentences_played if text)
+        return " ".join(text for text in self.sentences_played if text)
 
     def summary(self) -> gateway_pb2.SpeakSummary:
         """The turn's timings and what of it was played, up to now."""

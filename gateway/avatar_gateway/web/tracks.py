@@ -174,7 +174,7 @@ class SessionAudioTrack(MediaStreamTrack):
         """Skips idle audio (and so idle frames) when all of it has stayed well ahead of
         its time for a while: after a slip, latency comes back down. Returns the offset."""
         now = time.monotonic()
-        lead = self.buffer.end / self.sample_rate - (now - self.clock.origin)
+        lead = self._held_seconds(now)
         if self.current_turn == 0 and self.buffer.speech_start(offset) is not None:
             return self._speech_skip(offset)
         self.leads.append((now, lead))
@@ -197,8 +197,7 @@ class SessionAudioTrack(MediaStreamTrack):
         speech = self.buffer.speech_start(offset)
         if speech is None:
             return offset
-        lead = self.buffer.end / self.sample_rate - (time.monotonic() - self.clock.origin)
-        surplus = (lead - SPEECH_LEAD_SECONDS) * self.sample_rate
+        surplus = (self._held_seconds(time.monotonic()) - SPEECH_LEAD_SECONDS) * self.sample_rate
         gap = speech - offset
         if surplus <= 0:
             return offset
@@ -206,6 +205,10 @@ class SessionAudioTrack(MediaStreamTrack):
             packets = math.ceil((gap - surplus) / self.samples_per_packet)
             gap -= packets * self.samples_per_packet
         return self._skip(offset, gap)
+
+    def _held_seconds(self, now: float) -> float:
+        """How far the audio held reaches past what is due at ``now``, seconds."""
+        return self.buffer.end / self.sample_rate - (now - self.clock.origin)
 
     def _whole_frames(self, samples: float) -> int:
         """The most samples of whole frames within ``samples`` (0 for less than a frame)."""
@@ -369,11 +372,8 @@ class SessionVideoTrack(MediaStreamTrack):
         self.shift = self.clock.shift
         assert self.next_index is not None
         index = max(self.next_index, self.clock.position(self.fps))
-        if self.last_pts is not None:
-            sent = self.last_pts / VIDEO_CLOCK_RATE - self.shift
-            index = max(index, math.floor(sent * self.fps) + 1)
-            while self.pts(index) <= self.last_pts:
-                index += 1
+        while self.last_pts is not None and self.pts(index) <= self.last_pts:
+            index += 1
         self.next_index = index
         self.on_shift(self.pts(index), self.shift)
 
