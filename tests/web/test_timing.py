@@ -17,6 +17,7 @@ from avatar.common.v1 import media_pb2
 from avatar_core.config import ConfigError
 from avatar_core.frames import RGB24, decode_frame, encode_frame
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS, WebConfig
+from avatar_gateway.web.resample import HALF_TAPS
 from avatar_gateway.web.timeline import SessionClock
 from avatar_gateway.web.tracks import (
     MAX_ENCODE_LEAD_SECONDS,
@@ -72,7 +73,13 @@ async def test_speech_arriving_behind_held_idle_skips_it_and_keeps_every_sample_
     for _ in range(3):
         frame = await track.recv()
         heard.append(frame.to_ndarray().reshape(-1))
-    assert np.all(np.concatenate(heard) == 3000)  # all of it, nothing skipped
+    sound = np.concatenate(heard).astype(np.int32)
+    assert sound.size == 4 * 960  # 80 ms at the encoder's 48 kHz
+    # All of it, nothing skipped: the first packet is speech from its first sample on (the
+    # resampling filter rings for a moment where the speech meets silence, at each end).
+    reach = 2 * HALF_TAPS
+    assert sound[:reach].mean() > 2000
+    assert np.all(np.abs(sound[reach:-reach] - 3000) <= 1)
 
 
 async def test_speech_arriving_with_little_held_is_not_hurried():
@@ -110,7 +117,8 @@ async def test_a_stopped_turn_is_silent_from_the_next_packet():
     await _until_speech(track, events)
     track.hush()  # the page stopped it
     packet = await track.recv()
-    assert not packet.to_ndarray().any()
+    # Silent from its start, but for the resampling filter's ring of the speech before it.
+    assert not packet.to_ndarray().reshape(-1)[2 * HALF_TAPS :].any()
     assert events[-1][:2] == ("audio", 0)  # the idle loop's sound leaves again
     track.add(_chunk(8, 0), turn=0)  # the gateway's silence follows
     assert track.buffer.idle(track.next_offset, track.buffer.end)

@@ -24,6 +24,7 @@ from aiortc import RTCConfiguration, RTCIceServer, RTCPeerConnection, RTCSession
 
 from avatar.gateway.v1 import gateway_pb2
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
+from avatar_gateway.web.encoded import OpusPacketTrack
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
 from avatar_gateway.web.microphone import Microphone, SpeechEvents, hurry_receiver
@@ -187,7 +188,7 @@ class LiveSession:
         kinds = {t.kind for t in self.pc.getTransceivers()}
         if not {"audio", "video"} <= kinds:
             raise ValueError("The browser's offer must receive one audio and one video track.")
-        self.pc.addTrack(self.audio)
+        self.pc.addTrack(OpusPacketTrack(self.audio))
         video_sender = self.pc.addTrack(self.video)
         delay = self.video_playout_delay_ms
         if delay is not None and not bound_video_delay(video_sender, *delay):

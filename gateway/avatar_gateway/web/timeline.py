@@ -172,6 +172,13 @@ class AudioBuffer:
         self.forget_before(offset + count)
         return bytes(out), turn
 
+    def peek(self, offset: int, count: int) -> bytes:
+        """Up to ``count`` samples held from ``offset`` on, without taking them."""
+        begin = max(offset, self.start) - self.start
+        if offset < self.start or begin >= len(self.pcm) // 2:
+            return b""
+        return bytes(self.pcm[2 * begin : 2 * min(begin + count, len(self.pcm) // 2)])
+
     def idle(self, begin: int, end: int) -> bool:
         """Whether every sample held in [begin, end) belongs to the idle loop."""
         turns = list(self.turns)

@@ -36,6 +36,7 @@ from aiortc.mediastreams import MediaStreamError
 from avatar.common.v1 import media_pb2
 from avatar_core.frames import FrameFormatError, decode_frame
 from avatar_gateway.web.config import VIDEO_AHEAD_SECONDS
+from avatar_gateway.web.resample import OUTPUT_RATE, PacketResampler
 from avatar_gateway.web.timeline import AudioBuffer, SessionClock
 
 AUDIO_PACKET_SECONDS = 0.02
@@ -72,7 +73,8 @@ frame index. Kind "onset" marks the first audible sample of a turn's speech."""
 
 
 class SessionAudioTrack(MediaStreamTrack):
-    """The session's audio, 20 ms frames of s16 mono at the voice's rate.
+    """The session's audio, 20 ms frames of s16 mono at 48 kHz (the Opus encoder's rate:
+    each packet is resampled with the audio held after it, see :mod:`.resample`).
 
     Args:
         clock: The session clock.
@@ -107,7 +109,8 @@ class SessionAudioTrack(MediaStreamTrack):
         self.awaiting_onset = False
         self.on_media = on_media
         self.on_underrun = on_underrun
-        self.time_base = fractions.Fraction(1, sample_rate)
+        self.resampler = PacketResampler(sample_rate)
+        self.time_base = fractions.Fraction(1, OUTPUT_RATE)
 
     def turn_ended(self, turn: int) -> None:
         """The gateway ended ``turn`` (turns end in order): no more of its audio comes."""
@@ -146,7 +149,7 @@ class SessionAudioTrack(MediaStreamTrack):
             # Late: silence now, the content a packet later, the wire at its pace.
             self.clock.slip(count / self.sample_rate)
             self.on_underrun(self.current_turn > self.ended_turn)
-            return self._frame(bytes(2 * count), offset)
+            return self._frame(bytes(2 * count), offset, follows=offset)
         pcm, turn = self.buffer.take(offset, count)
         self.next_offset = offset + count
         self.clock.audio_sent(self.next_offset / self.sample_rate)
@@ -162,11 +165,18 @@ class SessionAudioTrack(MediaStreamTrack):
                 self.on_media("onset", turn, offset + int(loud[0]))
         return self._frame(pcm, offset)
 
-    def _frame(self, pcm: bytes, offset: int) -> av.AudioFrame:
-        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+    def _frame(self, pcm: bytes, offset: int, follows: int | None = None) -> av.AudioFrame:
+        """The packet ``pcm`` of ``offset`` at 48 kHz; the audio held from ``follows``
+        (by default the offset after the packet) is what plays next, read for the
+        resampling."""
+        if follows is None:
+            follows = offset + len(pcm) // 2
+        after = self.buffer.peek(follows, self.resampler.lookahead)
+        samples = self.resampler.resample(pcm, after).reshape(1, -1)
         frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
-        frame.sample_rate = self.sample_rate
-        frame.pts = offset  # the Opus encoder counts samples itself: the wire stays gapless
+        frame.sample_rate = OUTPUT_RATE
+        # Session time (the wire's own time line is stamped by the Opus packet track).
+        frame.pts = offset * OUTPUT_RATE // self.sample_rate
         frame.time_base = self.time_base
         return frame
 
