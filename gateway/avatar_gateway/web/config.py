@@ -13,13 +13,14 @@ DEFAULT_WEB_METRICS_PORT = 9080
 VIDEO_AHEAD_SECONDS = 0.0
 """How much earlier than their sound live frames are sent, by default: none, as the
 browser is told how long to hold them (:data:`VIDEO_PLAYOUT_DELAY_MS`)."""
-VIDEO_PLAYOUT_DELAY_MS = (120, 120)
+VIDEO_PLAYOUT_DELAY_MS = (90, 90)
 """How long the browser holds our frames before it shows them (least, most), by default:
 about what it takes our audio from the wire to its output, so picture and sound play
-together (benchmarks/browser.py, three runs of 12 turns at load 0.9-1.3: 120 ms showed
-the picture 6-15 ms late on average at the analyser, 15-24 ms early at the audio output;
-90 ms 12-32 ms early at the analyser, 130 ms 1 ms late). Left to itself Chrome held our
-video about 170 ms, our audio about 40, and the picture came 140 ms late."""
+together (benchmarks/browser.py, three runs of 12 turns at load 1.2-2.4, with each audio
+packet leaving with its own sound: 120 ms showed the picture 42-91 ms late on average at
+the analyser, 13-61 ms late at the audio output; 90 ms 1-17 ms late at the analyser,
+13-29 ms early at the output). Left to itself Chrome held our video about 170 ms, our
+audio about 40, and the picture came 140 ms late."""
 
 
 @dataclass(frozen=True, slots=True)
