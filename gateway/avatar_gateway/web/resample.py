@@ -41,24 +41,19 @@ class PacketResampler:
     def __init__(self, rate: int) -> None:
         if rate <= 0:
             raise ValueError(f"a sample rate must be positive, not {rate}")
-        self.rate = rate
-        self.passthrough = rate == OUTPUT_RATE
+        self._passthrough = rate == OUTPUT_RATE
         # Input samples per output sample, and the filter's reach in input samples.
         self._step = rate / OUTPUT_RATE
         self._scale = min(1.0, OUTPUT_RATE / rate)  # below 1: the input's band is cut down
-        self.lookahead = 0 if self.passthrough else math.ceil(HALF_TAPS / self._scale)
+        self.lookahead = 0 if self._passthrough else math.ceil(HALF_TAPS / self._scale)
         self._history = np.zeros(self.lookahead, dtype=np.float32)
         self._kernels: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-
-    def output_samples(self, count: int) -> int:
-        """How many 48 kHz samples a packet of ``count`` samples becomes."""
-        return count if self.passthrough else round(count / self._step)
 
     def resample(self, pcm: bytes, after: bytes = b"") -> np.ndarray:
         """The packet ``pcm`` (s16le) at 48 kHz, int16; ``after`` is what follows it
         (up to :attr:`lookahead` samples are read, silence past its end)."""
         samples = np.frombuffer(pcm, dtype="<i2")
-        if self.passthrough:
+        if self._passthrough:
             return samples.astype(np.int16)
         ahead = np.zeros(self.lookahead, dtype=np.float32)
         following = np.frombuffer(after[: 2 * self.lookahead], dtype="<i2")
@@ -76,7 +71,7 @@ class PacketResampler:
         if cached is not None:
             return cached
         reach = self.lookahead
-        times = np.arange(self.output_samples(count)) * self._step  # in input samples
+        times = np.arange(round(count / self._step)) * self._step  # in input samples
         first = np.floor(times).astype(np.int64) - reach + 1
         taps = first[:, None] + np.arange(2 * reach)[None, :]  # input sample indices
         distance = times[:, None] - taps

@@ -174,10 +174,10 @@ class AudioBuffer:
 
     def peek(self, offset: int, count: int) -> bytes:
         """Up to ``count`` samples held from ``offset`` on, without taking them."""
-        begin = max(offset, self.start) - self.start
-        if offset < self.start or begin >= len(self.pcm) // 2:
+        if offset < self.start:
             return b""
-        return bytes(self.pcm[2 * begin : 2 * min(begin + count, len(self.pcm) // 2)])
+        begin = 2 * (offset - self.start)
+        return bytes(self.pcm[begin : begin + 2 * count])
 
     def idle(self, begin: int, end: int) -> bool:
         """Whether every sample held in [begin, end) belongs to the idle loop."""
