@@ -3,13 +3,18 @@
 For each of N turns the benchmark clicks Send in the real page (Debian's chromium,
 driven by playwright) and measures, on the page's own clock:
 
-- **click -> first audio**: from the click event to the moment a WebAudio analyser on
-  the received stream first hears the turn's speech (RMS of a 256-sample window above
-  0.01, polled every 5 ms: up to ~10 ms late). A turn's audio starts quiet (the voice's
-  lead-in, and any silence the gateway plays before the speech): the table also gives the
-  time from the turn's first sample to its first at -40 dBFS (the web front's
-  ``speech_onset``) and the click -> the turn's first audio sample plays (what was
-  heard, less that quiet start).
+- **click -> first audio heard**: from the click event to the moment the turn's speech
+  leaves the browser's speaker: the received audio track's own samples, read with a
+  ``MediaStreamTrackProcessor`` (RMS of 256 samples above 0.01), dated when the browser's
+  audio renderer took them from its jitter buffer (each chunk's timestamp: a busy page
+  thread delays the reading, not the date), plus the output device's delay that Chrome
+  reports (``media-playout`` stats, ``jitter_buffers_ms.audio_playout``: 30 ms here,
+  the machine has no sound card). The table also gives the moment a WebAudio analyser
+  on the stream first hears it (polled every 5 ms), as the tests do: the analyser keeps
+  a buffer of its own, and hears the sound 10-40 ms after the renderer takes it. A
+  turn's audio starts quiet (the voice's lead-in): the table also gives the time from
+  the turn's first sample to its first at -40 dBFS (the web front's ``speech_onset``)
+  and the click -> the turn's first audio sample plays (heard, less that quiet start).
 - **click -> first speaking frame**: from the click to the expected display time of
   the turn's first frame of speech. The web front sends the frame's session index in
   the ``speech_video`` event; ``requestVideoFrameCallback`` gives every presented
@@ -19,11 +24,9 @@ driven by playwright) and measures, on the page's own clock:
   sample offset in ``speech_onset``) and the turn's first frame (index) have a known
   distance on the session clock; what the page hears and shows should keep it:
   offset = (frame shown - sound heard) - (frame time - sound time); positive means the
-  picture is late. The analyser hears the audio before the output device: Chrome's
-  ``media-playout`` stats give that device delay (``jitter_buffers_ms.audio_playout``,
-  about 30 ms here), by which the picture is really that much less late: the table gives
-  both, the analyser's and the offset at the output device (the analyser's less that
-  delay, sampled after each turn). The web front sends frames ahead of their sound
+  picture is late. The sound is taken where it is heard (above), the picture when it is
+  displayed; the table also gives the offset with the sound at the analyser instead (the
+  analyser's own delay in it). The web front sends frames ahead of their sound
   (``AVATAR_WEB_VIDEO_AHEAD_SECONDS``) against the browser's deeper video buffer. The JSON also
   keeps ``estimatedPlayoutTimestamp`` of both receivers (getStats, sampled together after
   each turn), but those differences swing by hundreds of milliseconds from one sample to
@@ -151,6 +154,9 @@ START_LISTENING = """async () => {
   context.createMediaStreamSource(video.srcObject).connect(analyser);
   const samples = new Float32Array(analyser.fftSize);
   benchmark.armed = false;
+  benchmark.trackArmed = false;
+  benchmark.trackOnsets = [];
+  listenToTrack(video.srcObject.getAudioTracks()[0]);
   benchmark.silenceArmed = false;
   benchmark.level = 0;
   setInterval(() => {
@@ -174,6 +180,48 @@ START_LISTENING = """async () => {
   }, 5);
   return context.state;
 }""".replace("@SILENCE_LEVEL@", str(SILENCE_LEVEL)).replace("@SILENCE_MS@", str(SILENCE_MS))
+
+# The received audio track's own samples, as the browser's audio renderer takes them from
+# the jitter buffer for the output device (which then plays them after its output delay).
+# Each chunk is dated by its timestamp on the renderer's clock, mapped to the page's by the
+# smallest difference seen over two seconds: a busy page thread delays the reading, never
+# the chunk. The onset is where the RMS of 256 samples first exceeds 0.01, as the analyser.
+TRACK_LISTENER = """
+window.listenToTrack = (track) => {
+  const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
+  const offsets = [];
+  let tail = new Float32Array(0);
+  (async () => {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) return;
+      const now = performance.now(), stamp = value.timestamp / 1000;
+      offsets.push([now, now - stamp]);
+      while (offsets[0][0] < now - 2000) offsets.shift();
+      const data = new Float32Array(value.numberOfFrames);
+      value.copyTo(data, { planeIndex: 0, format: "f32-planar" });
+      const joined = new Float32Array(tail.length + data.length);
+      joined.set(tail);
+      joined.set(data, tail.length);
+      if (benchmark.trackArmed) {
+        for (let end = 256; end <= joined.length; end += 8) {
+          let sum = 0;
+          for (let i = end - 256; i < end; i++) sum += joined[i] * joined[i];
+          if (Math.sqrt(sum / 256) > 0.01) {
+            const offset = Math.min(...offsets.map((entry) => entry[1]));
+            benchmark.trackOnsets.push(
+              stamp + ((end - tail.length) / value.sampleRate) * 1000 + offset);
+            benchmark.trackArmed = false;
+            break;
+          }
+        }
+      }
+      tail = joined.slice(-256);
+      value.close();
+    }
+  })();
+};
+"""
 
 SAMPLE_STATS = """async () => {
   const report = await window.avatarSession.pc.getStats();
@@ -322,22 +370,38 @@ def analyse_turn(record: dict, turn: dict) -> dict:
         raise FramePendingError("the turn's first frame was never presented")
     # The frame at `position` itself, when the callback came a frame or two later.
     shown_at = shown["shown"] - (shown["index"] - video["position"]) * 1000 / fps
-    heard_at = turn["heard"]
+    heard_at, played_at = turn["heard"], turn["played"]
     expected_ms = (video["position"] / fps - onset["position"] / rate) * 1000
     first_audio = next(e for e in events if e["type"] == "speech_audio")
     lead_in_ms = (onset["position"] - first_audio["position"]) / rate * 1000
     return {
-        "click_to_first_audio": (heard_at - turn["click"]) / 1000,
+        "click_to_first_audio_played": (played_at - turn["click"]) / 1000,
+        "click_to_first_audio_analyser": (heard_at - turn["click"]) / 1000,
+        "analyser_behind_track": (heard_at - played_at) / 1000,
         "voice_lead_in": lead_in_ms / 1000,
-        "click_to_first_audio_sample": (heard_at - lead_in_ms - turn["click"]) / 1000,
         "click_to_first_frame": (shown_at - turn["click"]) / 1000,
-        "av_offset": ((shown_at - heard_at) - expected_ms) / 1000,
+        "av_offset_played": ((shown_at - played_at) - expected_ms) / 1000,
+        "av_offset_analyser": ((shown_at - heard_at) - expected_ms) / 1000,
         "web_turn_to_first_audio_received": first_audio["received_after_seconds"],
         "web_turn_to_first_audio_sent": first_audio["sent_after_seconds"],
         "gateway_turn_to_first_audio": next(
             e["time_to_first_audio_seconds"] for e in events if e["type"] == "turn_ended"
         ),
         "first_presented_frame_count": record["frames"][0]["presented"],
+    }
+
+
+def with_output_delay(result: dict, buffers: dict) -> dict:
+    """``result`` with the measures at the audio output: what the track plays, after the
+    output device's delay (Chrome's ``media-playout`` stats, sampled after the turn)."""
+    delay = buffers.get("audio_playout", 0.0) / 1000
+    heard = result["click_to_first_audio_played"] + delay
+    return {
+        **result,
+        "audio_output_delay": delay,
+        "click_to_first_audio": heard,
+        "click_to_first_audio_sample": heard - result["voice_lead_in"],
+        "av_offset": result["av_offset_played"] - delay,
     }
 
 
@@ -349,7 +413,7 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
         )
         await page.wait_for_function("() => benchmark.level < 0.003")
         await asyncio.sleep(0.3)
-        await page.evaluate("() => { benchmark.armed = true; }")
+        await page.evaluate("() => { benchmark.armed = true; benchmark.trackArmed = true; }")
         await page.get_by_test_id("text-input").fill(TEXTS[number % len(TEXTS)])
         await page.get_by_test_id("send").click()
         count = number + 1
@@ -361,12 +425,16 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
             await page.evaluate(SAMPLE_STATS)
         record = await page.evaluate("() => benchmark")
         ended = [e for e in record["events"] if e["type"] == "turn_ended"][-1]
-        if ended["outcome"] != "done" or len(record["onsets"]) < count:
+        if (
+            ended["outcome"] != "done"
+            or min(map(len, (record["onsets"], record["trackOnsets"]))) < count
+        ):
             raise RuntimeError(f"turn {count}: {ended['outcome']}, sound heard: {record['onsets']}")
         turn = {
             "client_turn_id": ended["client_turn_id"],
             "click": record["clicks"][-1],
             "heard": record["onsets"][-1],
+            "played": record["trackOnsets"][-1],
         }
         # On a busy machine the picture may trail the turn's end: wait for it a while.
         for _ in range(PRESENTED_WAITS):
@@ -378,9 +446,7 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
                 record = await page.evaluate("() => benchmark")
         else:
             result = analyse_turn(record, turn)
-        output_delay = record.get("buffers", {}).get("audio_playout", 0.0) / 1000
-        result["audio_output_delay"] = output_delay
-        result["av_offset_at_output"] = result["av_offset"] - output_delay
+        result = with_output_delay(result, record.get("buffers", {}))
         measured.append(result)
         label = f"warm-up turn {count}" if count <= warmup else f"turn {count - warmup}"
         progress(
@@ -403,7 +469,7 @@ async def measure(
             context = await playwright.chromium.launch_persistent_context(
                 profile, executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True
             )
-            await context.add_init_script(RECORDER)
+            await context.add_init_script(RECORDER + TRACK_LISTENER)
             await context.add_init_script(
                 f"localStorage.setItem('avatar-selected', {json.dumps(avatar_id)});"
             )
@@ -454,19 +520,21 @@ def summarise(measured: dict) -> dict:
         "click_to_first_audio",
         "click_to_first_audio_sample",
         "voice_lead_in",
+        "click_to_first_audio_analyser",
+        "analyser_behind_track",
         "gateway_turn_to_first_audio",
         "web_turn_to_first_audio_received",
         "web_turn_to_first_audio_sent",
         "click_to_first_frame",
         "av_offset",
-        "av_offset_at_output",
+        "av_offset_analyser",
     ):
         values = [turn[name] for turn in turns]
         summary[name] = (
             percentiles(abs(v) for v in values) if "offset" in name else (percentiles(values))
         )
         summary[name]["mean"] = statistics.fmean(values)
-        summary[name]["target"] = TARGETS.get(name.removesuffix("_at_output"))
+        summary[name]["target"] = TARGETS.get(name)
         target = summary[name]["target"]
         summary[name]["met"] = target is not None and summary[name]["p90"] <= target
     offsets = [value / 1000 for value in measured["stats_offsets_ms"]]
@@ -501,15 +569,17 @@ def markdown(data: dict) -> str:
     """The results table."""
     summary = data["summary"]
     labels = {
-        "click_to_first_audio": "click -> first audio (WebAudio analyser)",
+        "click_to_first_audio": "click -> first audio heard (the track's samples + output delay)",
         "voice_lead_in": "of which the turn's audio is quiet (first sample -> -40 dBFS)",
         "click_to_first_audio_sample": "click -> the turn's first audio sample plays",
+        "click_to_first_audio_analyser": "click -> first audio at a WebAudio analyser",
+        "analyser_behind_track": "... the analyser's own delay after the track",
         "gateway_turn_to_first_audio": "the gateway: turn -> its first audio sent (summary)",
         "web_turn_to_first_audio_received": "the web front: turn -> its first audio received",
         "web_turn_to_first_audio_sent": "the web front: turn -> its first audio on the wire",
         "click_to_first_frame": "click -> first speaking frame (rVFC)",
-        "av_offset": "A/V offset, speech onset vs first speaking frame (abs, analyser)",
-        "av_offset_at_output": "A/V offset at the audio output (abs, analyser less output delay)",
+        "av_offset": "A/V offset, first speech heard vs first speaking frame shown (abs)",
+        "av_offset_analyser": "A/V offset with the sound at the analyser instead (abs)",
     }
     if "click_stop_to_silence" in summary:
         labels["click_stop_to_silence"] = (

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from aiortc.codecs.opus import OpusDecoder
+from aiortc.codecs.opus import SAMPLE_RATE, SAMPLES_PER_FRAME, OpusDecoder
 from aiortc.jitterbuffer import JitterFrame
 
 from avatar.common.v1 import media_pb2
@@ -50,3 +50,20 @@ async def test_stopping_the_packets_stops_the_audio_they_encode():
     track = OpusPacketTrack(source)
     track.stop()
     assert source.readyState == "ended"
+
+
+async def test_the_sound_leaves_the_decoder_within_its_low_delay_look_ahead():
+    source = SessionAudioTrack(SessionClock(), RATE, 25.0, lambda *event: None)
+    track = OpusPacketTrack(source)
+    source.add(_chunk(0, 0, 2), turn=0)
+    source.add(_chunk(2, 3000, 4), turn=1)
+    decoder = OpusDecoder()
+    decoded = []
+    for _ in range(8):
+        packet = await track.recv()
+        frames = decoder.decode(JitterFrame(data=bytes(packet), timestamp=packet.pts))
+        decoded.extend(frame.to_ndarray().reshape(-1)[::2] for frame in frames)  # left
+    sound = np.abs(np.concatenate(decoded).astype(np.int32))
+    first = int(np.flatnonzero(sound > 1500)[0])
+    # The speech opens a packet (the idle before it is skipped): it sounds that far in.
+    assert 0 < first % SAMPLES_PER_FRAME <= 0.003 * SAMPLE_RATE  # 2.5 ms, not voip's 6.5
