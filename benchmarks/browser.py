@@ -11,7 +11,7 @@ driven by playwright) and measures, on the page's own clock:
   reports (``media-playout`` stats, ``jitter_buffers_ms.audio_playout``: 30 ms here,
   the machine has no sound card). The table also gives the moment a WebAudio analyser
   on the stream first hears it (polled every 5 ms), as the tests do: the analyser keeps
-  a buffer of its own, and hears the sound 10-40 ms after the renderer takes it. A
+  a buffer of its own, and hears the sound 10-50 ms after the renderer takes it. A
   turn's audio starts quiet (the voice's lead-in): the table also gives the time from
   the turn's first sample to its first at -40 dBFS (the web front's ``speech_onset``)
   and the click -> the turn's first audio sample plays (heard, less that quiet start).
