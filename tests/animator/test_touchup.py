@@ -21,7 +21,7 @@ from avatar.enhancer.v1 import enhancer_pb2, enhancer_pb2_grpc
 from avatar_core.frames import decode_frame
 from avatar_core.touchup import FEATHER_PIXELS
 from tests.animator.lipsync_models import wav2lip_layout
-from tests.support.races import CLIENT_WRITE_RACE
+from tests.support.races import paced, refused
 from tests.support.services import in_process_server
 
 SAMPLE_RATE = 16000
@@ -67,7 +67,7 @@ def _requests(photo: bytes, **fields) -> list[animator_pb2.AnimateRequest]:
 
 async def _frames(stub, requests) -> list[media_pb2.Frame]:
     frames = []
-    async for response in stub.Animate(iter(requests)):
+    async for response in stub.Animate(requests):
         frames.extend(response.frames.frames)
     return frames
 
@@ -176,13 +176,11 @@ async def test_a_lower_fidelity_touches_up_more(animator, sample_photo):
 async def test_bad_touchup_settings_are_an_invalid_argument(
     animator, sample_photo, touchup, message
 ):
-    for _ in range(5):
-        with pytest.raises(grpc.aio.AioRpcError) as raised:
-            await _frames(animator, _requests(sample_photo, touchup=touchup))
-        if (raised.value.code(), raised.value.details()) != CLIENT_WRITE_RACE:
-            break
-    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
-    assert raised.value.details() == message
+    error = await refused(
+        lambda: _frames(animator, paced(_requests(sample_photo, touchup=touchup)))
+    )
+    assert error.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert error.details() == message
 
 
 @pytest.fixture
