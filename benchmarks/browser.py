@@ -65,6 +65,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make `benchmarks` importable
@@ -405,7 +406,36 @@ def with_output_delay(result: dict, buffers: dict) -> dict:
     }
 
 
-async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict], dict]:
+@dataclass(frozen=True)
+class Typing:
+    """How each measured turn's text goes into the box before Send is clicked.
+
+    Attributes:
+        key_ms: Milliseconds between keys as it is typed; 0 puts it in at once (pasted).
+        pause_ms: Milliseconds from the last key to the click on Send.
+    """
+
+    key_ms: int = 0
+    pause_ms: int = 0
+
+    def describe(self) -> str:
+        """In words, for the table."""
+        put = f"typed at {self.key_ms} ms a key" if self.key_ms else "pasted into the box"
+        return f"each text {put}, Send clicked {self.pause_ms} ms after"
+
+    async def enter(self, page, text: str) -> None:
+        """Puts ``text`` in the page's box this way, then waits the pause."""
+        box = page.get_by_test_id("text-input")
+        if self.key_ms:
+            await box.press_sequentially(text, delay=self.key_ms)
+        else:
+            await box.fill(text)
+        await asyncio.sleep(self.pause_ms / 1000)
+
+
+async def _run_turns(
+    page, turns: int, warmup: int, progress, typing: Typing
+) -> tuple[list[dict], dict]:
     measured = []
     for number in range(warmup + turns):
         await page.wait_for_function(
@@ -414,7 +444,7 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
         await page.wait_for_function("() => benchmark.level < 0.003")
         await asyncio.sleep(0.3)
         await page.evaluate("() => { benchmark.armed = true; benchmark.trackArmed = true; }")
-        await page.get_by_test_id("text-input").fill(TEXTS[number % len(TEXTS)])
+        await typing.enter(page, TEXTS[number % len(TEXTS)])
         await page.get_by_test_id("send").click()
         count = number + 1
         await page.wait_for_function(
@@ -458,10 +488,16 @@ async def _run_turns(page, turns: int, warmup: int, progress) -> tuple[list[dict
 
 
 async def measure(
-    url: str, avatar_id: str, turns: int, progress=print, warmup: int = 0, interrupts: int = 0
+    url: str,
+    avatar_id: str,
+    turns: int,
+    progress=print,
+    warmup: int = 0,
+    interrupts: int = 0,
+    typing: Typing = Typing(),
 ) -> dict:
-    """Opens the page on ``avatar_id``, plays ``warmup`` turns, then measures ``turns``,
-    then ``interrupts`` turns stopped in the middle."""
+    """Opens the page on ``avatar_id``, plays ``warmup`` turns, then measures ``turns``
+    (their text entered by ``typing``), then ``interrupts`` turns stopped in the middle."""
     from playwright.async_api import async_playwright
 
     with tempfile.TemporaryDirectory(prefix="avatar-chromium-") as profile:
@@ -481,7 +517,7 @@ async def measure(
             )
             progress(f"live: {await page.evaluate(START_LISTENING)} audio context")
             await asyncio.sleep(1.0)
-            measured, record = await _run_turns(page, turns, warmup, progress)
+            measured, record = await _run_turns(page, turns, warmup, progress, typing)
             stopped = await _run_interrupts(page, interrupts, progress)
             await context.close()
     return {
@@ -604,7 +640,8 @@ def markdown(data: dict) -> str:
         f"{data['settings'].get('warmup_turns', 0)} not counted, headless Chromium, "
         f"{describe_machine(data['machine'])}; after the run {_load(data)}; frames sent "
         f"{data['settings'].get('video_ahead_seconds', 0) * 1000:.0f} ms ahead of their sound, "
-        f"{_playout(data['settings'])}.",
+        f"{_playout(data['settings'])}; "
+        f"{Typing(data['settings'].get('key_ms', 0), data['settings'].get('pause_ms', 0)).describe()}.",
         "",
         markdown_table(header, rows),
         *_web_front_counts(data),
@@ -685,6 +722,18 @@ def build_parser() -> argparse.ArgumentParser:
         default=5,
         help="turns then stopped in the middle, for the time to silence (default 5)",
     )
+    parser.add_argument(
+        "--key-ms",
+        type=int,
+        default=0,
+        help="type each text at this many ms a key (default 0: paste it in at once)",
+    )
+    parser.add_argument(
+        "--pause-ms",
+        type=int,
+        default=0,
+        help="ms from the last key to the click on Send (default 0)",
+    )
     parser.add_argument("--output-dir", type=Path, default=Path("benchmarks/results"))
     return parser
 
@@ -695,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.turns < 1:
         print("error: --turns must be >= 1")
         return 2
+    typing = Typing(args.key_ms, args.pause_ms)
     stack = None
     counts = None
     try:
@@ -719,6 +769,7 @@ def main(argv: list[str] | None = None) -> int:
                 lambda s: print(s, flush=True),
                 args.warmup,
                 args.interrupts,
+                typing,
             )
         )
         counts = web_front_counts(f"http://127.0.0.1:{metrics_port}/metrics") if stack else None
@@ -735,6 +786,8 @@ def main(argv: list[str] | None = None) -> int:
             "interrupted_text": INTERRUPTED_TEXT,
             "quality": "low",
             "mode": "speak",
+            "key_ms": typing.key_ms,
+            "pause_ms": typing.pause_ms,
             **_video_settings(),
         },
         "machine": before,

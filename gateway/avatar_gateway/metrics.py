@@ -102,6 +102,13 @@ class GatewayMetrics:
             ["outcome"],
             registry=registry,
         )
+        self.converse_drafts = Counter(
+            "avatar_converse_drafts",
+            "Drafts of Converse sessions synthesised while typed, by whether their turn "
+            "used them (used, unused).",
+            ["outcome"],
+            registry=registry,
+        )
         self.converse_time_to_first_audio = Histogram(
             "avatar_converse_time_to_first_audio_seconds",
             "From a Converse turn's arrival to its first audio of speech sent.",

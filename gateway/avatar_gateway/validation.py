@@ -115,12 +115,12 @@ def _listen_problem(listen: gateway_pb2.ConverseListen) -> str | None:
 
 
 def converse_turn_problem(
-    turn: gateway_pb2.ConverseTurn, mode: int, max_text_chars: int
+    turn: gateway_pb2.ConverseTurn | gateway_pb2.ConverseDraft, mode: int, max_text_chars: int
 ) -> str | None:
     """Says what is wrong with one turn of a live session, or returns None.
 
     Args:
-        turn: The turn as received.
+        turn: The turn as received (or a draft of it: the same rules).
         mode: The mode the turn runs in: its own, or the session's when it names none.
         max_text_chars: Longest text accepted (after stripping white space).
     """

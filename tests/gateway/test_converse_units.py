@@ -5,32 +5,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import math
 import time
 
 import grpc
 import pytest
-from prometheus_client import CollectorRegistry
 
 from avatar.common.v1 import media_pb2
 from avatar.gateway.v1 import gateway_pb2
-from avatar_gateway.conversations import ConversationLimits, open_conversation_store
 from avatar_gateway.converse.clock import SessionClock
-from avatar_gateway.converse.idle import IdleLoop, IdleLoopCache, IdleLoopKey
+from avatar_gateway.converse.idle import IdleLoopCache, IdleLoopKey
 from avatar_gateway.converse.session import (
     AUDIO_AHEAD_SECONDS,
     FRAME_BATCH,
     PICTURE_WAIT_SECONDS,
     SPEECH_AHEAD_SECONDS,
-    ConverseSession,
 )
-from avatar_gateway.converse.settings import SessionError, SessionSettings
+from avatar_gateway.converse.settings import SessionError
 from avatar_gateway.converse.speech import SampleRateMismatchError, SpeechBuffer
-from avatar_gateway.converse.turn import Turn, TurnRunner
-from avatar_gateway.metrics import GatewayMetrics
-from avatar_gateway.plan import Clients
-from avatar_gateway.turns import ChatTurns
+from avatar_gateway.converse.turn import Turn
+from tests.gateway.session_harness import SessionClient, clients_of, session_of
 from tests.support.stage_harness import PLAN, RATE, FakeAnimator, FakeTts, samples_of
 
 FPS = 25.0
@@ -159,18 +153,9 @@ async def test_audio_at_another_rate_is_refused():
 # The idle loop cache -----------------------------------------------------------------
 
 
-def _clients(**fakes) -> Clients:
-    return Clients(
-        llm=fakes.get("llm"),
-        tts=fakes.get("tts", FakeTts()),
-        animator=fakes.get("animator", FakeAnimator()),
-        enhancer=fakes.get("enhancer"),
-    )
-
-
 async def test_one_render_serves_every_session_asking_at_once():
     animator = FakeAnimator()
-    cache = IdleLoopCache(_clients(animator=animator), idle_seconds=0.4, max_bytes=10_000)
+    cache = IdleLoopCache(clients_of(animator=animator), idle_seconds=0.4, max_bytes=10_000)
     key = IdleLoopKey("c0ffee", FPS, media_pb2.FRAME_ENCODING_JPEG, False)
     loops = await asyncio.gather(*(cache.get(key, b"photo") for _ in range(5)))
     assert animator.calls == 1 and all(loop is loops[0] for loop in loops)
@@ -185,7 +170,7 @@ async def test_one_render_serves_every_session_asking_at_once():
 async def test_the_cache_drops_the_least_recently_used_loop_beyond_its_memory():
     animator = FakeAnimator()
     # FakeAnimator frames are 5 bytes: a loop of 10 frames takes 50.
-    cache = IdleLoopCache(_clients(animator=animator), idle_seconds=0.4, max_bytes=120)
+    cache = IdleLoopCache(clients_of(animator=animator), idle_seconds=0.4, max_bytes=120)
     keys = [IdleLoopKey(f"avatar{i}", FPS, media_pb2.FRAME_ENCODING_JPEG, False) for i in range(3)]
     await cache.get(keys[0], b"photo")
     await cache.get(keys[1], b"photo")
@@ -202,80 +187,11 @@ async def test_the_cache_drops_the_least_recently_used_loop_beyond_its_memory():
 # A whole session over fakes ----------------------------------------------------------
 
 
-class _Client:
-    """The client side of a session: what it sends, what it gets."""
-
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[gateway_pb2.ConverseRequest | None] = asyncio.Queue()
-        self.events: list[gateway_pb2.ConverseResponse] = []
-        self.changed = asyncio.Event()
-
-    async def receive(self) -> gateway_pb2.ConverseRequest | None:
-        return await self.inbox.get()
-
-    async def send(self, event: gateway_pb2.ConverseResponse) -> None:
-        self.events.append(event)
-        self.changed.set()
-        await asyncio.sleep(0)
-
-    def turn(self, text: str) -> None:
-        self.inbox.put_nowait(gateway_pb2.ConverseRequest(turn=gateway_pb2.ConverseTurn(text=text)))
-
-    def interrupt(self) -> None:
-        self.inbox.put_nowait(
-            gateway_pb2.ConverseRequest(interrupt=gateway_pb2.ConverseInterrupt())
-        )
-
-    def frames(self) -> list[tuple[int, media_pb2.Frame]]:
-        return [(e.turn, f) for e in self.events if e.HasField("frames") for f in e.frames.frames]
-
-    def ended(self) -> list[gateway_pb2.TurnEnded]:
-        return [e.turn_ended for e in self.events if e.HasField("turn_ended")]
-
-    async def wait_for(self, condition, timeout: float = 10.0) -> None:
-        async with asyncio.timeout(timeout):
-            while not condition():
-                self.changed.clear()
-                await self.changed.wait()
-
-
-def _fast_clock() -> SessionClock:
-    """A clock ten times faster than real time: a second of session in 0.1 s."""
-    return SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() * 10)
-
-
-@pytest.fixture
-async def chat_turns(tmp_path):
-    store = open_conversation_store("", tmp_path, ConversationLimits(), 2.0)
-    yield ChatTurns(store)
-    await store.close()
-
-
-def _session(
-    client: _Client, clients: Clients, chat_turns: ChatTurns, clock: SessionClock | None = None
-) -> ConverseSession:
-    idle = IdleLoop(frames=(b"idle0", b"idle1", b"idle2"), width=4, height=4, encoding=1)
-    settings = SessionSettings(
-        session_id="s",
-        template=dataclasses.replace(PLAN, loop_frames=3),
-        mode=gateway_pb2.SPEAK_MODE_SPEAK,
-        sample_rate=RATE,
-        frame_width=4,
-        frame_height=4,
-        idle=idle,
-        chat_available=False,
-        max_text_chars=200,
-    )
-    runner = TurnRunner(clients, chat_turns, lambda: None)
-    metrics = GatewayMetrics(CollectorRegistry())
-    return ConverseSession(
-        settings, runner, metrics, client.receive, client.send, clock or _fast_clock()
-    )
-
-
 async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_told(chat_turns):
-    client, animator = _Client(), FakeAnimator()
-    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    client, animator = SessionClient(), FakeAnimator()
+    session = asyncio.create_task(
+        session_of(client, clients_of(animator=animator), chat_turns).run()
+    )
     await client.wait_for(lambda: len(client.frames()) >= 5)
     client.turn("One two three. Four five.")
     await client.wait_for(lambda: client.ended())
@@ -306,10 +222,10 @@ async def test_a_turn_plays_between_idle_frames_placed_where_the_animator_was_to
 
 
 async def test_an_interrupt_cancels_the_turns_calls_and_idles_at_once(chat_turns):
-    client = _Client()
+    client = SessionClient()
     animator = FakeAnimator(hold_after=3)  # started, then two batches, then it hangs
-    clients = _clients(animator=animator)
-    session = asyncio.create_task(_session(client, clients, chat_turns).run())
+    clients = clients_of(animator=animator)
+    session = asyncio.create_task(session_of(client, clients, chat_turns).run())
     client.turn("One two three four five six seven eight nine ten.")
     await client.wait_for(lambda: any(turn == 1 for turn, _ in client.frames()))
     await asyncio.wait_for(animator.held.wait(), 5)
@@ -330,9 +246,9 @@ async def test_an_interrupt_cancels_the_turns_calls_and_idles_at_once(chat_turns
 
 
 async def test_a_failing_tts_fails_the_turn_and_idling_goes_on(chat_turns):
-    client = _Client()
+    client = SessionClient()
     tts = FakeTts(fail_after=1, code=grpc.StatusCode.UNAVAILABLE)
-    session = asyncio.create_task(_session(client, _clients(tts=tts), chat_turns).run())
+    session = asyncio.create_task(session_of(client, clients_of(tts=tts), chat_turns).run())
     client.turn("Hello there.")
     await client.wait_for(lambda: client.ended())
     count = len(client.frames())
@@ -350,7 +266,7 @@ async def test_a_turns_first_speech_goes_out_as_soon_as_it_is_in_hand(chat_turns
     # first speech tick follows the idle tick before it at once, not a tick later.
     period = 2.0
     clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 50)
-    client, arrivals = _Client(), []
+    client, arrivals = SessionClient(), []
     send = client.send
 
     async def timed_send(event: gateway_pb2.ConverseResponse) -> None:
@@ -359,7 +275,7 @@ async def test_a_turns_first_speech_goes_out_as_soon_as_it_is_in_hand(chat_turns
         await send(event)
 
     client.send = timed_send
-    session = asyncio.create_task(_session(client, _clients(), chat_turns, clock).run())
+    session = asyncio.create_task(session_of(client, clients_of(), chat_turns, clock).run())
     await client.wait_for(lambda: len(client.frames()) >= 1)
     client.turn("One.")
     await client.wait_for(lambda: any(turn == 1 for turn, _ in arrivals), timeout=3 * period)
@@ -373,8 +289,8 @@ async def test_a_turns_first_speech_goes_out_as_soon_as_it_is_in_hand(chat_turns
 
 
 async def test_a_second_config_ends_the_session_with_invalid_argument(chat_turns):
-    client = _Client()
-    session = _session(client, _clients(), chat_turns)
+    client = SessionClient()
+    session = session_of(client, clients_of(), chat_turns)
     client.inbox.put_nowait(gateway_pb2.ConverseRequest(config=gateway_pb2.ConverseConfig()))
     with pytest.raises(SessionError, match="already has its config"):
         await asyncio.wait_for(session.run(), 5)
@@ -421,8 +337,12 @@ class _LaggingAnimator(_SlowAnimator):
             reader.cancel()
 
 
-async def _one_turn_on_the_fast_clock(client: _Client, animator: FakeAnimator, chat_turns, text):
-    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+async def _one_turn_on_the_fast_clock(
+    client: SessionClient, animator: FakeAnimator, chat_turns, text
+):
+    session = asyncio.create_task(
+        session_of(client, clients_of(animator=animator), chat_turns).run()
+    )
     client.turn(text)
     await client.wait_for(lambda: client.ended())
     client.inbox.put_nowait(None)
@@ -432,7 +352,7 @@ async def _one_turn_on_the_fast_clock(client: _Client, animator: FakeAnimator, c
 async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_rest_later(
     chat_turns,
 ):
-    client, text = _Client(), "One two three four five six."
+    client, text = SessionClient(), "One two three four five six."
     # The fake draws and reads in one loop: its stall holds back the audio too.
     await _one_turn_on_the_fast_clock(client, _SlowAnimator(stall=0.3), chat_turns, text)
 
@@ -454,7 +374,7 @@ async def test_a_pipeline_that_falls_behind_holds_the_last_frame_and_plays_the_r
 
 
 async def test_late_pictures_give_way_to_the_last_one_while_the_sound_goes_on(chat_turns):
-    client, text = _Client(), "One two three four five six."
+    client, text = SessionClient(), "One two three four five six."
     late = _LaggingAnimator(stall=0.1)  # a second of the fast clock, mid-turn
     await _one_turn_on_the_fast_clock(client, late, chat_turns, text)
 
@@ -473,9 +393,11 @@ async def test_late_pictures_give_way_to_the_last_one_while_the_sound_goes_on(ch
 
 
 async def test_an_interrupt_takes_back_the_audio_sent_ahead_of_its_pictures(chat_turns):
-    client = _Client()
+    client = SessionClient()
     animator = _LaggingAnimator(stall=0.0, hold_after=3)  # two batches drawn, then no more
-    session = asyncio.create_task(_session(client, _clients(animator=animator), chat_turns).run())
+    session = asyncio.create_task(
+        session_of(client, clients_of(animator=animator), chat_turns).run()
+    )
     client.turn("One two three four five six seven eight nine ten.")
     await client.wait_for(lambda: any(turn == 1 for turn, _ in client.frames()))
     await asyncio.wait_for(animator.held.wait(), 5)
@@ -519,12 +441,12 @@ async def test_an_interrupt_takes_back_the_audio_sent_ahead_of_its_pictures(chat
 
 
 async def test_a_turn_stopped_before_it_plays_takes_back_nothing(chat_turns):
-    client, text = _Client(), "One two three four five six seven eight nine ten."
+    client, text = SessionClient(), "One two three four five six seven eight nine ten."
     first_turn = 1 + math.ceil(samples_of(text) / 1600) + 2  # started, chunks, timings, end
     tts = FakeTts(hold_after=first_turn)  # the next turn's voice never comes
     animator = _LaggingAnimator(stall=0.0, hold_after=3)
     session = asyncio.create_task(
-        _session(client, _clients(tts=tts, animator=animator), chat_turns).run()
+        session_of(client, clients_of(tts=tts, animator=animator), chat_turns).run()
     )
     client.turn(text)
     await asyncio.wait_for(animator.held.wait(), 5)
@@ -552,7 +474,7 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
     # A clock ten times slow (a tick every 0.4 s): how early each tick leaves, in session
     # seconds, is read off the clock as it is sent.
     clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 10)
-    client, early, audio_early = _Client(), [], []
+    client, early, audio_early = SessionClient(), [], []
     send = client.send
 
     async def timed_send(event: gateway_pb2.ConverseResponse) -> None:
@@ -564,7 +486,7 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
         await send(event)
 
     client.send = timed_send
-    session = asyncio.create_task(_session(client, _clients(), chat_turns, clock).run())
+    session = asyncio.create_task(session_of(client, clients_of(), chat_turns, clock).run())
     await client.wait_for(lambda: len(client.frames()) >= 2, timeout=5)
     client.turn("One two.")
     await client.wait_for(lambda: client.ended(), timeout=30)
@@ -587,11 +509,11 @@ async def test_playing_speech_goes_out_a_tick_early_when_in_hand_and_idle_on_tim
 
 
 async def _play_one_turn(
-    client: _Client, animator: FakeAnimator, chat_turns, text: str, clock=None
+    client: SessionClient, animator: FakeAnimator, chat_turns, text: str, clock=None
 ) -> None:
     """Idles a moment, plays one turn of ``text`` to its end, then closes the session."""
-    clients = _clients(animator=animator)
-    session = asyncio.create_task(_session(client, clients, chat_turns, clock).run())
+    clients = clients_of(animator=animator)
+    session = asyncio.create_task(session_of(client, clients, chat_turns, clock).run())
     await client.wait_for(lambda: len(client.frames()) >= 2)
     client.turn(text)
     await client.wait_for(lambda: client.ended(), timeout=30)
@@ -599,7 +521,7 @@ async def _play_one_turn(
     await asyncio.wait_for(session, 10)
 
 
-def _turn_start(client: _Client) -> tuple[int, int]:
+def _turn_start(client: SessionClient) -> tuple[int, int]:
     """Where the turn's first audio and its first frame are among the events."""
     audio = next(k for k, e in enumerate(client.events) if e.turn == 1 and e.HasField("audio"))
     frame = next(k for k, e in enumerate(client.events) if e.turn == 1 and e.HasField("frames"))
@@ -611,7 +533,7 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
     # 0.2 s, its audio goes then, and the picture, drawn 0.3 s after the audio came, is
     # waited for (0.2 s past the tick's time) and shown in its own tick.
     clock = SessionClock(FPS, RATE, lead_seconds=0.0, now=lambda: time.monotonic() / 5)
-    client = _Client()
+    client = SessionClient()
     await _play_one_turn(client, _SlowAnimator(stall=0.3, answer=2), chat_turns, "One.", clock)
 
     audio, frame = _turn_start(client)
@@ -634,7 +556,7 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
 
 
 async def test_a_first_picture_that_comes_too_late_gives_way_to_the_idle_frame(chat_turns):
-    client, late = _Client(), _SlowAnimator(stall=0.3, answer=2)  # 3 s of the fast clock
+    client, late = SessionClient(), _SlowAnimator(stall=0.3, answer=2)  # 3 s of the fast clock
     await _play_one_turn(client, late, chat_turns, "One two three.")
 
     audio, _ = _turn_start(client)

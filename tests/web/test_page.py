@@ -107,6 +107,18 @@ async def test_a_sentence_is_heard_in_the_page(page, site, tmp_path):
     await assert_playing(page)
 
 
+async def test_the_voice_of_a_sentence_is_made_while_it_is_typed(page, site, tmp_path):
+    await live_page(page, tmp_path)
+    used = site.stack.metric("gateway", "avatar_converse_drafts_total", outcome="used")
+    box = page.get_by_test_id("text-input")
+    await box.press_sequentially("Good morning to you.", delay=40)
+    await asyncio.sleep(0.3)  # a person's moment before Enter
+    await box.press("Enter")
+    await poll(lambda: history(page), lambda h: h and h[-1]["state"] == "done")
+    # The turn spoke what the gateway had synthesised from the box as it was typed.
+    assert site.stack.metric("gateway", "avatar_converse_drafts_total", outcome="used") == used + 1
+
+
 async def test_sending_over_a_long_answer_interrupts_it(page, site, tmp_path):
     await live_page(page, tmp_path)
     await page.get_by_test_id("text-input").fill(LONG_TEXT)

@@ -18,6 +18,8 @@ and the session's own loop, which sends one tick per frame on the session clock
   Until the speech begins the idle loop plays. A turn that fails validation ends
   FAILED at once and leaves the playing turn alone;
 - an **interrupt** stops the turn that is playing;
+- a **draft** (the text being typed) has its first sentence synthesised now, for the
+  next turn to take when it starts with that sentence (:mod:`.draft`);
 - the end of the client's stream lets the playing turn finish (and the speech sent be
   transcribed, its final becoming a turn), then ends the session;
 - **audio** of the user's microphone goes, from the reader, to the asr service
@@ -48,8 +50,10 @@ from collections import deque
 import grpc
 
 from avatar.gateway.v1 import gateway_pb2
+from avatar.tts.v1 import tts_pb2
 from avatar_gateway.conversations import ConversationStoreError
 from avatar_gateway.converse.clock import SessionClock
+from avatar_gateway.converse.draft import Drafts
 from avatar_gateway.converse.echo import EchoGuard
 from avatar_gateway.converse.listen import VoiceInput
 from avatar_gateway.converse.settings import Receive, Send, SessionError, SessionSettings
@@ -59,6 +63,7 @@ from avatar_gateway.converse.voice import VoiceTurns
 from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import SpeakPlan
 from avatar_gateway.plan import answers_by_chat
+from avatar_gateway.sentences import split_sentences
 from avatar_gateway.turns import ChatTurns
 from avatar_gateway.validation import converse_turn_problem
 
@@ -153,6 +158,7 @@ class ConverseSession:
         self._ticks = TickWriter(settings, self._clock, self._echo, metrics, self._send)
         self._voice_input = VoiceInput(settings.listen, runner.clients.asr, self._echo, self._post)
         self._voice = VoiceTurns(self._voice_input, self._echo, metrics, self)
+        self._drafts = Drafts(runner.clients.tts, metrics, runner.time_remaining)
 
     @property
     def frames_sent(self) -> int:
@@ -200,6 +206,7 @@ class ConverseSession:
                 else:
                     await self._sleep(self._sleep_seconds())
         finally:
+            self._drafts.close()
             reader.cancel()
             await self._settle(reader)
 
@@ -248,6 +255,8 @@ class ConverseSession:
                 await self._new_turn(message.turn, received_at)
             elif kind == "interrupt":
                 await self._stop_turn(received_at)
+            elif kind == "draft":
+                self._drafts.update(self._draft_synthesis(message.draft))
             elif kind == "config":
                 raise SessionError(
                     grpc.StatusCode.INVALID_ARGUMENT,
@@ -316,9 +325,33 @@ class ConverseSession:
             number, request, plan, received_at, settings.sample_rate, on_media=self._wake.set
         )
         turn.speech_ended_at = speech_ended_at
-        turn.start(self._runner, self._writes)
+        drafted = self._drafts.take(None if chat else self._first_synthesis(text))
+        if drafted is None:
+            turn.start(self._runner, self._writes)
+        else:
+            clients = dataclasses.replace(self._runner.clients, tts=drafted)
+            turn.start(dataclasses.replace(self._runner, clients=clients), self._writes)
+            turn.task.add_done_callback(lambda _: drafted.drop())
         self._turn = turn
         await self._send(gateway_pb2.ConverseResponse(turn_started=started), turn=number)
+
+    def _draft_synthesis(
+        self, draft: gateway_pb2.ConverseDraft
+    ) -> tts_pb2.SynthesizeRequest | None:
+        """The synthesis a draft's turn would start with; None when it would start none
+        (a chat turn) or be refused."""
+        mode = draft.mode or self.settings.mode or gateway_pb2.SPEAK_MODE_SPEAK
+        text = draft.text.strip()
+        if converse_turn_problem(draft, mode, self.settings.max_text_chars):
+            return None
+        return None if answers_by_chat(mode, text) else self._first_synthesis(text)
+
+    def _first_synthesis(self, text: str) -> tts_pb2.SynthesizeRequest | None:
+        """The tts stage's first request for a turn that speaks ``text``."""
+        sentences = split_sentences(text)
+        if not sentences:
+            return None
+        return tts_pb2.SynthesizeRequest(text=sentences[0], voice=self.settings.template.voice)
 
     async def _send_refused(
         self,

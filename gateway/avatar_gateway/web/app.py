@@ -33,16 +33,11 @@ from avatar_gateway.web.config import WebConfig
 from avatar_gateway.web.errors import error_response, grpc_error_response
 from avatar_gateway.web.gateway_client import GatewayConnection
 from avatar_gateway.web.metrics import WebMetrics
-from avatar_gateway.web.session import SessionSettings
+from avatar_gateway.web.session import MODES, SessionSettings
 from avatar_gateway.web.sessions import Sessions, SessionsFull
 
 LOG = logging.getLogger("avatar.web")
 STATIC_DIR = Path(str(resources.files("avatar_gateway.web") / "static"))
-MODES = {
-    "speak": gateway_pb2.SPEAK_MODE_SPEAK,
-    "chat": gateway_pb2.SPEAK_MODE_CHAT,
-    "auto": gateway_pb2.SPEAK_MODE_AUTO,
-}
 QUALITIES = {"low": gateway_pb2.QUALITY_LOW, "high": gateway_pb2.QUALITY_HIGH}
 MAX_SDP_BYTES = 64 * 1024
 MAX_JSON_BYTES = 64 * 1024

@@ -43,6 +43,8 @@ MODE_NAMES = {
     gateway_pb2.SPEAK_MODE_CHAT: "chat",
     gateway_pb2.SPEAK_MODE_AUTO: "auto",
 }
+MODES = {name: mode for mode, name in MODE_NAMES.items()}
+"""The modes of a turn by the page's names for them."""
 # A peer that has not connected this long after its answer never will (a page closed
 # while connecting): its session is let go.
 CONNECT_TIMEOUT_SECONDS = 10.0
@@ -211,6 +213,12 @@ class LiveSession:
         turn = gateway_pb2.ConverseTurn(text=text, mode=mode, client_turn_id=client_turn_id)
         await self.requests.put(gateway_pb2.ConverseRequest(turn=turn))
         return client_turn_id
+
+    async def draft(self, text: str, mode: int) -> None:
+        """Sends the text being typed to the gateway, which makes its first sentence's
+        voice before the turn is sent (``ConverseDraft``)."""
+        draft = gateway_pb2.ConverseDraft(text=text, mode=mode)
+        await self.requests.put(gateway_pb2.ConverseRequest(draft=draft))
 
     async def interrupt(self) -> None:
         """Stops the turn that is playing: its sound and pictures held here at once (what
@@ -436,7 +444,7 @@ class LiveSession:
             self.channel.send(message)
 
     def _channel_message(self, message: Any) -> None:
-        """The page may send turns and interrupts over the data channel too."""
+        """The page may send interrupts, drafts, listen and ping over the data channel."""
         try:
             data = json.loads(message)
         except (TypeError, ValueError):
@@ -446,6 +454,9 @@ class LiveSession:
             return
         if data.get("type") == "interrupt":
             asyncio.ensure_future(self.interrupt())
+        elif data.get("type") == "draft":
+            mode = MODES.get(str(data.get("mode") or ""), gateway_pb2.SPEAK_MODE_UNSPECIFIED)
+            asyncio.ensure_future(self.draft(str(data.get("text") or ""), mode))
         elif data.get("type") == "listen" and self.speech.microphone is not None:
             self.speech.microphone.listen(bool(data.get("on")))
         elif data.get("type") == "ping":

@@ -489,9 +489,29 @@ function onAvatarEvent(session, event) {
   }
 }
 
+// While a person types, the server makes the voice of the text's first sentence, so the
+// avatar speaks sooner once it is sent: the text goes as soon as a sentence may have
+// ended, else after a pause in the typing (not on every key: each change of the first
+// sentence is synthesised anew). Chat turns speak the LLM's answer, nothing typed.
+const DRAFT_PAUSE_MS = 150;
+let draftTimer = null;
+
+function sendDraft() {
+  clearTimeout(draftTimer);
+  draftTimer = null;
+  if (state.session && ui.mode.value !== "chat") state.session.draft(ui.text.value, ui.mode.value);
+}
+
+ui.text.addEventListener("input", () => {
+  clearTimeout(draftTimer);
+  if (/[.!?…。！？]["')\]]*$/.test(ui.text.value.trimEnd())) sendDraft();
+  else draftTimer = setTimeout(sendDraft, DRAFT_PAUSE_MS);
+});
+
 async function send() {
   const text = ui.text.value.trim();
   if (!text) return;
+  clearTimeout(draftTimer);
   if (!state.session || !state.session.location) {
     showError(state.avatarId ? "The avatar is still connecting; send again in a moment." : "Create or choose an avatar first.");
     return;

@@ -135,6 +135,13 @@ export class LiveSession extends EventTarget {
     }
   }
 
+  /** Tells the server what is being typed: it makes the voice of its first sentence now. */
+  draft(text, mode) {
+    if (this.channel && this.channel.readyState === "open") {
+      this.channel.send(JSON.stringify({ type: "draft", text, mode }));
+    }
+  }
+
   say(text, mode, clientTurnId) {
     return this.post("turns", { text, mode, client_turn_id: clientTurnId });
   }

@@ -268,17 +268,27 @@ class ConverseInterrupt(_message.Message):
     __slots__ = ()
     def __init__(self) -> None: ...
 
+class ConverseDraft(_message.Message):
+    __slots__ = ("text", "mode")
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    MODE_FIELD_NUMBER: _ClassVar[int]
+    text: str
+    mode: SpeakMode
+    def __init__(self, text: _Optional[str] = ..., mode: _Optional[_Union[SpeakMode, str]] = ...) -> None: ...
+
 class ConverseRequest(_message.Message):
-    __slots__ = ("config", "turn", "interrupt", "audio")
+    __slots__ = ("config", "turn", "interrupt", "audio", "draft")
     CONFIG_FIELD_NUMBER: _ClassVar[int]
     TURN_FIELD_NUMBER: _ClassVar[int]
     INTERRUPT_FIELD_NUMBER: _ClassVar[int]
     AUDIO_FIELD_NUMBER: _ClassVar[int]
+    DRAFT_FIELD_NUMBER: _ClassVar[int]
     config: ConverseConfig
     turn: ConverseTurn
     interrupt: ConverseInterrupt
     audio: _media_pb2.AudioChunk
-    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., turn: _Optional[_Union[ConverseTurn, _Mapping]] = ..., interrupt: _Optional[_Union[ConverseInterrupt, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ...) -> None: ...
+    draft: ConverseDraft
+    def __init__(self, config: _Optional[_Union[ConverseConfig, _Mapping]] = ..., turn: _Optional[_Union[ConverseTurn, _Mapping]] = ..., interrupt: _Optional[_Union[ConverseInterrupt, _Mapping]] = ..., audio: _Optional[_Union[_media_pb2.AudioChunk, _Mapping]] = ..., draft: _Optional[_Union[ConverseDraft, _Mapping]] = ...) -> None: ...
 
 class ConverseStarted(_message.Message):
     __slots__ = ("session_id", "sample_rate", "fps", "frame_width", "frame_height", "idle_loop_frames")
