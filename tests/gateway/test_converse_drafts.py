@@ -86,6 +86,15 @@ async def _typed_then_sent(
     return session
 
 
+async def _drafted_and_held(chat_turns, text: str) -> tuple[_HoldingTts, _Session]:
+    """A session whose draft of ``text`` is being synthesised, and is held there."""
+    tts = _HoldingTts({text})
+    session = _Session(tts, chat_turns)
+    session.client.draft(text)
+    await asyncio.wait_for(tts.held.wait(), 5)
+    return tts, session
+
+
 async def test_a_turn_plays_the_voice_its_draft_made_while_typed(chat_turns):
     tts = FakeTts()
     typed = ["Hel", "Hello there.", "Hello there. How", "Hello there. How are you"]
@@ -106,10 +115,7 @@ async def test_a_turn_plays_the_voice_its_draft_made_while_typed(chat_turns):
 
 
 async def test_a_turn_that_does_not_start_with_the_draft_drops_it(chat_turns):
-    tts = _HoldingTts({"Good morning."})
-    session = _Session(tts, chat_turns)
-    session.client.draft("Good morning.")
-    await asyncio.wait_for(tts.held.wait(), 5)
+    tts, session = await _drafted_and_held(chat_turns, "Good morning.")
     session.client.turn("Good evening.")
     await session.client.wait_for(lambda: session.client.ended())
     await session.close()
@@ -122,10 +128,7 @@ async def test_a_turn_that_does_not_start_with_the_draft_drops_it(chat_turns):
 
 
 async def test_stopping_a_turn_cancels_the_drafts_synthesis_it_took(chat_turns):
-    tts = _HoldingTts({"Good morning."})
-    session = _Session(tts, chat_turns)
-    session.client.draft("Good morning.")
-    await asyncio.wait_for(tts.held.wait(), 5)
+    tts, session = await _drafted_and_held(chat_turns, "Good morning.")
     session.client.turn("Good morning.")
     await _until(lambda: any(e.HasField("turn_started") for e in session.client.events))
     session.client.interrupt()
@@ -191,10 +194,7 @@ async def test_a_draft_in_auto_mode_that_is_no_question_is_synthesised(chat_turn
 
 
 async def test_the_end_of_the_session_cancels_a_draft_in_flight(chat_turns):
-    tts = _HoldingTts({"Good morning."})
-    session = _Session(tts, chat_turns)
-    session.client.draft("Good morning.")
-    await asyncio.wait_for(tts.held.wait(), 5)
+    tts, session = await _drafted_and_held(chat_turns, "Good morning.")
     await session.close()
     await _until(lambda: tts.cancelled == 1)
     assert session.drafts("unused") == 1
