@@ -540,9 +540,24 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
     assert audio < frame  # the audio went first
     first_audio, first_frame = client.events[audio].audio, client.events[frame].frames.frames[0]
     assert first_audio.sample_offset == first_frame.index * SLOT  # one tick: one clock
-    # Meanwhile, only more of the turn's audio, the ticks after it in order.
+    # It went at once: before the idle tick ahead of the turn's first (a turn begins a
+    # tick after the next to send), whose silence went just before it.
+    idle_picture = next(
+        k
+        for k, e in enumerate(client.events)
+        if e.HasField("frames") and e.frames.frames[0].index == first_frame.index - 1
+    )
+    assert client.events[idle_picture].turn == 0 and audio < idle_picture
+    silence = client.events[audio - 1]
+    assert silence.turn == 0 and silence.audio.sample_offset == (first_frame.index - 1) * SLOT
+    # Meanwhile, only more of the turn's audio, the ticks after it in order, and the idle
+    # pictures of the ticks before it (their silence went ahead of the turn's audio).
     between = client.events[audio + 1 : frame]
-    assert not any(e.HasField("frames") for e in between)
+    assert all(
+        e.turn == 0 and e.frames.frames[0].index < first_frame.index
+        for e in between
+        if e.HasField("frames")
+    )
     offsets = [e.audio.sample_offset for e in between if e.HasField("audio")]
     assert offsets == [first_audio.sample_offset + (k + 1) * SLOT for k in range(len(offsets))]
     (ended,) = client.ended()

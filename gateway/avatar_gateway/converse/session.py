@@ -8,7 +8,8 @@ and the session's own loop, which sends one tick per frame on the session clock
   pipeline with its speech placed where it will play: the next tick still to send
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
   first audio is in hand. A turn's audio and its pictures go out apart: the audio of
-  each tick as soon as it is in hand, the first at once and the rest up to
+  each tick as soon as it is in hand, the first at once (after the silence of the idle
+  ticks still to send before it, whose pictures follow alone on time) and the rest up to
   :data:`AUDIO_AHEAD_SECONDS` before their time (the voice makes whole sentences, so a
   client holds that much speech and can start it at once and play it without a gap),
   and each picture up to :data:`SPEECH_AHEAD_SECONDS` before its time when the
@@ -32,7 +33,7 @@ its time. Its audio sent ahead of its pictures is taken back: the turn ends at t
 first tick whose picture was not sent (``TurnEnded.end_frame``), and silence for the
 same sample offsets goes at once, right after ``TurnEnded``, which replaces that audio
 (a client keeps, for each sample offset, the audio that came last); the idle ticks of
-those offsets then bring their pictures alone. A new turn starts its audio at the next
+those offsets then bring their pictures alone. A new turn starts its audio at its first
 tick all the same, over that silence. A turn whose voice
 under-runs mid-speech holds its last frame with silence until more comes, and the rest
 of it plays that much later. A turn whose downstream call fails ends FAILED and the
@@ -194,8 +195,8 @@ class ConverseSession:
                 if self._closing and self._turn is None and not self._voice_input.listening:
                     return
                 if self._audio_can_go():
-                    if not self._turn.playing:  # over the idle audio sent ahead, if any
-                        self._next_audio = self._next_frame
+                    if not self._turn.playing:
+                        await self._silence_before(self._turn)
                     frame = self._next_audio
                     self._next_audio += 1
                     await self._ticks.speech_audio(
@@ -386,7 +387,9 @@ class ConverseSession:
         self._turn = None
         # The turn's audio sent, its pictures not (while no turn plays, what lies ahead of
         # the pictures is silence already).
-        withdrawn = range(self._next_frame, self._next_audio) if turn.playing else range(0)
+        withdrawn = range(0)
+        if turn.played_from is not None:
+            withdrawn = range(max(self._next_frame, turn.played_from), self._next_audio)
         if withdrawn:
             samples = self._clock.slot_start(withdrawn.stop) - self._clock.slot_start(
                 withdrawn.start
@@ -440,9 +443,9 @@ class ConverseSession:
         self._next_frame += 1
         self._send_now = False
         if frame < self._next_audio:  # its audio went ahead: the picture now
-            if turn is not None and turn.playing:
+            if self._speech_at(turn, frame):
                 await self._ticks.picture(turn, frame)
-            else:  # after a turn's audio taken back
+            else:  # before a turn's speech, or after a turn's audio taken back
                 await self._idle_tick(frame, None)
         else:
             self._next_audio = self._next_frame
@@ -457,14 +460,13 @@ class ConverseSession:
 
     def _audio_can_go(self) -> bool:
         """Whether a turn's audio goes now: the playing turn's next, in hand and due within
-        :data:`AUDIO_AHEAD_SECONDS`, or a turn's first, in hand, at the next tick (over
-        the silence sent ahead of it after the turn before, if any)."""
+        :data:`AUDIO_AHEAD_SECONDS`, or a turn's first, in hand, at once (see
+        :meth:`_silence_before`)."""
         turn = self._turn
         if turn is None or turn.failure is not None:
             return False
         if not turn.playing:
-            frame = self._next_frame
-            return frame >= turn.plan.start_frame and self._audio_in_hand(turn, frame)
+            return self._audio_in_hand(turn, self._first_speech_frame(turn))
         frame = self._next_audio
         return (
             self._audio_in_hand(turn, frame)
@@ -477,7 +479,24 @@ class ConverseSession:
         buffer = turn.buffer
         if buffer.audio_ready(self._clock.slot_samples(frame)):
             return True
-        return buffer.finished and buffer.frames_ahead > frame - self._next_frame
+        # The turn's pictures still to show begin at the next tick, or at its first.
+        first_picture = self._next_frame if turn.playing else frame
+        return buffer.finished and buffer.frames_ahead > frame - first_picture
+
+    def _first_speech_frame(self, turn: Turn) -> int:
+        """Where a turn that has not begun to play would begin: its start, or the next
+        tick to send once that has passed."""
+        return max(self._next_frame, turn.plan.start_frame)
+
+    async def _silence_before(self, turn: Turn) -> None:
+        """Before a turn's first audio, the silence of the idle ticks still to send ahead
+        of it (their pictures follow on time, alone), so that audio goes at once rather
+        than after those ticks. Silence already sent ahead (a turn's audio taken back)
+        stands; the turn's audio replaces any of it from the turn's first tick on."""
+        start = self._first_speech_frame(turn)
+        for frame in range(max(self._next_frame, self._next_audio), start):
+            await self._ticks.silence(frame, self._clock.slot_samples(frame))
+        self._next_audio = start
 
     def _tick_wait_seconds(self) -> float:
         """Seconds until the next tick goes (0 or less: now): idle and holds on time, a
@@ -485,13 +504,18 @@ class ConverseSession:
         :data:`PICTURE_WAIT_SECONDS` late without it."""
         wait = self._clock.wait_seconds(self._next_frame)
         turn = self._turn
-        if self._next_frame < self._next_audio and turn is not None and turn.playing:
+        if self._next_frame < self._next_audio and self._speech_at(turn, self._next_frame):
             if turn.failure is not None or turn.buffer.exhausted:
                 return wait  # the turn ends there: an idle tick, on time
             if turn.buffer.has_frame:
                 return wait - SPEECH_AHEAD_SECONDS
             return wait + PICTURE_WAIT_SECONDS
         return wait
+
+    @staticmethod
+    def _speech_at(turn: Turn | None, frame: int) -> bool:
+        """Whether session ``frame`` is one of the turn's ticks of speech."""
+        return turn is not None and turn.played_from is not None and frame >= turn.played_from
 
     def _sleep_seconds(self) -> float:
         """How long the loop may sleep before the next tick or audio is due (a message or
