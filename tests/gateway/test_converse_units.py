@@ -564,9 +564,6 @@ async def test_a_turns_first_audio_goes_before_its_picture_is_drawn(chat_turns):
     assert ended.outcome == gateway_pb2.TURN_OUTCOME_DONE
     summary = ended.summary
     assert summary.time_to_first_frame_seconds - summary.time_to_first_audio_seconds >= 0.1
-    # The voice had it at once; it waited for the picture as long as it may (0.02 s of
-    # session time is 0.1 s on this clock).
-    assert 0.1 <= summary.time_to_first_audio_seconds < 0.25
     made = math.ceil(samples_of("One.") * FPS / RATE)
     assert summary.frames == made  # nothing dropped
     frames = client.frames()

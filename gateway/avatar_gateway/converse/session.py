@@ -8,10 +8,8 @@ and the session's own loop, which sends one tick per frame on the session clock
   pipeline with its speech placed where it will play: the next tick still to send
   plus :data:`START_FRAMES`. Speech begins at the first tick from there on when its
   first audio is in hand. A turn's audio and its pictures go out apart: the audio of
-  each tick as soon as it is in hand, the first at once when the turn's first picture
-  is drawn too, else up to :data:`FIRST_PICTURE_WAIT_SECONDS` later (after the silence
-  of the idle ticks still to send before it, whose pictures follow alone on time), and
-  the rest up to
+  each tick as soon as it is in hand, the first at once (after the silence of the idle
+  ticks still to send before it, whose pictures follow alone on time) and the rest up to
   :data:`AUDIO_AHEAD_SECONDS` before their time (the voice makes whole sentences, so a
   client holds that much speech and can start it at once and play it without a gap),
   and each picture up to :data:`SPEECH_AHEAD_SECONDS` before its time when the
@@ -98,13 +96,6 @@ PICTURE_WAIT_SECONDS = 0.04
 ahead of it, is waited for (one frame at 25 fps); later, the turn's last picture (the
 idle frame, before its first) takes its place and the drawn one is dropped when it
 comes."""
-
-FIRST_PICTURE_WAIT_SECONDS = 0.02
-"""How long a turn's first audio, once in hand, waits for the turn's first picture
-(session seconds; it goes at once when that is drawn): the voice may have made it long
-before (a draft), while the animator draws the first picture only once the turn is
-there, and the sound starting much before the mouth moves shows. Half a frame at 25 fps:
-the browser benchmark's picture came 11-53 ms after the sound on average without it."""
 
 SETTLE_SECONDS = 1.0
 """Longest wait, when a session ends, for its turn's pipeline to stop."""
@@ -475,13 +466,7 @@ class ConverseSession:
         if turn is None or turn.failure is not None:
             return False
         if not turn.playing:
-            if not self._audio_in_hand(turn, self._first_speech_frame(turn)):
-                return False
-            now = self._clock.position_seconds()
-            if turn.audio_ready_at is None:
-                turn.audio_ready_at = now
-            waited = now - turn.audio_ready_at
-            return turn.buffer.has_frame or waited >= FIRST_PICTURE_WAIT_SECONDS
+            return self._audio_in_hand(turn, self._first_speech_frame(turn))
         frame = self._next_audio
         return (
             self._audio_in_hand(turn, frame)
@@ -539,9 +524,6 @@ class ConverseSession:
         turn = self._turn
         if turn is not None and turn.playing and self._audio_in_hand(turn, self._next_audio):
             wait = min(wait, self._clock.wait_seconds(self._next_audio) - AUDIO_AHEAD_SECONDS)
-        elif turn is not None and turn.audio_ready_at is not None and not turn.playing:
-            waited = self._clock.position_seconds() - turn.audio_ready_at
-            wait = min(wait, FIRST_PICTURE_WAIT_SECONDS - waited)
         return max(0.0, wait)
 
     async def _idle_tick(self, frame: int, samples: int | None) -> None:

@@ -96,7 +96,6 @@ class Turn:
         self.played_from: int | None = None
         self.end_frame = plan.start_frame
         self.first_audio_at: float | None = None
-        self.audio_ready_at: float | None = None  # session clock: its first audio in hand
         self.first_frame_at: float | None = None
         self.frames_played = 0
         self.sentences_played: list[str] = []
