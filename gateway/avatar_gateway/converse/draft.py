@@ -110,8 +110,6 @@ class DraftedVoice:
         on_used: Called once when the draft's speech is replayed.
     """
 
-    stage = TtsClient.stage
-
     def __init__(self, tts: TtsClient, draft: DraftSpeech, on_used: Callable[[], None]):
         self._tts = tts
         self._draft: DraftSpeech | None = draft

@@ -65,6 +65,7 @@ from avatar_gateway.metrics import GatewayMetrics
 from avatar_gateway.pipeline import SpeakPlan
 from avatar_gateway.plan import answers_by_chat
 from avatar_gateway.sentences import split_sentences
+from avatar_gateway.stages.tts import synthesis_request
 from avatar_gateway.turns import ChatTurns
 from avatar_gateway.validation import converse_turn_problem
 
@@ -352,7 +353,7 @@ class ConverseSession:
         sentences = split_sentences(text)
         if not sentences:
             return None
-        return tts_pb2.SynthesizeRequest(text=sentences[0], voice=self.settings.template.voice)
+        return synthesis_request(sentences[0], self.settings.template.voice)
 
     async def _send_refused(
         self,

@@ -18,6 +18,12 @@ from avatar_gateway.stages.events import (
 from avatar_gateway.stages.lead_in import LeadInTrimmer
 
 
+def synthesis_request(sentence: str, voice: str, sample_rate: int = 0) -> tts_pb2.SynthesizeRequest:
+    """What the stage asks the tts service for one sentence: the first at the voice's own
+    rate (0), every later one at the rate the first came at."""
+    return tts_pb2.SynthesizeRequest(text=sentence, voice=voice, sample_rate=sample_rate)
+
+
 class TtsStage(Stage):
     """Synthesises each sentence, passing its audio and timings on as they arrive.
 
@@ -57,8 +63,8 @@ class TtsStage(Stage):
         await self._outbox.put(END)
 
     async def _synthesize(self, speech: SentenceSpeech) -> None:
-        request = tts_pb2.SynthesizeRequest(
-            text=speech.sentence.text, voice=self.context.plan.voice, sample_rate=self._sample_rate
+        request = synthesis_request(
+            speech.sentence.text, self.context.plan.voice, self._sample_rate
         )
         trimmer: LeadInTrimmer | None = None
         async for response in self.context.clients.tts.synthesize(request, self.timeout()):
