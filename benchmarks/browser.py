@@ -26,8 +26,9 @@ driven by playwright) and measures, on the page's own clock:
   offset = (frame shown - sound heard) - (frame time - sound time); positive means the
   picture is late. The sound is taken where it is heard (above), the picture when it is
   displayed; the table also gives the offset with the sound at the analyser instead (the
-  analyser's own delay in it). The web front sends frames ahead of their sound
-  (``AVATAR_WEB_VIDEO_AHEAD_SECONDS``) against the browser's deeper video buffer. The JSON also
+  analyser's own delay in it). The page holds the video as long as its sound takes
+  (``static/sync.js``); each turn keeps what that measured just after it
+  (``page_audio_delay``, ``page_video_delay``, ``page_video_hold``). The JSON also
   keeps ``estimatedPlayoutTimestamp`` of both receivers (getStats, sampled together after
   each turn), but those differences swing by hundreds of milliseconds from one sample to
   the next, so the verdict uses the content measure; the jitter buffers' average delays
@@ -244,6 +245,12 @@ SAMPLE_STATS = """async () => {
     }
   });
   if (playout.audio && playout.video) benchmark.stats.push(playout.video - playout.audio);
+  const sync = window.avatarSession.sync;
+  if (sync) {
+    buffer.sync_audio = sync.audioMs;
+    buffer.sync_video = sync.videoMs;
+    buffer.sync_hold = sync.holdMs;
+  }
   benchmark.buffers = buffer;
   return buffer;
 }"""
@@ -406,6 +413,19 @@ def with_output_delay(result: dict, buffers: dict) -> dict:
     }
 
 
+def page_sync(buffers: dict) -> dict:
+    """What the page's own A/V sync (``static/sync.js``) measured in its last half second
+    before the sample: the audio's delay from arrival to the speaker, the video's from
+    arrival to the screen, and the hold it gave the video receiver (seconds; None where
+    the page does not sync)."""
+    names = {"sync_audio": "page_audio_delay", "sync_video": "page_video_delay"}
+    names["sync_hold"] = "page_video_hold"
+    return {
+        name: buffers[key] / 1000 if buffers.get(key) is not None else None
+        for key, name in names.items()
+    }
+
+
 @dataclass(frozen=True)
 class Typing:
     """How each measured turn's text goes into the box before Send is clicked.
@@ -477,12 +497,14 @@ async def _run_turns(
         else:
             result = analyse_turn(record, turn)
         result = with_output_delay(result, record.get("buffers", {}))
+        result.update(page_sync(record.get("buffers", {})))
         measured.append(result)
         label = f"warm-up turn {count}" if count <= warmup else f"turn {count - warmup}"
         progress(
             f"{label}: first audio {result['click_to_first_audio'] * 1000:.0f} ms, "
             f"first frame {result['click_to_first_frame'] * 1000:.0f} ms, "
-            f"A/V {result['av_offset'] * 1000:+.0f} ms"
+            f"A/V {result['av_offset'] * 1000:+.0f} ms, "
+            f"video held {(result['page_video_hold'] or 0) * 1000:.0f} ms"
         )
     return measured, await page.evaluate("() => benchmark")
 
@@ -564,8 +586,12 @@ def summarise(measured: dict) -> dict:
         "click_to_first_frame",
         "av_offset",
         "av_offset_analyser",
+        "page_audio_delay",
+        "page_video_hold",
     ):
-        values = [turn[name] for turn in turns]
+        values = [turn.get(name) for turn in turns]
+        if None in values:
+            continue
         summary[name] = (
             percentiles(abs(v) for v in values) if "offset" in name else (percentiles(values))
         )
@@ -616,7 +642,10 @@ def markdown(data: dict) -> str:
         "click_to_first_frame": "click -> first speaking frame (rVFC)",
         "av_offset": "A/V offset, first speech heard vs first speaking frame shown (abs)",
         "av_offset_analyser": "A/V offset with the sound at the analyser instead (abs)",
+        "page_audio_delay": "the page: audio from its arrival to the speaker (its A/V sync)",
+        "page_video_hold": "the page: the video receiver's hold it set (jitterBufferTarget)",
     }
+    labels = {name: label for name, label in labels.items() if name in summary}
     if "click_stop_to_silence" in summary:
         labels["click_stop_to_silence"] = (
             f"click Stop -> silence heard (analyser, {SILENCE_MS} ms below -50 dBFS)"
@@ -697,9 +726,8 @@ def web_front_counts(metrics_url: str) -> dict:
 
 def _playout(settings: dict) -> str:
     delay = settings.get("video_playout_delay_ms")
-    if not delay:
-        return "the browser's own video delay"
-    return f"the browser asked to hold video {delay[0]}-{delay[1]} ms (playout-delay extension)"
+    bound = f", bounded to {delay[0]}-{delay[1]} ms (playout-delay extension)" if delay else ""
+    return f"the page holding the video as long as its sound takes{bound}"
 
 
 def _load(data: dict) -> str:

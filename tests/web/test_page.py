@@ -17,6 +17,8 @@ from tests.web.probes import (
     HISTORY,
     RESET_AUDIO_PEAK,
     START_AUDIO_PROBE,
+    SYNC_PARTS,
+    SYNC_STATE,
     VIDEO_STATE,
 )
 
@@ -105,6 +107,29 @@ async def test_a_sentence_is_heard_in_the_page(page, site, tmp_path):
     assert "first audio" in items[-1]["timings"] and "RTF" in items[-1]["timings"]
     await expect(page.get_by_test_id("download-mp4").last).to_be_visible()
     await assert_playing(page)
+
+
+async def test_the_page_holds_the_picture_as_long_as_its_sound_takes(page, site, tmp_path):
+    await live_page(page, tmp_path)
+    parts = await page.evaluate(SYNC_PARTS)
+    # Half the difference each period, never below nothing nor above a second.
+    assert parts["holds"] == [50, 30, 0, 1000]
+    # The video goes in a stream of its own (the browser's A/V sync off); all else stays.
+    assert parts["answer"][5:7] == ["a=msid:stream-1 audio-1", "a=ssrc:11 msid:stream-1 audio-1"]
+    assert parts["answer"][8:10] == [
+        "a=msid:stream-1-picture video-1",
+        "a=ssrc:22 msid:stream-1-picture video-1",
+    ]
+    state = await page.evaluate(SYNC_STATE)
+    assert state["running"]
+    assert state["streams"]["audio"] != state["streams"]["video"]
+    # The live stream: the video comes to take as long from its arrival to the screen as
+    # the audio to the speaker, by the hold the page gave the video receiver.
+    state = await poll(
+        lambda: page.evaluate(SYNC_STATE),
+        lambda s: s["audioMs"] is not None and abs(s["audioMs"] - s["videoMs"]) <= 20,
+    )
+    assert state["holdMs"] > 0 and state["target"] == state["holdMs"], state
 
 
 async def test_the_voice_of_a_sentence_is_made_while_it_is_typed(page, site, tmp_path):

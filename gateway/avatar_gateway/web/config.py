@@ -11,16 +11,15 @@ from avatar_core.config import DEFAULT_PORTS, ClientTls, ConfigError, EnvReader,
 DEFAULT_WEB_PORT = 8080
 DEFAULT_WEB_METRICS_PORT = 9080
 VIDEO_AHEAD_SECONDS = 0.0
-"""How much earlier than their sound live frames are sent, by default: none, as the
-browser is told how long to hold them (:data:`VIDEO_PLAYOUT_DELAY_MS`)."""
-VIDEO_PLAYOUT_DELAY_MS = (90, 90)
-"""How long the browser holds our frames before it shows them (least, most), by default:
-about what it takes our audio from the wire to its output, so picture and sound play
-together (benchmarks/browser.py, three runs of 12 turns at load 1.2-2.4, with each audio
-packet leaving with its own sound: 120 ms showed the picture 42-91 ms late on average at
-the analyser, 13-61 ms late at the audio output; 90 ms 1-17 ms late at the analyser,
-13-29 ms early at the output). Left to itself Chrome held our video about 170 ms, our
-audio about 40, and the picture came 140 ms late."""
+"""How much earlier than their sound live frames are sent, by default: none, so the two
+arrive together and the page holds the frames as long as their sound takes."""
+VIDEO_PLAYOUT_DELAY_MS: tuple[int, int] | None = None
+"""How long the browser may hold our frames before it shows them (least, most), by default
+no bound: the page holds the video as long as its sound takes to the speaker
+(``static/sync.js``), which a bound would limit. A fixed hold cannot follow the browser's
+audio buffer, which follows the machine's load: at 90 ms (the default before) the picture
+came 50-80 ms late on a quiet machine and up to 85 ms early at load 3
+(benchmarks/browser.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,12 +46,12 @@ class WebConfig:
         ice_username: TURN user name (``AVATAR_WEB_ICE_USERNAME``).
         ice_credential: TURN password (``AVATAR_WEB_ICE_CREDENTIAL``); kept out of ``repr``.
         video_ahead_seconds: How much earlier than their sound live frames are sent
-            (``AVATAR_WEB_VIDEO_AHEAD_SECONDS``): browsers hold video longer than audio
-            before playing it, so frames sent with their sound are shown late.
+            (``AVATAR_WEB_VIDEO_AHEAD_SECONDS``), for a client that holds video longer
+            than audio; the page holds each as long as the other itself.
         video_playout_delay_ms: The least and most milliseconds the browser may hold our
             frames before it shows them (``AVATAR_WEB_VIDEO_PLAYOUT_DELAY_MS``, ``MIN-MAX``,
-            one number for both, or ``off`` to leave it to the browser), sent with every
-            frame in WebRTC's playout-delay header extension.
+            one number for both, or ``off``, the default: the page's own hold alone), sent
+            with every frame in WebRTC's playout-delay header extension.
     """
 
     host: str = "127.0.0.1"
@@ -152,8 +151,10 @@ def _ice_urls(env: EnvReader) -> tuple[str, ...]:
 
 def _playout_delay(env: EnvReader) -> tuple[int, int] | None:
     name = env.name("VIDEO_PLAYOUT_DELAY_MS")
-    low, high = VIDEO_PLAYOUT_DELAY_MS
-    text = env.string("VIDEO_PLAYOUT_DELAY_MS", f"{low}-{high}").strip().lower()
+    default = (
+        "off" if VIDEO_PLAYOUT_DELAY_MS is None else "-".join(map(str, VIDEO_PLAYOUT_DELAY_MS))
+    )
+    text = env.string("VIDEO_PLAYOUT_DELAY_MS", default).strip().lower()
     if text in ("off", "none", ""):
         return None
     parts = text.split("-")

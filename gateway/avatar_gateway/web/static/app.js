@@ -334,6 +334,7 @@ async function connect() {
     const stream = await withToken(() => session.open());
     if (state.session !== session) return session.close();
     ui.video.srcObject = stream;
+    session.keepInSync(ui.video);
     ui.send.disabled = false;
     voice.attach(session);
   } catch (error) {

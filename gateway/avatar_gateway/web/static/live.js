@@ -4,6 +4,7 @@
 // person first talks (replaceTrack, no renegotiation).
 
 import { ApiError, authHeaders } from "./api.js";
+import { LipSync, separateStreams } from "./sync.js";
 
 const GATHER_TIMEOUT_MS = 2000;
 
@@ -36,6 +37,7 @@ export class LiveSession extends EventTarget {
     this.closed = false;
     this.microphoneSender = null;
     this.listening = false;
+    this.sync = null;
   }
 
   emit(type, detail) {
@@ -95,12 +97,21 @@ export class LiveSession extends EventTarget {
         response.status, body.code || "", retry);
     }
     this.location = response.headers.get("Location");
-    await pc.setRemoteDescription({ type: "answer", sdp: await response.text() });
+    // The page keeps sound and picture together itself (sync.js), not the browser.
+    const answer = separateStreams(await response.text());
+    await pc.setRemoteDescription({ type: "answer", sdp: answer });
     // A conversation, not a broadcast: ask the browser to buffer as little as it can.
     for (const receiver of pc.getReceivers()) {
       if ("jitterBufferTarget" in receiver) receiver.jitterBufferTarget = 0;
     }
     return this.stream;
+  }
+
+  /** Keeps the picture shown by `video` (playing this session's stream) with its sound. */
+  keepInSync(video) {
+    if (this.sync || !this.pc) return;
+    this.sync = new LipSync(this.pc, video);
+    if (!this.sync.start()) this.sync = null;
   }
 
   async post(path, body) {
@@ -154,6 +165,7 @@ export class LiveSession extends EventTarget {
   close() {
     if (this.closed) return;
     this.closed = true;
+    if (this.sync) this.sync.stop();
     if (this.location) {
       fetch(this.location, { method: "DELETE", headers: authHeaders(), keepalive: true }).catch(() => {});
     }
