@@ -24,9 +24,11 @@ driven by playwright) and measures, on the page's own clock:
   sample offset in ``speech_onset``) and the turn's first frame (index) have a known
   distance on the session clock; what the page hears and shows should keep it:
   offset = (frame shown - sound heard) - (frame time - sound time); positive means the
-  picture is late. The sound is taken where it is heard (above), the picture when it is
-  displayed; the table also gives the offset with the sound at the analyser instead (the
-  analyser's own delay in it). The page holds the video as long as its sound takes
+  picture is late. The sound is taken where it is heard (above), at that very sample: the
+  first of the track's samples at -40 dBFS, as the web front found it (the RMS above
+  rises later, by how softly the sentence begins); the picture when it is displayed. The
+  table also gives the offset with the sound at the analyser instead (its RMS, and the
+  analyser's own delay, in it). The page holds the video as long as its sound takes
   (``static/sync.js``); each turn keeps what that measured just after it
   (``page_audio_delay``, ``page_video_delay``, ``page_video_hold``). The JSON also
   keeps ``estimatedPlayoutTimestamp`` of both receivers (getStats, sampled together after
@@ -158,6 +160,8 @@ START_LISTENING = """async () => {
   benchmark.armed = false;
   benchmark.trackArmed = false;
   benchmark.trackOnsets = [];
+  benchmark.peakArmed = false;
+  benchmark.trackPeaks = [];
   listenToTrack(video.srcObject.getAudioTracks()[0]);
   benchmark.silenceArmed = false;
   benchmark.level = 0;
@@ -187,7 +191,9 @@ START_LISTENING = """async () => {
 # the jitter buffer for the output device (which then plays them after its output delay).
 # Each chunk is dated by its timestamp on the renderer's clock, mapped to the page's by the
 # smallest difference seen over two seconds: a busy page thread delays the reading, never
-# the chunk. The onset is where the RMS of 256 samples first exceeds 0.01, as the analyser.
+# the chunk. The onset is where the RMS of 256 samples first exceeds 0.01, as the analyser;
+# the first sample at 0.01 (-40 dBFS) is kept too: the web front's ``speech_onset``, which
+# the A/V offset is taken against, is that.
 TRACK_LISTENER = """
 window.listenToTrack = (track) => {
   const reader = new MediaStreamTrackProcessor({ track }).readable.getReader();
@@ -205,6 +211,14 @@ window.listenToTrack = (track) => {
       const joined = new Float32Array(tail.length + data.length);
       joined.set(tail);
       joined.set(data, tail.length);
+      if (benchmark.peakArmed) {
+        const first = data.findIndex((sample) => Math.abs(sample) >= 0.01);
+        if (first >= 0) {
+          const offset = Math.min(...offsets.map((entry) => entry[1]));
+          benchmark.trackPeaks.push(stamp + (first / value.sampleRate) * 1000 + offset);
+          benchmark.peakArmed = false;
+        }
+      }
       if (benchmark.trackArmed) {
         for (let end = 256; end <= joined.length; end += 8) {
           let sum = 0;
@@ -381,20 +395,26 @@ def analyse_turn(record: dict, turn: dict) -> dict:
     heard_at, played_at = turn["heard"], turn["played"]
     expected_ms = (video["position"] / fps - onset["position"] / rate) * 1000
     first_audio = next(e for e in events if e["type"] == "speech_audio")
+    ended = next(e for e in events if e["type"] == "turn_ended")
     lead_in_ms = (onset["position"] - first_audio["position"]) / rate * 1000
+    # How much later than its sound the web front sent the turn's first picture.
+    picture_late = (video["sent_after_seconds"] - first_audio["sent_after_seconds"]) - (
+        video["position"] / fps - first_audio["position"] / rate
+    )
     return {
         "click_to_first_audio_played": (played_at - turn["click"]) / 1000,
         "click_to_first_audio_analyser": (heard_at - turn["click"]) / 1000,
         "analyser_behind_track": (heard_at - played_at) / 1000,
         "voice_lead_in": lead_in_ms / 1000,
         "click_to_first_frame": (shown_at - turn["click"]) / 1000,
-        "av_offset_played": ((shown_at - played_at) - expected_ms) / 1000,
+        # The sound of the onset's own sample, as the web front found it (-40 dBFS).
+        "av_offset_played": ((shown_at - turn["first_loud_sample"]) - expected_ms) / 1000,
         "av_offset_analyser": ((shown_at - heard_at) - expected_ms) / 1000,
         "web_turn_to_first_audio_received": first_audio["received_after_seconds"],
         "web_turn_to_first_audio_sent": first_audio["sent_after_seconds"],
-        "gateway_turn_to_first_audio": next(
-            e["time_to_first_audio_seconds"] for e in events if e["type"] == "turn_ended"
-        ),
+        "web_first_picture_late": picture_late,
+        "gateway_turn_to_first_audio": ended["time_to_first_audio_seconds"],
+        "gateway_turn_to_first_frame": ended["time_to_first_frame_seconds"],
         "first_presented_frame_count": record["frames"][0]["presented"],
     }
 
@@ -463,7 +483,10 @@ async def _run_turns(
         )
         await page.wait_for_function("() => benchmark.level < 0.003")
         await asyncio.sleep(0.3)
-        await page.evaluate("() => { benchmark.armed = true; benchmark.trackArmed = true; }")
+        await page.evaluate(
+            "() => { benchmark.armed = true; benchmark.trackArmed = true;"
+            " benchmark.peakArmed = true; }"
+        )
         await typing.enter(page, TEXTS[number % len(TEXTS)])
         await page.get_by_test_id("send").click()
         count = number + 1
@@ -477,7 +500,8 @@ async def _run_turns(
         ended = [e for e in record["events"] if e["type"] == "turn_ended"][-1]
         if (
             ended["outcome"] != "done"
-            or min(map(len, (record["onsets"], record["trackOnsets"]))) < count
+            or min(map(len, (record["onsets"], record["trackOnsets"], record["trackPeaks"])))
+            < count
         ):
             raise RuntimeError(f"turn {count}: {ended['outcome']}, sound heard: {record['onsets']}")
         turn = {
@@ -485,6 +509,7 @@ async def _run_turns(
             "click": record["clicks"][-1],
             "heard": record["onsets"][-1],
             "played": record["trackOnsets"][-1],
+            "first_loud_sample": record["trackPeaks"][-1],
         }
         # On a busy machine the picture may trail the turn's end: wait for it a while.
         for _ in range(PRESENTED_WAITS):
@@ -503,7 +528,8 @@ async def _run_turns(
         progress(
             f"{label}: first audio {result['click_to_first_audio'] * 1000:.0f} ms, "
             f"first frame {result['click_to_first_frame'] * 1000:.0f} ms, "
-            f"A/V {result['av_offset'] * 1000:+.0f} ms, "
+            f"A/V {result['av_offset'] * 1000:+.0f} ms "
+            f"(picture sent {result['web_first_picture_late'] * 1000:+.0f} ms), "
             f"video held {(result['page_video_hold'] or 0) * 1000:.0f} ms"
         )
     return measured, await page.evaluate("() => benchmark")
@@ -581,8 +607,10 @@ def summarise(measured: dict) -> dict:
         "click_to_first_audio_analyser",
         "analyser_behind_track",
         "gateway_turn_to_first_audio",
+        "gateway_turn_to_first_frame",
         "web_turn_to_first_audio_received",
         "web_turn_to_first_audio_sent",
+        "web_first_picture_late",
         "click_to_first_frame",
         "av_offset",
         "av_offset_analyser",
@@ -637,8 +665,10 @@ def markdown(data: dict) -> str:
         "click_to_first_audio_analyser": "click -> first audio at a WebAudio analyser",
         "analyser_behind_track": "... the analyser's own delay after the track",
         "gateway_turn_to_first_audio": "the gateway: turn -> its first audio sent (summary)",
+        "gateway_turn_to_first_frame": "the gateway: turn -> its first frame sent (summary)",
         "web_turn_to_first_audio_received": "the web front: turn -> its first audio received",
         "web_turn_to_first_audio_sent": "the web front: turn -> its first audio on the wire",
+        "web_first_picture_late": "the web front: its first picture sent after its sound's time",
         "click_to_first_frame": "click -> first speaking frame (rVFC)",
         "av_offset": "A/V offset, first speech heard vs first speaking frame shown (abs)",
         "av_offset_analyser": "A/V offset with the sound at the analyser instead (abs)",
