@@ -339,10 +339,11 @@ async def _run_interrupts(page, count: int, progress) -> list[dict]:
     :data:`SILENCE_MS`)."""
     measured = []
     for number in range(count):
+        # A busy machine plays the last sentence long after its stop: wait for it a while.
         await page.wait_for_function(
-            "() => document.querySelector('.screen').dataset.state === 'idle'"
+            "() => document.querySelector('.screen').dataset.state === 'idle'", timeout=90_000
         )
-        await page.wait_for_function("() => benchmark.level < 0.003")
+        await page.wait_for_function("() => benchmark.level < 0.003", timeout=90_000)
         await asyncio.sleep(0.3)
         heard = await page.evaluate(
             "() => { benchmark.armed = true; return benchmark.onsets.length; }"

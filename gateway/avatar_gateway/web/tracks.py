@@ -13,10 +13,12 @@ back (``origin`` moves earlier), and when a turn's speech arrives the idle momen
 before it are skipped at once, so it plays from the very next packet on (the gateway
 sends a turn's audio ahead of its time, so enough of it is held to play on without a
 gap). Frames leave
-``video_ahead`` seconds before the sound of their time: the browser holds video longer
-than audio before it plays them (its video jitter buffer is deeper), and its own A/V
-sync does not make up all of the difference. No frame leaves earlier than that; a late
-frame is replaced by the last one and dropped when it comes.
+``video_ahead`` seconds before the sound of their time (none by default: the two arrive
+together, and the page holds the video as long as the audio takes to its speaker,
+``static/sync.js``). No frame leaves earlier than that; a late
+frame is replaced by the last one and dropped when it comes. Each frame is taken up early
+by what the last ones took from their picture in hand to the wire (decoded here, encoded
+and sent by aiortc), so that it reaches the wire when due.
 """
 
 from __future__ import annotations
@@ -61,7 +63,8 @@ CATCH_UP_WINDOW_SECONDS = 2.0
 # speech usually starts with the very next packet; this covers the gateway's next tick
 # when less has come, and scheduling jitter.
 SPEECH_LEAD_SECONDS = 0.06
-# Longest the video encoder is assumed to take (frames leave this much before they are due).
+# Longest a frame is assumed to take from its picture in hand to the wire (decoded here,
+# then encoded and sent by aiortc): frames are taken up this much before they are due.
 MAX_ENCODE_LEAD_SECONDS = 0.06
 # A turn's speech becomes audible at its first sample this loud (-40 dBFS of s16).
 ONSET_AMPLITUDE = 328
@@ -285,8 +288,8 @@ class SessionVideoTrack(MediaStreamTrack):
         self.ahead_seconds = ahead_seconds
         self.on_shift = on_shift
         self.shift = 0.0
-        self.encode_seconds = 0.0
-        self.returned_at: float | None = None
+        self.encode_seconds = 0.0  # from a picture in hand to the wire, on average
+        self.taken_at: float | None = None  # when the last frame's picture was in hand
         self.last_pts: int | None = None  # of the last frame returned
         self.frames: dict[int, tuple[media_pb2.Frame, int]] = {}
         self.arrived = asyncio.Event()
@@ -334,10 +337,11 @@ class SessionVideoTrack(MediaStreamTrack):
             held = min(self.frames) if self.frames else 0
             self.next_index = max(held, self.clock.position(self.fps))
             self.first_index = self.next_index
-        if self.returned_at is not None:
-            # What the encoder took since the last frame: frames leave that much early, so
-            # they reach the wire when due, as the audio does.
-            took = min(MAX_ENCODE_LEAD_SECONDS, time.monotonic() - self.returned_at)
+        if self.taken_at is not None:
+            # What the last frame took from its picture in hand to the wire (its decode
+            # here, aiortc's encoding and sending): frames are taken up that much early,
+            # so they reach the wire when due, as the audio does.
+            took = min(MAX_ENCODE_LEAD_SECONDS, time.monotonic() - self.taken_at)
             self.encode_seconds += 0.1 * (took - self.encode_seconds)
         while True:
             if self.shift != self.clock.shift:
@@ -355,6 +359,7 @@ class SessionVideoTrack(MediaStreamTrack):
         if entry is None and not self.closed:
             entry = await self._wait_for(index)
         self.next_index = index + 1
+        self.taken_at = time.monotonic()
         for stale in [i for i in self.frames if i <= index]:
             del self.frames[stale]
         if entry is not None:
@@ -372,7 +377,6 @@ class SessionVideoTrack(MediaStreamTrack):
         out = av.VideoFrame.from_ndarray(self.last, format="yuv420p")
         out.pts = self.last_pts = pts
         out.time_base = self.time_base
-        self.returned_at = time.monotonic()
         return out
 
     def _follow_shift(self) -> None:
