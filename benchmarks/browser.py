@@ -45,10 +45,9 @@ driven by playwright) and measures, on the page's own clock:
   takes it back when the turn stops: this is what that costs the person listening).
 
 Before the measured turns, ``--warmup`` turns (2 by default) are played and not counted,
-as the latency benchmark does with its calls: Chrome's A/V synchronisation converges over
-a fresh stream's first seconds (the first turns of a session show the picture up to
-160 ms early), where a person at the page types for longer than that before the first
-message. The JSON keeps the warm-up turns' figures too (``warmup_turns``).
+as the latency benchmark does with its calls: the page's A/V sync (``static/sync.js``)
+settles over a fresh stream's first seconds, where a person at the page types for longer
+than that before the first message. The JSON keeps the warm-up turns' figures too (``warmup_turns``).
 
 Starting the stack and the web front as processes on free ports (the default)::
 
