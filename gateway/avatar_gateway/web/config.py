@@ -17,9 +17,8 @@ VIDEO_PLAYOUT_DELAY_MS: tuple[int, int] | None = None
 """How long the browser may hold our frames before it shows them (least, most), by default
 no bound: the page holds the video as long as its sound takes to the speaker
 (``static/sync.js``), which a bound would limit. A fixed hold cannot follow the browser's
-audio buffer, which follows the machine's load: at 90 ms (the default before) the picture
-came 50-80 ms late on a quiet machine and up to 85 ms early at load 3
-(benchmarks/browser.py)."""
+audio buffer, which follows the machine's load: held 90 ms, the picture came 50-80 ms
+late on a quiet machine and up to 85 ms early at load 3 (benchmarks/browser.py)."""
 
 
 @dataclass(frozen=True, slots=True)
