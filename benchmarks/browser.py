@@ -438,11 +438,13 @@ def page_sync(buffers: dict) -> dict:
     before the sample: the audio's delay from arrival to the speaker, the video's from
     arrival to the screen, and the hold it gave the video receiver (seconds; None where
     the page does not sync)."""
-    names = {"sync_audio": "page_audio_delay", "sync_video": "page_video_delay"}
-    names["sync_hold"] = "page_video_hold"
     return {
         name: buffers[key] / 1000 if buffers.get(key) is not None else None
-        for key, name in names.items()
+        for key, name in (
+            ("sync_audio", "page_audio_delay"),
+            ("sync_video", "page_video_delay"),
+            ("sync_hold", "page_video_hold"),
+        )
     }
 
 

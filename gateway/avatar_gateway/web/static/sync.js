@@ -35,11 +35,11 @@ export function separateStreams(sdp) {
     .join("");
 }
 
-/** The delay of a track's samples through the jitter buffer, ms, between two reports. */
-function bufferDelay(now, before) {
-  const emitted = now.jitterBufferEmittedCount - before.jitterBufferEmittedCount;
-  if (!(emitted > 0)) return null;
-  return (1000 * (now.jitterBufferDelay - before.jitterBufferDelay)) / emitted;
+/** Milliseconds per sample of the `total` seconds counted in `count`, between two
+ * reports' figures; null when no sample passed. */
+function perSampleMs(now, before, total, count) {
+  const samples = now[count] - before[count];
+  return samples > 0 ? (1000 * (now[total] - before[total])) / samples : null;
 }
 
 export class LipSync {
@@ -101,10 +101,9 @@ export class LipSync {
     const before = this.previous;
     this.previous = now;
     if (!before) return;
-    const buffered = bufferDelay(now, before);
+    const buffered = perSampleMs(now, before, "jitterBufferDelay", "jitterBufferEmittedCount");
     if (buffered === null || frames.length < MIN_FRAMES || this.stopped) return;
-    const samples = now.totalSamplesCount - before.totalSamplesCount;
-    const output = samples > 0 ? (1000 * (now.totalPlayoutDelay - before.totalPlayoutDelay)) / samples : 0;
+    const output = perSampleMs(now, before, "totalPlayoutDelay", "totalSamplesCount") || 0;
     frames.sort((a, b) => a - b);
     this.audioMs = buffered + output;
     this.videoMs = frames[Math.floor(frames.length / 2)];
