@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import subprocess
+import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -54,6 +55,122 @@ def machine() -> dict:
         "load_average": {"1m": load1, "5m": load5, "15m": load15},
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _processes() -> dict[tuple[int, int], tuple[int, float]]:
+    """Every process, as (pid, start time), with its parent and CPU seconds so far."""
+    found = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            text = (entry / "stat").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        # Fields after the command name (which may hold spaces and parentheses).
+        fields = text[text.rindex(")") + 2 :].split()
+        seconds = (int(fields[11]) + int(fields[12])) / _TICKS  # utime + stime
+        found[(int(entry.name), int(fields[19]))] = (int(fields[1]), seconds)
+    return found
+
+
+def _descendants(found: dict[tuple[int, int], tuple[int, float]], root: int) -> set[int]:
+    """The pids of ``root`` and every process below it."""
+    children: dict[int, list[int]] = {}
+    for (pid, _), (parent, _) in found.items():
+        children.setdefault(parent, []).append(pid)
+    below, pending = set(), [root]
+    while pending:
+        pid = pending.pop()
+        below.add(pid)
+        pending.extend(children.get(pid, []))
+    return below
+
+
+def _machine_seconds() -> tuple[float, float, float]:
+    """CPU seconds the machine's cores have been busy, of that in interrupts, and
+    seconds stolen from them by the hypervisor."""
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = values[:8]
+    busy = user + nice + system + irq + softirq
+    return busy / _TICKS, (irq + softirq) / _TICKS, steal / _TICKS
+
+
+class CpuUse:
+    """Who kept the machine busy from now to :meth:`stop`: this process with every
+    process it starts (a benchmark's stack, its browser), the other processes, the
+    kernel's interrupts (the network's packets among them) and the hypervisor.
+
+    Every process is read from ``/proc`` (Linux) each ``interval`` seconds in a thread
+    of its own, and belongs to this benchmark when it was first seen below this process
+    (a browser's helpers stay so when their parent exits first). What a process does in
+    its last moments before it exits, or a process that lives less than ``interval``,
+    goes uncounted (``unaccounted``). A run on a machine that other work shares is no
+    measure of the product: the results say how much there was.
+    """
+
+    def __init__(self, interval: float = 0.5) -> None:
+        self.interval = interval
+        self.started = time.monotonic()
+        self.busy, self.interrupts, self.stolen = _machine_seconds()
+        self._first: dict[tuple[int, int], float] = {}
+        self._last: dict[tuple[int, int], float] = {}
+        self._own: set[tuple[int, int]] = set()
+        self._done = threading.Event()
+        self._sample(initial=True)
+        self._thread = threading.Thread(target=self._run, name="cpu-use", daemon=True)
+        self._thread.start()
+
+    def _sample(self, initial: bool = False) -> None:
+        found = _processes()
+        below = _descendants(found, os.getpid())
+        for key, (_, seconds) in found.items():
+            if key not in self._last:
+                # Running at the start: only what it does from now on counts.
+                self._first[key] = seconds if initial else 0.0
+                if key[0] in below:
+                    self._own.add(key)
+            self._last[key] = seconds
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self._sample()
+
+    def stop(self) -> dict[str, float]:
+        """Cores kept busy on average since the start (``seconds`` long): ``own`` (this
+        process and those below it), ``others`` (the other processes), ``interrupts``,
+        ``unaccounted`` (busy, none of these) and ``stolen`` (by the hypervisor)."""
+        self._done.set()
+        self._thread.join()
+        self._sample()
+        seconds = max(time.monotonic() - self.started, 1e-9)
+        used = {key: self._last[key] - self._first[key] for key in self._last}
+        own = sum(value for key, value in used.items() if key in self._own)
+        others = sum(value for key, value in used.items() if key not in self._own)
+        busy, interrupts, stolen = _machine_seconds()
+        interrupts -= self.interrupts
+        rest = busy - self.busy - own - others - interrupts
+        return {
+            "seconds": seconds,
+            "own": own / seconds,
+            "others": others / seconds,
+            "interrupts": interrupts / seconds,
+            "unaccounted": max(rest, 0.0) / seconds,
+            "stolen": (stolen - self.stolen) / seconds,
+        }
+
+
+def describe_cpu_use(use: dict[str, float], cores: int | None) -> str:
+    """One line on how busy the machine was over a run (see :class:`CpuUse`)."""
+    return (
+        f"CPU over the run (cores of {cores}): the benchmark and what it started "
+        f"{use['own']:.2f}, other processes {use['others']:.2f}, interrupts "
+        f"{use.get('interrupts', 0.0):.2f}, unaccounted {use.get('unaccounted', 0.0):.2f}, "
+        f"stolen {use['stolen']:.2f}"
+    )
 
 
 def describe_machine(info: dict) -> str:
