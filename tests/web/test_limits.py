@@ -14,6 +14,7 @@ from playwright.async_api import expect
 from avatar_gateway.web.app import SESSIONS_KEY
 from avatar_gateway.web.config import WebConfig
 from avatar_gateway.web.server import WebServer
+from avatar_gateway.web.session import CONNECT_TIMEOUT_SECONDS
 from tests.reliability.harness import PHOTO
 from tests.web.harness import running_web, screenshot
 from tests.web.peer import OfferRefused, open_peer
@@ -66,8 +67,21 @@ async def eventually(check, timeout: float = 10.0) -> None:
 
 
 async def all_closed(site) -> None:
-    """Waits until the web front and the gateway have both let every session go."""
-    await eventually(lambda: site.live_sessions() == 0 and site.converse_calls() == 0)
+    """Waits until the web front and the gateway have both let every session go.
+
+    A peer that closed before it connected is let go only at the connect timeout, so the
+    wait allows that much and more.
+    """
+    try:
+        await eventually(
+            lambda: site.live_sessions() == 0 and site.converse_calls() == 0,
+            timeout=CONNECT_TIMEOUT_SECONDS + 10,
+        )
+    except AssertionError:
+        raise AssertionError(
+            f"still open: {site.live_sessions()} web sessions, "
+            f"{site.converse_calls()} Converse calls"
+        ) from None
 
 
 async def test_an_oversized_photo_gets_413_and_says_what_the_limit_is(site, http):
@@ -115,6 +129,8 @@ async def test_past_the_gateways_session_cap_the_offer_gets_503_with_retry_after
         for _ in range(GATEWAY_SESSIONS)
     ]
     try:
+        for peer in peers:  # both connected and streaming when the cap is reached
+            await peer.wait_for_event(lambda event: event["type"] == "video_started")
         with pytest.raises(OfferRefused) as refused:
             await open_peer(http, site.url, {"avatar": avatar_id}, AUTH)
         assert refused.value.status == 503
@@ -181,7 +197,7 @@ async def _one_cycle(site, http, avatar_id: str, cycle: int) -> None:
         async with http.delete(f"{site.url}{peer.location[1:]}", headers=AUTH) as response:
             assert response.status == 204
         await peer.close()
-    await eventually(lambda: site.live_sessions() == 0 and site.converse_calls() == 0)
+    await all_closed(site)
 
 
 async def test_fifty_connects_and_disconnects_leave_no_session_task_or_stream(
@@ -210,6 +226,8 @@ async def test_the_page_asks_for_the_token_and_says_when_it_is_busy(site, browse
         for _ in range(GATEWAY_SESSIONS)
     ]
     try:
+        for peer in peers:  # both connected and streaming when the cap is reached
+            await peer.wait_for_event(lambda event: event["type"] == "video_started")
         await page.locator(f'[data-avatar-id="{avatar_id}"] .pick').click()
         await expect(page.get_by_test_id("error")).to_contain_text(
             f"busy, retry in {GATEWAY_RETRY_SECONDS} s"
